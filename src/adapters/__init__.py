@@ -1,0 +1,1 @@
+"""Adapters: printcore's connections to files, storage, mail, the web and the database."""

@@ -1,0 +1,102 @@
+"""printcore: the domain of a fab lab's 3D-printing service.
+
+Pure Python (standard library, attrs, python-statemachine). Build the services on any
+unit of work (``printcore.memory`` for trying it out, ``adapters.sql`` for real) and take
+print requests from upload to pickup. See docs/library.md.
+"""
+
+from __future__ import annotations
+
+from printcore.errors import (
+    AuthenticationError,
+    ConcurrentChangeError,
+    FileTooLargeError,
+    InvalidTransitionError,
+    NotFoundError,
+    PrintcoreError,
+    StorageError,
+    TokenError,
+    TokenExpiredError,
+    TokenTamperedError,
+    TokenUsedError,
+    UnsupportedFileError,
+    ValidationError,
+)
+from printcore.events import Event
+from printcore.job import ACTIVE_STATUSES, Actor, Job, JobFile, JobStatus, Payment, PrintMethod, Submission
+from printcore.lifecycle import EVENTS, JobLifecycle, allowed_events, fire
+from printcore.naming import job_basename, stored_file_name
+from printcore.ports import (
+    Clock,
+    EventLog,
+    FileStore,
+    JobRepository,
+    Mailer,
+    Notice,
+    PasswordHasher,
+    SettingsRepository,
+    StaffMember,
+    StaffRepository,
+    StagedFile,
+    TokenSigner,
+    UnitOfWork,
+)
+from printcore.pricing import Pricing, format_cents, round_up_to_half_hour
+from printcore.services import REJECTION_REASONS, PrintRequests
+from printcore.slicing import SliceEstimate
+from printcore.staff import StaffDirectory
+from printcore.validation import check_submission
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "EVENTS",
+    "REJECTION_REASONS",
+    "Actor",
+    "AuthenticationError",
+    "Clock",
+    "ConcurrentChangeError",
+    "Event",
+    "EventLog",
+    "FileStore",
+    "FileTooLargeError",
+    "InvalidTransitionError",
+    "Job",
+    "JobFile",
+    "JobLifecycle",
+    "JobRepository",
+    "JobStatus",
+    "Mailer",
+    "NotFoundError",
+    "Notice",
+    "PasswordHasher",
+    "Payment",
+    "PrintMethod",
+    "PrintRequests",
+    "PrintcoreError",
+    "Pricing",
+    "SettingsRepository",
+    "SliceEstimate",
+    "StaffDirectory",
+    "StaffMember",
+    "StaffRepository",
+    "StagedFile",
+    "StorageError",
+    "Submission",
+    "TokenError",
+    "TokenExpiredError",
+    "TokenSigner",
+    "TokenTamperedError",
+    "TokenUsedError",
+    "UnitOfWork",
+    "UnsupportedFileError",
+    "ValidationError",
+    "allowed_events",
+    "check_submission",
+    "fire",
+    "format_cents",
+    "job_basename",
+    "round_up_to_half_hour",
+    "stored_file_name",
+]

@@ -1,0 +1,147 @@
+"""printcore's errors. Adapters translate these into HTTP answers, Discord replies, exit codes.
+
+Hierarchy::
+
+    PrintcoreError                      base of everything printcore raises on purpose
+    ├── NotFoundError                   no such job / staff member / file          (HTTP 404)
+    ├── InvalidTransitionError          the event is not allowed in the state       (HTTP 409)
+    ├── ConcurrentChangeError           someone else changed the job first           (HTTP 409)
+    ├── ValidationError                 input refused; ``fields`` maps field → text (HTTP 422)
+    │   ├── UnsupportedFileError        not a model / sliced file we can read       (HTTP 415)
+    │   └── FileTooLargeError           over the configured upload limit            (HTTP 413)
+    ├── AuthenticationError             wrong password, missing or bad session      (HTTP 401)
+    ├── TokenError                      a confirmation link that cannot be used     (HTTP 400)
+    │   ├── TokenTamperedError          signature does not match
+    │   ├── TokenExpiredError           past its expiry
+    │   └── TokenUsedError              already used, or replaced by a newer link
+    └── StorageError                    the file store is inconsistent with the database
+
+Every error carries a human message that says what to do instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+__all__ = [
+    "AuthenticationError",
+    "ConcurrentChangeError",
+    "FileTooLargeError",
+    "InvalidTransitionError",
+    "NotFoundError",
+    "PrintcoreError",
+    "StorageError",
+    "TokenError",
+    "TokenExpiredError",
+    "TokenTamperedError",
+    "TokenUsedError",
+    "UnsupportedFileError",
+    "ValidationError",
+]
+
+
+class PrintcoreError(Exception):
+    """Base class. ``code`` is a stable machine-readable name, ``str(err)`` the human message."""
+
+    code = "error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class NotFoundError(PrintcoreError):
+    code = "not_found"
+
+
+class InvalidTransitionError(PrintcoreError):
+    """``event`` is not allowed while the job (or printer, ticket) is in ``state``."""
+
+    code = "invalid_transition"
+
+    def __init__(self, event: str, state: str, message: str | None = None) -> None:
+        self.event = event
+        self.state = state
+        super().__init__(
+            message
+            or f"Cannot {event.replace('_', ' ')} while the job is {state.replace('_', ' ')}."
+        )
+
+
+class ConcurrentChangeError(PrintcoreError):
+    code = "concurrent_change"
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        super().__init__(
+            f"Job {job_id} was changed by someone else while you were working on it; "
+            "reload the page and try again."
+        )
+
+
+class ValidationError(PrintcoreError):
+    """Input refused. ``fields`` maps each offending field name to its message."""
+
+    code = "validation_error"
+
+    def __init__(self, message: str, fields: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.fields: dict[str, str] = dict(fields or {})
+
+
+class UnsupportedFileError(ValidationError):
+    code = "unsupported_file"
+
+    def __init__(self, message: str, field: str = "file") -> None:
+        super().__init__(message, {field: message})
+
+
+class FileTooLargeError(ValidationError):
+    code = "file_too_large"
+
+    def __init__(self, limit_bytes: int, field: str = "file") -> None:
+        self.limit_bytes = limit_bytes
+        mb = limit_bytes / 1_000_000
+        message = f"The file is larger than the {mb:g} MB limit; reduce it or ask staff."
+        super().__init__(message, {field: message})
+
+
+class AuthenticationError(PrintcoreError):
+    code = "unauthenticated"
+
+
+class TokenError(PrintcoreError):
+    code = "bad_token"
+
+
+class TokenTamperedError(TokenError):
+    code = "token_tampered"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link is not valid (it was changed or copied incompletely). "
+            "Open the link from the email again, or ask the lab to resend it."
+        )
+
+
+class TokenExpiredError(TokenError):
+    code = "token_expired"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link has expired. Ask the lab to send a new confirmation email."
+        )
+
+
+class TokenUsedError(TokenError):
+    code = "token_used"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This link was already used, or a newer one was sent. "
+            "Use the newest email, or ask the lab for a new link."
+        )
+
+
+class StorageError(PrintcoreError):
+    code = "storage_error"

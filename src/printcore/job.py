@@ -1,0 +1,212 @@
+"""The print request (``Job``) entity and its value objects."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+import attrs
+
+from printcore.slicing import SliceEstimate
+
+__all__ = [
+    "Actor",
+    "Job",
+    "JobFile",
+    "JobStatus",
+    "Payment",
+    "PrintMethod",
+    "Submission",
+]
+
+
+class JobStatus(str, enum.Enum):
+    """States of a print request. ``deleted`` exists only as the target of ``delete``."""
+
+    UPLOADED = "uploaded"
+    PENDING = "pending"
+    REJECTED = "rejected"
+    READY_TO_PRINT = "ready_to_print"
+    PRINTING = "printing"
+    COMPLETED = "completed"
+    PAID_PICKED_UP = "paid_picked_up"
+    DELETED = "deleted"
+
+    @property
+    def label(self) -> str:
+        return {
+            "uploaded": "Uploaded",
+            "pending": "Pending confirmation",
+            "rejected": "Rejected",
+            "ready_to_print": "Ready to print",
+            "printing": "Printing",
+            "completed": "Completed",
+            "paid_picked_up": "Paid & picked up",
+            "deleted": "Deleted",
+        }[self.value]
+
+    @property
+    def folder(self) -> str:
+        """Storage folder of this state, e.g. ``ReadyToPrint`` (DESIGN.md, Files)."""
+        return {
+            "uploaded": "Uploaded",
+            "pending": "Pending",
+            "rejected": "Rejected",
+            "ready_to_print": "ReadyToPrint",
+            "printing": "Printing",
+            "completed": "Completed",
+            "paid_picked_up": "PaidPickedUp",
+            "deleted": "Deleted",
+        }[self.value]
+
+
+#: The states a dashboard shows, in workflow order.
+ACTIVE_STATUSES: tuple[JobStatus, ...] = (
+    JobStatus.UPLOADED,
+    JobStatus.PENDING,
+    JobStatus.READY_TO_PRINT,
+    JobStatus.PRINTING,
+    JobStatus.COMPLETED,
+    JobStatus.PAID_PICKED_UP,
+    JobStatus.REJECTED,
+)
+
+
+class PrintMethod(str, enum.Enum):
+    FILAMENT = "filament"
+    RESIN = "resin"
+
+
+@attrs.frozen
+class Actor:
+    """Who did something: ``kind`` is ``staff``, ``student``, ``member`` or ``system``.
+
+    Staff actors carry the staff member's ``name`` and the ``workstation`` they used.
+    """
+
+    kind: str
+    name: str
+    workstation: str | None = None
+
+    @classmethod
+    def staff(cls, name: str, workstation: str | None = None) -> Actor:
+        return cls("staff", name, workstation)
+
+    @classmethod
+    def student(cls, name: str) -> Actor:
+        return cls("student", name)
+
+    @classmethod
+    def system(cls, name: str = "printcore") -> Actor:
+        return cls("system", name)
+
+
+@attrs.frozen
+class JobFile:
+    """A file kept for a job.
+
+    ``stored_name`` is the generated name on disk (never the user's); ``original_name``
+    what the uploader called it (recorded, never used as a path); ``role`` is
+    ``original`` (the student's model) or ``sliced`` (a staff-made sliced file);
+    ``size_bytes`` in bytes; ``sha256`` hex digest.
+    """
+
+    stored_name: str
+    original_name: str
+    role: str
+    size_bytes: int
+    sha256: str
+    uploaded_at: datetime
+    estimate: SliceEstimate | None = None
+
+
+@attrs.frozen
+class Payment:
+    """Money taken at pickup. ``amount_cents`` in integer cents, ``grams`` as weighed.
+
+    A reverted pickup voids the payment (``voided_at``/``void_reason``); it is never deleted.
+    """
+
+    grams: float
+    amount_cents: int
+    txn_no: str
+    picked_up_by: str
+    recorded_by: str
+    recorded_at: datetime
+    voided_at: datetime | None = None
+    void_reason: str | None = None
+
+
+@attrs.frozen
+class Submission:
+    """What a student types on the upload form (already trimmed by the adapter)."""
+
+    student_name: str
+    email: str
+    discipline: str
+    class_number: str
+    print_method: str
+    color: str
+    preferred_printer: str = ""
+    notes: str = ""
+
+
+@attrs.define
+class Job:
+    """A print request.
+
+    Weights are grams, times hours (``time_hours`` as approved, rounded up to 0.5 h),
+    money integer cents, datetimes timezone-aware UTC. ``version`` is the optimistic
+    concurrency counter, bumped by every stored change.
+    """
+
+    student_name: str
+    email: str
+    discipline: str
+    class_number: str
+    print_method: str
+    color: str
+    created_at: datetime
+    preferred_printer: str = ""
+    notes: str = ""
+    id: int | None = None
+    status: str = JobStatus.UPLOADED.value
+    version: int = 0
+    updated_at: datetime | None = None
+    files: list[JobFile] = attrs.Factory(list)
+    authoritative_file: str | None = None
+    weight_g: float | None = None
+    time_hours: float | None = None
+    cost_cents: int | None = None
+    rejection_reasons: list[str] = attrs.Factory(list)
+    confirmation_nonce: str | None = None
+    confirmation_expires_at: datetime | None = None
+    printer: str | None = None
+    failed_attempts: int = 0
+    payments: list[Payment] = attrs.Factory(list)
+
+    @property
+    def state(self) -> JobStatus:
+        return JobStatus(self.status)
+
+    @property
+    def original(self) -> JobFile | None:
+        return next((f for f in self.files if f.role == "original"), None)
+
+    @property
+    def sliced_files(self) -> list[JobFile]:
+        return [f for f in self.files if f.role == "sliced"]
+
+    def file(self, stored_name: str) -> JobFile | None:
+        return next((f for f in self.files if f.stored_name == stored_name), None)
+
+    @property
+    def active_payment(self) -> Payment | None:
+        return next((p for p in reversed(self.payments) if p.voided_at is None), None)
+
+    @property
+    def latest_estimate(self) -> SliceEstimate | None:
+        for f in reversed(self.sliced_files):
+            if f.estimate is not None and f.estimate.known:
+                return f.estimate
+        return None

@@ -1,0 +1,217 @@
+"""The print request lifecycle as a python-statemachine ``StateMachine`` bound to ``Job.status``.
+
+States and transitions are those of DESIGN.md ("Print request (Job) lifecycle"). Guards
+are validators that raise :class:`~printcore.errors.ValidationError` with per-field
+messages; an event not allowed in the current state raises
+:class:`~printcore.errors.InvalidTransitionError`. Validators run before anything on the
+job changes, so a refused event leaves the job exactly as it was.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from statemachine import State, StateMachine
+from statemachine.exceptions import TransitionNotAllowed
+
+from printcore.errors import InvalidTransitionError, ValidationError
+from printcore.job import Job, Payment
+from printcore.pricing import Pricing, round_up_to_half_hour
+
+__all__ = ["EVENTS", "JobLifecycle", "fire"]
+
+
+def _positive(value: Any) -> bool:
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+class JobLifecycle(StateMachine):
+    """Bind with ``JobLifecycle(model=job, state_field="status")``; the job's stored status
+    is the machine's state (never pass ``start_value``: it would re-run entry actions).
+
+    ``paid_picked_up`` ends the workflow but stays revertible (``revert_pickup``), so it is
+    not a library "final" state, and the library's final-reachability check is turned off.
+    """
+
+    validate_final_reachability = False
+
+    uploaded = State("Uploaded", initial=True, value="uploaded")
+    pending = State("Pending confirmation", value="pending")
+    rejected = State("Rejected", final=True, value="rejected")
+    ready_to_print = State("Ready to print", value="ready_to_print")
+    printing = State("Printing", value="printing")
+    completed = State("Completed", value="completed")
+    paid_picked_up = State("Paid & picked up", value="paid_picked_up")
+    deleted = State("Deleted", final=True, value="deleted")
+
+    approve = uploaded.to(pending, validators="check_approve")
+    reject = uploaded.to(rejected, validators="check_reject")
+    confirm = pending.to(ready_to_print)
+    force_confirm = pending.to(ready_to_print, validators="check_reason")
+    start_print = ready_to_print.to(printing)
+    fail_print = printing.to(ready_to_print, validators="check_reason")
+    complete = printing.to(completed)
+    pick_up = completed.to(paid_picked_up, validators="check_pick_up")
+    revert_completion = completed.to(printing, validators="check_reason")
+    revert_pickup = paid_picked_up.to(completed, validators="check_reason")
+    delete = uploaded.to(deleted) | pending.to(deleted)
+
+    # --- guards -----------------------------------------------------------------------
+
+    def check_approve(
+        self, weight_g: Any = None, time_hours: Any = None, authoritative_file: Any = None
+    ) -> None:
+        job: Job = self.model
+        fields: dict[str, str] = {}
+        if not _positive(weight_g):
+            fields["weight_g"] = "Enter the weight in grams, greater than 0."
+        if not _positive(time_hours):
+            fields["time_hours"] = "Enter the print time in hours, greater than 0."
+        if not _text(authoritative_file):
+            fields["authoritative_file"] = "Choose the sliced file that will be printed."
+        elif job.file(authoritative_file) is None:
+            fields["authoritative_file"] = (
+                f"{authoritative_file!r} is not one of this job's files; upload the sliced "
+                "file first."
+            )
+        if fields:
+            raise ValidationError("The approval is incomplete.", fields)
+
+    def check_reject(self, reasons: Any = None) -> None:
+        if not reasons or not all(_text(r) for r in reasons):
+            raise ValidationError(
+                "Give at least one reason for the rejection.",
+                {"reasons": "Pick a listed reason or write one."},
+            )
+
+    def check_reason(self, reason: Any = None) -> None:
+        if not _text(reason):
+            raise ValidationError("Say why.", {"reason": "A reason is required."})
+
+    def check_pick_up(
+        self, grams: Any = None, txn_no: Any = None, picked_up_by: Any = None
+    ) -> None:
+        fields: dict[str, str] = {}
+        if not _positive(grams):
+            fields["grams"] = "Enter the weighed grams, greater than 0."
+        if not _text(txn_no):
+            fields["txn_no"] = "Enter the payment's transaction number."
+        if not _text(picked_up_by):
+            fields["picked_up_by"] = "Enter who picked the print up."
+        if fields:
+            raise ValidationError("The payment record is incomplete.", fields)
+
+    # --- effects ----------------------------------------------------------------------
+
+    def on_approve(
+        self,
+        weight_g: float,
+        time_hours: float,
+        authoritative_file: str,
+        pricing: Pricing,
+        nonce: str,
+        expires_at: datetime,
+    ) -> None:
+        job: Job = self.model
+        job.weight_g = float(weight_g)
+        job.time_hours = round_up_to_half_hour(float(time_hours))
+        job.cost_cents = pricing.cost_cents(job.print_method, float(weight_g))
+        job.authoritative_file = authoritative_file
+        job.confirmation_nonce = nonce
+        job.confirmation_expires_at = expires_at
+
+    def on_reject(self, reasons: list[str]) -> None:
+        self.model.rejection_reasons = [r.strip() for r in reasons]
+
+    def on_confirm(self) -> None:
+        self.model.confirmation_nonce = None
+
+    def on_force_confirm(self) -> None:
+        self.model.confirmation_nonce = None
+
+    def on_start_print(self, printer: str | None = None) -> None:
+        self.model.printer = printer or None
+
+    def on_fail_print(self) -> None:
+        self.model.failed_attempts += 1
+
+    def on_pick_up(
+        self,
+        grams: float,
+        txn_no: str,
+        picked_up_by: str,
+        pricing: Pricing,
+        staff_name: str,
+        now: datetime,
+    ) -> None:
+        job: Job = self.model
+        job.payments.append(
+            Payment(
+                grams=float(grams),
+                amount_cents=pricing.cost_cents(job.print_method, float(grams)),
+                txn_no=txn_no.strip(),
+                picked_up_by=picked_up_by.strip(),
+                recorded_by=staff_name,
+                recorded_at=now,
+            )
+        )
+
+    def on_revert_pickup(self, reason: str, now: datetime) -> None:
+        job: Job = self.model
+        job.payments = [
+            p if p.voided_at is not None else _void(p, now, reason) for p in job.payments
+        ]
+
+
+def _void(payment: Payment, now: datetime, reason: str) -> Payment:
+    import attrs
+
+    return attrs.evolve(payment, voided_at=now, void_reason=reason.strip())
+
+
+#: Every event name of the lifecycle, in DESIGN.md order.
+EVENTS: tuple[str, ...] = (
+    "approve",
+    "reject",
+    "confirm",
+    "force_confirm",
+    "start_print",
+    "fail_print",
+    "complete",
+    "pick_up",
+    "revert_completion",
+    "revert_pickup",
+    "delete",
+)
+
+
+def allowed_events(job: Job) -> list[str]:
+    """The lifecycle events allowed in the job's current state."""
+    machine = JobLifecycle(model=job, state_field="status")
+    return [e.id for e in machine.allowed_events]
+
+
+def fire(job: Job, event: str, **kwargs: Any) -> None:
+    """Apply ``event`` to ``job`` in place.
+
+    Raises InvalidTransitionError when the event is not allowed in the job's state, and
+    ValidationError when a guard refuses the given values; in both cases ``job`` is unchanged.
+    """
+    if event not in EVENTS:
+        raise InvalidTransitionError(event, job.status, f"Unknown action {event!r}.")
+    machine = JobLifecycle(model=job, state_field="status")
+    try:
+        machine.send(event, **kwargs)
+    except TransitionNotAllowed:
+        raise InvalidTransitionError(event, job.status) from None

@@ -1,0 +1,71 @@
+"""Pricing policy: integer cents from grams, and approved time rounded up to 0.5 h."""
+
+from __future__ import annotations
+
+import math
+from decimal import ROUND_HALF_UP, Decimal
+
+import attrs
+
+from printcore.errors import ValidationError
+
+__all__ = ["Pricing", "round_up_to_half_hour"]
+
+
+@attrs.frozen
+class Pricing:
+    """Rates in cents per gram (Decimal, so ``6.5`` is $0.065/g) and a minimum in cents.
+
+    Defaults (DESIGN.md): filament $0.10/g, resin $0.20/g, minimum charge $3.00.
+    """
+
+    filament_cents_per_gram: Decimal = Decimal("10")
+    resin_cents_per_gram: Decimal = Decimal("20")
+    minimum_cents: int = 300
+
+    def rate(self, print_method: str) -> Decimal:
+        if print_method == "filament":
+            return self.filament_cents_per_gram
+        if print_method == "resin":
+            return self.resin_cents_per_gram
+        raise ValidationError(
+            f"Unknown print method {print_method!r}; use filament or resin.",
+            {"print_method": "Choose filament or resin."},
+        )
+
+    def material_cents(self, print_method: str, grams: float) -> int:
+        """Cost of ``grams`` of material before the minimum, rounded half up to a cent."""
+        raw = Decimal(str(grams)) * self.rate(print_method)
+        return int(raw.quantize(Decimal("1"), rounding=ROUND_HALF_UP))
+
+    def cost_cents(self, print_method: str, grams: float) -> int:
+        """What the student pays for ``grams`` of material: at least ``minimum_cents``.
+
+        Raises ValidationError for a weight that is not a positive finite number.
+        """
+        if not (isinstance(grams, (int, float)) and math.isfinite(grams) and grams > 0):
+            raise ValidationError(
+                "Weight must be a positive number of grams.",
+                {"weight_g": "Enter the weight in grams, greater than 0."},
+            )
+        return max(self.minimum_cents, self.material_cents(print_method, grams))
+
+
+def round_up_to_half_hour(hours: float) -> float:
+    """Round a print time in hours up to the next half hour (0.9 → 1.0, 1.01 → 1.5).
+
+    Raises ValidationError when ``hours`` is not a positive finite number.
+    """
+    if not (isinstance(hours, (int, float)) and math.isfinite(hours) and hours > 0):
+        raise ValidationError(
+            "Print time must be a positive number of hours.",
+            {"time_hours": "Enter the print time in hours, greater than 0."},
+        )
+    # Decimal avoids float noise such as 1.5000000001 rounding up to 2.0.
+    halves = (Decimal(str(hours)) * 2).to_integral_value(rounding="ROUND_CEILING")
+    return float(halves / 2)
+
+
+def format_cents(cents: int) -> str:
+    """``300`` → ``"$3.00"``."""
+    return f"${cents // 100:,}.{cents % 100:02d}"

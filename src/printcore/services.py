@@ -1,0 +1,533 @@
+"""Print request use cases: one method per thing a student or staff member does.
+
+Each method opens one unit of work, checks, applies the lifecycle, appends exactly one
+event, moves files copy → commit → delete, and sends notices after the commit.
+Errors raised are those of :mod:`printcore.errors`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from printcore.errors import (
+    ConcurrentChangeError,
+    InvalidTransitionError,
+    NotFoundError,
+    TokenExpiredError,
+    TokenUsedError,
+    ValidationError,
+)
+from printcore.events import Event
+from printcore.job import Actor, Job, JobFile, JobStatus, Submission
+from printcore.lifecycle import fire
+from printcore.naming import job_basename, stored_file_name
+from printcore.ports import Clock, FileStore, Mailer, Notice, StagedFile, TokenSigner, UnitOfWork
+from printcore.pricing import Pricing
+from printcore.slicing import SliceEstimate
+from printcore.validation import check_submission
+
+__all__ = ["PrintRequests", "REJECTION_REASONS"]
+
+#: Reasons staff can pick when rejecting; a custom reason may be added.
+REJECTION_REASONS: tuple[str, ...] = (
+    "The model is not a closed (watertight) solid; repair it and upload again.",
+    "Walls or details are too thin to print.",
+    "The model is too large for our printers; scale it or split it.",
+    "The model needs supports that could not be removed.",
+    "The file is missing or cannot be opened.",
+    "This is not something the lab can print (policy).",
+)
+
+_SHORT_TEXT = 200
+
+
+@attrs.define
+class PrintRequests:
+    """The print request service.
+
+    ``uow``: a factory returning a fresh unit of work; ``confirmation_ttl``: how long a
+    confirmation link stays valid.
+    """
+
+    uow: Callable[[], UnitOfWork]
+    files: FileStore
+    mailer: Mailer
+    signer: TokenSigner
+    clock: Clock
+    pricing: Pricing = attrs.Factory(Pricing)
+    confirmation_ttl: timedelta = timedelta(days=7)
+
+    # --- student side -----------------------------------------------------------------
+
+    def submit(self, submission: Submission, upload: StagedFile) -> Job:
+        """Create a print request from the form and the already-checked model upload.
+
+        Raises ValidationError (with per-field messages); on any error the staged file is
+        discarded and nothing is stored.
+        """
+        try:
+            check_submission(submission)
+        except ValidationError:
+            self.files.discard(upload)
+            raise
+        now = self.clock.now()
+        job = Job(created_at=now, updated_at=now, **attrs.asdict(submission))
+        try:
+            with self.uow() as uow:
+                job_id = uow.jobs.add(job)
+                base = job_basename(job.student_name, job.print_method, job.color, job_id)
+                try:
+                    stored = self.files.adopt(
+                        job, upload, stored_file_name(base, "original", upload.extension), "original"
+                    )
+                    job.files.append(stored)
+                    self.files.write_metadata(job)
+                    uow.jobs.update(job)
+                    uow.events.append(
+                        Event(
+                            subject="job",
+                            subject_id=job_id,
+                            kind="submit",
+                            actor=Actor.student(job.student_name),
+                            at=now,
+                            details={
+                                "original_name": upload.original_name,
+                                "stored_name": stored.stored_name,
+                                "size_bytes": upload.size_bytes,
+                                "sha256": upload.sha256,
+                            },
+                            to_status=job.status,
+                        )
+                    )
+                    uow.commit()
+                except BaseException:
+                    self.files.remove_copy(job, job.status)
+                    raise
+        finally:
+            self.files.discard(upload)
+        self.mailer.send(
+            [Notice("submitted", job.email, job_id, {**self._summary(job), "status_token": self.status_token(job_id)})]
+        )
+        return job
+
+    def status_token(self, job_id: int) -> str:
+        """A signed token for the student's status page (no expiry: it shows, never changes)."""
+        return self.signer.dumps("status", {"job": job_id})
+
+    def job_for_status_token(self, token: str) -> Job:
+        """Raises TokenTamperedError, NotFoundError."""
+        data = self.signer.loads("status", token)
+        return self.get(int(data["job"]))
+
+    def check_confirmation(self, token: str) -> Job:
+        """The job a confirmation link is for, if the link can still be used.
+
+        Raises TokenTamperedError, TokenUsedError, TokenExpiredError, NotFoundError.
+        """
+        data = self.signer.loads("confirm", token)
+        with self.uow() as uow:
+            job = uow.jobs.get(int(data["job"]))
+        self._check_nonce(job, data)
+        return job
+
+    def confirm(self, token: str) -> Job:
+        """The student accepts the cost through the emailed link (single use).
+
+        Raises TokenTamperedError, TokenUsedError, TokenExpiredError, NotFoundError.
+        """
+        data = self.signer.loads("confirm", token)
+        job_id = int(data["job"])
+        return self._transition(
+            job_id,
+            "confirm",
+            None,
+            check=lambda job: self._check_nonce(job, data),
+            notices=lambda job: [Notice("confirmed", job.email, job_id, self._summary(job))],
+        )
+
+    def _check_nonce(self, job: Job, data: dict[str, Any]) -> None:
+        if job.status != JobStatus.PENDING.value or job.confirmation_nonce != data.get("nonce"):
+            raise TokenUsedError()
+        if self.clock.now().timestamp() > float(data.get("exp", 0)):
+            raise TokenExpiredError()
+
+    # --- staff side -------------------------------------------------------------------
+
+    def add_sliced_file(
+        self,
+        job_id: int,
+        actor: Actor,
+        upload: StagedFile,
+        estimate: SliceEstimate | None,
+        expected_version: int | None = None,
+    ) -> JobFile:
+        """Attach a staff-made sliced file (and what its slicer said) to a job.
+
+        Allowed until the job is printed (uploaded, pending, ready_to_print). Raises
+        NotFoundError, ValidationError, InvalidTransitionError, ConcurrentChangeError.
+        """
+        now = self.clock.now()
+        try:
+            with self.uow() as uow:
+                self._require_staff(uow, actor)
+                job = uow.jobs.get(job_id)
+                self._check_version(job, expected_version)
+                if job.status not in ("uploaded", "pending", "ready_to_print"):
+                    raise InvalidTransitionError(
+                        "add_sliced_file",
+                        job.status,
+                        f"Cannot add a sliced file while the job is {job.state.label.lower()}.",
+                    )
+                assert job.id is not None
+                base = job_basename(job.student_name, job.print_method, job.color, job.id)
+                index = len(job.sliced_files) + 1
+                name = stored_file_name(base, "sliced", upload.extension, index)
+                while job.file(name) is not None:
+                    index += 1
+                    name = stored_file_name(base, "sliced", upload.extension, index)
+                stored = self.files.adopt(job, upload, name, "sliced")
+                stored = attrs.evolve(stored, estimate=estimate)
+                job.files.append(stored)
+                job.updated_at = now
+                try:
+                    self.files.write_metadata(job)
+                    uow.jobs.update(job)
+                    uow.events.append(
+                        Event(
+                            "job",
+                            job_id,
+                            "add_sliced_file",
+                            actor,
+                            now,
+                            details={
+                                "original_name": upload.original_name,
+                                "stored_name": name,
+                                "estimate_seconds": estimate.seconds if estimate else None,
+                                "estimate_grams": estimate.grams if estimate else None,
+                            },
+                        )
+                    )
+                    uow.commit()
+                except BaseException:
+                    self.files.remove_file(job, name)
+                    raise
+        finally:
+            self.files.discard(upload)
+        return stored
+
+    def approve(
+        self,
+        job_id: int,
+        actor: Actor,
+        weight_g: float,
+        time_hours: float,
+        authoritative_file: str,
+        expected_version: int | None = None,
+    ) -> Job:
+        """uploaded → pending. Weight in grams, time in hours (rounded up to 0.5 h); the cost
+        is computed in cents. The authoritative (sliced) file must exist on disk. Emails the
+        student a signed, expiring, single-use confirmation link."""
+        nonce = secrets.token_urlsafe(12)
+        expires_at = self.clock.now() + self.confirmation_ttl
+
+        def check(job: Job) -> None:
+            if authoritative_file and job.file(authoritative_file) and not self.files.exists(
+                job, authoritative_file
+            ):
+                raise ValidationError(
+                    "The chosen file is missing from storage.",
+                    {"authoritative_file": "That file is not on disk; upload it again."},
+                )
+
+        def notices(job: Job) -> list[Notice]:
+            token = self.signer.dumps(
+                "confirm", {"job": job_id, "nonce": nonce, "exp": expires_at.timestamp()}
+            )
+            return [
+                Notice(
+                    "approved",
+                    job.email,
+                    job_id,
+                    {
+                        **self._summary(job),
+                        "confirm_token": token,
+                        "expires_at": expires_at.isoformat(),
+                    },
+                )
+            ]
+
+        return self._transition(
+            job_id,
+            "approve",
+            actor,
+            expected_version=expected_version,
+            check=check,
+            notices=notices,
+            details={
+                "weight_g": weight_g,
+                "time_hours_entered": time_hours,
+                "authoritative_file": authoritative_file,
+            },
+            weight_g=weight_g,
+            time_hours=time_hours,
+            authoritative_file=authoritative_file,
+            nonce=nonce,
+            expires_at=expires_at,
+        )
+
+    def reject(
+        self,
+        job_id: int,
+        actor: Actor,
+        reasons: Sequence[str] = (),
+        custom_reason: str | None = None,
+        expected_version: int | None = None,
+    ) -> Job:
+        """uploaded → rejected, with at least one listed or custom reason; emails them."""
+        all_reasons = [r for r in reasons if r and r.strip()]
+        if custom_reason and custom_reason.strip():
+            all_reasons.append(custom_reason.strip()[:1000])
+        return self._transition(
+            job_id,
+            "reject",
+            actor,
+            expected_version=expected_version,
+            details={"reasons": all_reasons},
+            notices=lambda job: [
+                Notice("rejected", job.email, job_id, {**self._summary(job), "reasons": all_reasons})
+            ],
+            reasons=all_reasons,
+        )
+
+    def force_confirm(
+        self, job_id: int, actor: Actor, reason: str, expected_version: int | None = None
+    ) -> Job:
+        """pending → ready_to_print without the student's link (e.g. they said yes in person)."""
+        return self._transition(
+            job_id, "force_confirm", actor, expected_version=expected_version,
+            details={"reason": reason}, reason=reason,
+        )
+
+    def start_print(
+        self, job_id: int, actor: Actor, printer: str | None = None,
+        expected_version: int | None = None,
+    ) -> Job:
+        """ready_to_print → printing, optionally on a named printer."""
+        printer = (printer or "").strip()[:_SHORT_TEXT] or None
+        return self._transition(
+            job_id, "start_print", actor, expected_version=expected_version,
+            details={"printer": printer}, printer=printer,
+        )
+
+    def fail_print(
+        self, job_id: int, actor: Actor, reason: str, expected_version: int | None = None
+    ) -> Job:
+        """printing → ready_to_print; counted as a failed attempt."""
+        return self._transition(
+            job_id, "fail_print", actor, expected_version=expected_version,
+            details={"reason": reason}, reason=reason,
+        )
+
+    def complete(self, job_id: int, actor: Actor, expected_version: int | None = None) -> Job:
+        """printing → completed; emails the student to pick the print up."""
+        return self._transition(
+            job_id, "complete", actor, expected_version=expected_version,
+            notices=lambda job: [Notice("completed", job.email, job_id, self._summary(job))],
+        )
+
+    def pick_up(
+        self,
+        job_id: int,
+        actor: Actor,
+        grams: float,
+        txn_no: str,
+        picked_up_by: str,
+        expected_version: int | None = None,
+    ) -> Job:
+        """completed → paid_picked_up, recording the payment for the weighed grams."""
+        return self._transition(
+            job_id,
+            "pick_up",
+            actor,
+            expected_version=expected_version,
+            details={"grams": grams, "txn_no": txn_no, "picked_up_by": picked_up_by},
+            notices=lambda job: [
+                Notice(
+                    "payment_receipt",
+                    job.email,
+                    job_id,
+                    {
+                        **self._summary(job),
+                        "amount_cents": job.active_payment.amount_cents
+                        if job.active_payment
+                        else None,
+                        "txn_no": txn_no,
+                    },
+                )
+            ],
+            grams=grams,
+            txn_no=txn_no,
+            picked_up_by=picked_up_by,
+        )
+
+    def revert_completion(
+        self, job_id: int, actor: Actor, reason: str, expected_version: int | None = None
+    ) -> Job:
+        """completed → printing (marked complete by mistake)."""
+        return self._transition(
+            job_id, "revert_completion", actor, expected_version=expected_version,
+            details={"reason": reason}, reason=reason,
+        )
+
+    def revert_pickup(
+        self, job_id: int, actor: Actor, reason: str, expected_version: int | None = None
+    ) -> Job:
+        """paid_picked_up → completed; the payment is voided, never deleted."""
+        return self._transition(
+            job_id, "revert_pickup", actor, expected_version=expected_version,
+            details={"reason": reason}, reason=reason,
+        )
+
+    def delete(self, job_id: int, actor: Actor, expected_version: int | None = None) -> Job:
+        """Remove an uploaded or pending job and its files; its events stay in the log."""
+        return self._transition(job_id, "delete", actor, expected_version=expected_version)
+
+    def record_event(
+        self, job_id: int, actor: Actor, kind: str, details: dict[str, Any]
+    ) -> Event:
+        """Append a non-transition event (e.g. ``opened_in_slicer``) to a job's history."""
+        with self.uow() as uow:
+            uow.jobs.get(job_id)
+            event = uow.events.append(
+                Event("job", job_id, kind, actor, self.clock.now(), details=details)
+            )
+            uow.commit()
+        return event
+
+    # --- queries ----------------------------------------------------------------------
+
+    def get(self, job_id: int) -> Job:
+        with self.uow() as uow:
+            return uow.jobs.get(job_id)
+
+    def history(self, job_id: int) -> list[Event]:
+        with self.uow() as uow:
+            return uow.events.for_subject("job", job_id)
+
+    def list_jobs(self, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+        if status is not None and status not in {s.value for s in JobStatus}:
+            raise ValidationError(
+                f"Unknown status {status!r}.",
+                {"status": "Use one of: " + ", ".join(s.value for s in JobStatus)},
+            )
+        with self.uow() as uow:
+            return uow.jobs.list(status=status, limit=limit, offset=offset)
+
+    def counts(self) -> dict[str, int]:
+        with self.uow() as uow:
+            return uow.jobs.count_by_status()
+
+    # --- internals --------------------------------------------------------------------
+
+    def _summary(self, job: Job) -> dict[str, Any]:
+        return {
+            "job_id": job.id,
+            "student_name": job.student_name,
+            "print_method": job.print_method,
+            "color": job.color,
+            "status": job.status,
+            "weight_g": job.weight_g,
+            "time_hours": job.time_hours,
+            "cost_cents": job.cost_cents,
+        }
+
+    @staticmethod
+    def _check_version(job: Job, expected_version: int | None) -> None:
+        if expected_version is not None and job.version != expected_version:
+            assert job.id is not None
+            raise ConcurrentChangeError(job.id)
+
+    @staticmethod
+    def _require_staff(uow: UnitOfWork, actor: Actor | None) -> None:
+        if actor is None or actor.kind != "staff":
+            return
+        member = uow.staff.get(actor.name)
+        if member is None or not member.active:
+            raise ValidationError(
+                f"{actor.name!r} is not on the active staff list.",
+                {"staff_name": "Choose your name from the staff list."},
+            )
+
+    def _transition(
+        self,
+        job_id: int,
+        event: str,
+        actor: Actor | None,
+        *,
+        expected_version: int | None = None,
+        check: Callable[[Job], None] | None = None,
+        notices: Callable[[Job], list[Notice]] | None = None,
+        details: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Job:
+        now = self.clock.now()
+        with self.uow() as uow:
+            self._require_staff(uow, actor)
+            job = uow.jobs.get(job_id)
+            self._check_version(job, expected_version)
+            if check is not None:
+                check(job)
+            if actor is None:
+                actor = Actor.student(job.student_name)
+            old = job.status
+            fire(job, event, now=now, pricing=self.pricing, staff_name=actor.name, **kwargs)
+            new = job.status
+            job.updated_at = now
+            deleting = new == JobStatus.DELETED.value
+            if not deleting:
+                self.files.copy_job(job, old, new)
+            try:
+                if deleting:
+                    uow.jobs.remove(job)
+                else:
+                    uow.jobs.update(job)
+                uow.events.append(
+                    Event(
+                        "job",
+                        job_id,
+                        event,
+                        actor,
+                        now,
+                        details=dict(details or {}),
+                        from_status=old,
+                        to_status=new,
+                    )
+                )
+                uow.commit()
+            except BaseException:
+                if not deleting:
+                    self._undo_copy(job, new)
+                raise
+        self.files.remove_copy(job, old)
+        if notices is not None:
+            self.mailer.send(notices(job))
+        return job
+
+    def _undo_copy(self, job: Job, status: str) -> None:
+        """After a failed commit: drop our copy, unless the winner of a race owns that folder."""
+        assert job.id is not None
+        try:
+            with self.uow() as uow:
+                current: Job | None = uow.jobs.get(job.id)
+        except NotFoundError:
+            current = None
+        if current is not None and current.status == status:
+            self.files.write_metadata(current)
+        else:
+            self.files.remove_copy(job, status)
+
