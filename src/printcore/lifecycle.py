@@ -18,7 +18,7 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from printcore.errors import InvalidTransitionError, ValidationError
 from printcore.job import Job, Payment
-from printcore.pricing import Pricing, round_up_to_half_hour
+from printcore.pricing import MAX_GRAMS, Pricing, round_up_to_half_hour
 
 __all__ = ["EVENTS", "JobLifecycle", "fire"]
 
@@ -30,6 +30,10 @@ def _positive(value: Any) -> bool:
         and math.isfinite(value)
         and value > 0
     )
+
+
+def _grams(value: Any) -> bool:
+    return _positive(value) and value <= MAX_GRAMS
 
 
 def _text(value: Any) -> bool:
@@ -74,8 +78,8 @@ class JobLifecycle(StateMachine):
     ) -> None:
         job: Job = self.model
         fields: dict[str, str] = {}
-        if not _positive(weight_g):
-            fields["weight_g"] = "Enter the weight in grams, greater than 0."
+        if not _grams(weight_g):
+            fields["weight_g"] = f"Enter the weight in grams, greater than 0 and at most {MAX_GRAMS}."
         if not _positive(time_hours):
             fields["time_hours"] = "Enter the print time in hours, greater than 0."
         if not _text(authoritative_file):
@@ -103,8 +107,8 @@ class JobLifecycle(StateMachine):
         self, grams: Any = None, txn_no: Any = None, picked_up_by: Any = None
     ) -> None:
         fields: dict[str, str] = {}
-        if not _positive(grams):
-            fields["grams"] = "Enter the weighed grams, greater than 0."
+        if not _grams(grams):
+            fields["grams"] = f"Enter the weighed grams, greater than 0 and at most {MAX_GRAMS}."
         if not _text(txn_no):
             fields["txn_no"] = "Enter the payment's transaction number."
         if not _text(picked_up_by):
@@ -124,9 +128,12 @@ class JobLifecycle(StateMachine):
         expires_at: datetime,
     ) -> None:
         job: Job = self.model
+        # Compute first, assign after: a refusal here must leave the job untouched.
+        hours = round_up_to_half_hour(float(time_hours))
+        cost = pricing.cost_cents(job.print_method, float(weight_g))
         job.weight_g = float(weight_g)
-        job.time_hours = round_up_to_half_hour(float(time_hours))
-        job.cost_cents = pricing.cost_cents(job.print_method, float(weight_g))
+        job.time_hours = hours
+        job.cost_cents = cost
         job.authoritative_file = authoritative_file
         job.confirmation_nonce = nonce
         job.confirmation_expires_at = expires_at

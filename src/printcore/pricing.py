@@ -9,7 +9,21 @@ import attrs
 
 from printcore.errors import ValidationError
 
-__all__ = ["Pricing", "round_up_to_half_hour"]
+__all__ = ["MAX_GRAMS", "Pricing", "round_up_to_half_hour"]
+
+#: The heaviest weight accepted, in grams (100 kg): anything above is a typo such as 1e30,
+#: which would otherwise overflow the Decimal context and a 64-bit cents column.
+MAX_GRAMS = 100_000
+
+
+def _positive_finite(value: object) -> bool:
+    """A real number (not a bool), finite and greater than 0."""
+    return (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
 
 
 @attrs.frozen
@@ -41,12 +55,13 @@ class Pricing:
     def cost_cents(self, print_method: str, grams: float) -> int:
         """What the student pays for ``grams`` of material: at least ``minimum_cents``.
 
-        Raises ValidationError for a weight that is not a positive finite number.
+        Raises ValidationError for a weight that is not a positive finite number of at
+        most ``MAX_GRAMS``.
         """
-        if not (isinstance(grams, (int, float)) and math.isfinite(grams) and grams > 0):
+        if not (_positive_finite(grams) and grams <= MAX_GRAMS):
             raise ValidationError(
                 "Weight must be a positive number of grams.",
-                {"weight_g": "Enter the weight in grams, greater than 0."},
+                {"weight_g": f"Enter the weight in grams, greater than 0 and at most {MAX_GRAMS}."},
             )
         return max(self.minimum_cents, self.material_cents(print_method, grams))
 
@@ -56,7 +71,7 @@ def round_up_to_half_hour(hours: float) -> float:
 
     Raises ValidationError when ``hours`` is not a positive finite number.
     """
-    if not (isinstance(hours, (int, float)) and math.isfinite(hours) and hours > 0):
+    if not _positive_finite(hours):
         raise ValidationError(
             "Print time must be a positive number of hours.",
             {"time_hours": "Enter the print time in hours, greater than 0."},

@@ -85,6 +85,7 @@ class PrintRequests:
                     stored = self.files.adopt(
                         job, upload, stored_file_name(base, "original", upload.extension), "original"
                     )
+                    stored = attrs.evolve(stored, uploaded_at=now)
                     job.files.append(stored)
                     self.files.write_metadata(job)
                     uow.jobs.update(job)
@@ -191,7 +192,7 @@ class PrintRequests:
                     index += 1
                     name = stored_file_name(base, "sliced", upload.extension, index)
                 stored = self.files.adopt(job, upload, name, "sliced")
-                stored = attrs.evolve(stored, estimate=estimate)
+                stored = attrs.evolve(stored, estimate=estimate, uploaded_at=now)
                 job.files.append(stored)
                 job.updated_at = now
                 try:
@@ -454,9 +455,11 @@ class PrintRequests:
 
     @staticmethod
     def _require_staff(uow: UnitOfWork, actor: Actor | None) -> None:
-        if actor is None or actor.kind != "staff":
+        """``None`` is the student acting through their own link; anyone else must be an
+        active staff member (a student, member or system actor is refused too)."""
+        if actor is None:
             return
-        member = uow.staff.get(actor.name)
+        member = uow.staff.get(actor.name) if actor.kind == "staff" else None
         if member is None or not member.active:
             raise ValidationError(
                 f"{actor.name!r} is not on the active staff list.",
@@ -489,9 +492,9 @@ class PrintRequests:
             new = job.status
             job.updated_at = now
             deleting = new == JobStatus.DELETED.value
-            if not deleting:
-                self.files.copy_job(job, old, new)
             try:
+                if not deleting:
+                    self.files.copy_job(job, old, new)
                 if deleting:
                     uow.jobs.remove(job)
                 else:

@@ -42,7 +42,9 @@ def check_submission(submission: Submission) -> None:
             fields[name] = f"Enter {_LABELS[name]}."
         elif len(value) > limit:
             fields[name] = f"At most {limit} characters."
-        elif any(ch in value for ch in "\r\n\x00") and name != "notes":
+        elif "\x00" in value:
+            fields[name] = "Remove the NUL character."
+        elif any(ch in value for ch in "\r\n") and name != "notes":
             fields[name] = "Line breaks are not allowed here."
     method = submission.print_method
     if "print_method" not in fields and method not in {m.value for m in PrintMethod}:

@@ -21,12 +21,13 @@ import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 import attrs
 
 from printcore.errors import UnsupportedFileError
 
-__all__ = ["ArchiveLimits", "SafeZip", "check_zip"]
+__all__ = ["DEFAULT_LIMITS", "ArchiveLimits", "SafeZip", "check_zip"]
 
 #: What a refusal suggests when the caller gives no advice of its own.
 DEFAULT_ADVICE = "export the file again from the program that made it"
@@ -74,6 +75,10 @@ class ArchiveLimits:
     ratio_min_bytes: int = 1_000_000
 
 
+#: The limits used when a caller gives none.
+DEFAULT_LIMITS = ArchiveLimits()
+
+
 def check_zip(
     path: Path,
     limits: ArchiveLimits,
@@ -96,7 +101,7 @@ def check_zip(
     """
 
     def refuse(reason: str) -> UnsupportedFileError:
-        return UnsupportedFileError(f"The file is not a usable {kind} file: {reason}; {advice}.")
+        return UnsupportedFileError(f"The file is not a valid {kind} file: {reason}; {advice}.")
 
     declared = _declared_directory(path)
     if declared is None:
@@ -132,7 +137,7 @@ class SafeZip:
         self.kind = kind
         self.advice = advice
 
-    def __enter__(self) -> SafeZip:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(
@@ -205,7 +210,7 @@ class SafeZip:
 
     def _refuse(self, reason: str) -> UnsupportedFileError:
         return UnsupportedFileError(
-            f"The file is not a usable {self.kind} file: {reason}; {self.advice}."
+            f"The file is not a valid {self.kind} file: {reason}; {self.advice}."
         )
 
 

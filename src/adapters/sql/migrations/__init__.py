@@ -1,0 +1,1 @@
+"""Alembic migrations of the printcore database (run them with adapters.sql.migrate)."""

@@ -1,0 +1,103 @@
+"""The database schema as SQLAlchemy Core tables (no ORM: rows are mapped by ``convert``).
+
+Tables: ``jobs`` (one row per print request, with its files, rejection reasons and
+payments as JSON), ``events`` (the append-only log; deliberately no foreign key to
+``jobs``, so a deleted job keeps its history), ``staff`` and ``settings``. The Alembic
+migrations in ``adapters/sql/migrations/versions`` create the same schema by hand; a test
+compares them.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Float,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from adapters.sql.types import UTCDateTime
+
+__all__ = ["NAMING_CONVENTION", "events", "jobs", "metadata", "settings", "staff"]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    # AUTOINCREMENT on SQLite: a deleted job's id is never handed out again (its events
+    # and file names still carry it). PostgreSQL identities never reuse values anyway.
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("status", String(32), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("student_name", String, nullable=False),
+    Column("email", String, nullable=False),
+    Column("discipline", String, nullable=False),
+    Column("class_number", String, nullable=False),
+    Column("print_method", String(16), nullable=False),
+    Column("color", String, nullable=False),
+    Column("preferred_printer", String, nullable=False, default=""),
+    Column("notes", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=True),
+    Column("authoritative_file", String, nullable=True),
+    Column("weight_g", Float, nullable=True),  # grams
+    Column("time_hours", Float, nullable=True),  # hours, rounded up to 0.5 h
+    Column("cost_cents", Integer, nullable=True),  # integer cents
+    Column("confirmation_nonce", String, nullable=True),
+    Column("confirmation_expires_at", UTCDateTime, nullable=True),
+    Column("printer", String, nullable=True),
+    Column("failed_attempts", Integer, nullable=False, default=0),
+    Column("files", JSON, nullable=False),  # list of JobFile objects (convert.converter)
+    Column("rejection_reasons", JSON, nullable=False),  # list of strings
+    Column("payments", JSON, nullable=False),  # list of Payment objects, voided ones kept
+    sqlite_autoincrement=True,
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("subject", String(32), nullable=False),
+    Column("subject_id", Integer, nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_name", String, nullable=False),
+    Column("workstation", String, nullable=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("from_status", String(32), nullable=True),
+    Column("to_status", String(32), nullable=True),
+    Column("details", JSON, nullable=False),
+    Index(None, "subject", "subject_id", "id"),
+    sqlite_autoincrement=True,
+)
+
+staff = Table(
+    "staff",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("active", Boolean, nullable=False, default=True),
+    Column("added_at", UTCDateTime, nullable=True),
+)
+
+settings = Table(
+    "settings",
+    metadata,
+    Column("key", String, primary_key=True),
+    Column("value", Text, nullable=False),
+)

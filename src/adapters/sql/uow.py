@@ -1,0 +1,251 @@
+"""The unit of work and repositories over SQLAlchemy Core (SQLite and PostgreSQL).
+
+``SqlUnitOfWork(engine)`` implements ``printcore.ports.UnitOfWork``: each ``with`` block
+checks out one connection and runs one transaction, rolled back on leaving unless
+``commit()`` was called. After ``commit()`` the next statement starts a new transaction.
+Use one instance per thread (e.g. ``lambda: SqlUnitOfWork(engine)`` as the factory).
+
+Concurrency: ``jobs.update``/``jobs.remove`` only touch the row whose ``version`` still
+equals the job's, so of two workstations acting on one job exactly one wins and the other
+gets ConcurrentChangeError. On SQLite every transaction begins with ``BEGIN IMMEDIATE``
+(see ``engine.make_engine``), so writers queue for up to the busy timeout instead of
+failing with "database is locked"; on PostgreSQL, READ COMMITTED plus the version check
+is enough (the loser's UPDATE waits for the winner's row lock and then matches no row).
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Any
+
+import attrs
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError
+
+from adapters.sql.convert import event_to_row, job_to_row, row_to_event, row_to_job
+from adapters.sql.engine import connection_error
+from adapters.sql.tables import events, jobs, settings, staff
+from printcore.errors import ConcurrentChangeError, NotFoundError
+from printcore.events import Event
+from printcore.job import Job
+from printcore.ports import StaffMember
+
+__all__ = ["SqlUnitOfWork"]
+
+
+class _Repository:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def _conn(self) -> Connection:
+        return self._uow.connection
+
+
+class SqlJobRepository(_Repository):
+    """Print requests in the ``jobs`` table (``printcore.ports.JobRepository``)."""
+
+    def add(self, job: Job) -> int:
+        """Insert ``job`` as a new row; set ``job.id`` and ``job.version`` (1); return the id."""
+        row = job_to_row(job)
+        row.pop("id")
+        row["version"] = 1
+        result = self._conn.execute(insert(jobs).values(**row))
+        job_id = int(result.inserted_primary_key[0])
+        job.id, job.version = job_id, 1
+        return job_id
+
+    def get(self, job_id: int) -> Job:
+        """Raises NotFoundError."""
+        row = self._conn.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        if row is None:
+            raise NotFoundError(f"There is no job {job_id}.")
+        return row_to_job(row)
+
+    def update(self, job: Job) -> None:
+        """Store ``job`` if the row's version still equals ``job.version``; bump both.
+
+        Raises ConcurrentChangeError when the row has another version, NotFoundError when
+        it is gone.
+        """
+        job_id = self._require_id(job)
+        values = job_to_row(job)
+        del values["id"], values["version"]
+        result = self._conn.execute(
+            update(jobs)
+            .where(jobs.c.id == job_id, jobs.c.version == job.version)
+            .values(**values, version=jobs.c.version + 1)
+        )
+        if result.rowcount != 1:
+            self._raise_missing_or_changed(job_id)
+        job.version += 1
+
+    def remove(self, job: Job) -> None:
+        """Delete the row (same version check and errors as ``update``)."""
+        job_id = self._require_id(job)
+        result = self._conn.execute(
+            delete(jobs).where(jobs.c.id == job_id, jobs.c.version == job.version)
+        )
+        if result.rowcount != 1:
+            self._raise_missing_or_changed(job_id)
+
+    def list(self, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+        """Jobs in ``status`` oldest first, or all jobs newest first (by created_at, id)."""
+        query = select(jobs)
+        if status is None:
+            query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc())
+        else:
+            query = query.where(jobs.c.status == status)
+            query = query.order_by(jobs.c.created_at, jobs.c.id)
+        rows = self._conn.execute(query.limit(limit).offset(offset)).mappings()
+        return [row_to_job(row) for row in rows]
+
+    def count_by_status(self) -> dict[str, int]:
+        """Number of jobs per status; statuses without jobs are left out."""
+        query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
+        return {status: int(n) for status, n in self._conn.execute(query)}
+
+    @staticmethod
+    def _require_id(job: Job) -> int:
+        if job.id is None:
+            raise ValueError("This job has no id yet; add it before updating or removing it.")
+        return job.id
+
+    def _raise_missing_or_changed(self, job_id: int) -> None:
+        exists = self._conn.execute(select(jobs.c.id).where(jobs.c.id == job_id)).first()
+        if exists is None:
+            raise NotFoundError(f"There is no job {job_id}.")
+        raise ConcurrentChangeError(job_id)
+
+
+class SqlEventLog(_Repository):
+    """The append-only ``events`` table (``printcore.ports.EventLog``)."""
+
+    def append(self, event: Event) -> Event:
+        """Insert ``event`` and return it with its new id."""
+        row = event_to_row(event)
+        row.pop("id", None)
+        result = self._conn.execute(insert(events).values(**row))
+        return attrs.evolve(event, id=int(result.inserted_primary_key[0]))
+
+    def for_subject(self, subject: str, subject_id: int) -> list[Event]:
+        """Events of one subject (e.g. ``"job"``, 42), oldest first."""
+        query = (
+            select(events)
+            .where(events.c.subject == subject, events.c.subject_id == subject_id)
+            .order_by(events.c.id)
+        )
+        return [row_to_event(row) for row in self._conn.execute(query).mappings()]
+
+
+class SqlStaffRepository(_Repository):
+    """Staff names in the ``staff`` table (``printcore.ports.StaffRepository``)."""
+
+    def add(self, member: StaffMember) -> None:
+        """Add ``member``, or replace the stored one of that name (reactivating it)."""
+        values = {"name": member.name, "active": member.active, "added_at": member.added_at}
+        self._conn.execute(_upsert(self._conn, staff, values, "name"))
+
+    def get(self, name: str) -> StaffMember | None:
+        row = self._conn.execute(select(staff).where(staff.c.name == name)).mappings().first()
+        return None if row is None else StaffMember(row["name"], row["active"], row["added_at"])
+
+    def list(self, active_only: bool = True) -> list[StaffMember]:
+        """Members sorted by name (Python order, whatever the database's collation)."""
+        query = select(staff)
+        if active_only:
+            query = query.where(staff.c.active.is_(True))
+        members = [
+            StaffMember(row["name"], row["active"], row["added_at"])
+            for row in self._conn.execute(query).mappings()
+        ]
+        return sorted(members, key=lambda m: m.name)
+
+    def set_active(self, name: str, active: bool) -> None:
+        """Raises NotFoundError for an unknown name."""
+        result = self._conn.execute(
+            update(staff).where(staff.c.name == name).values(active=active)
+        )
+        if result.rowcount != 1:
+            raise NotFoundError(f"No staff member called {name!r}.")
+
+
+class SqlSettingsRepository(_Repository):
+    """Key → text values in the ``settings`` table (``printcore.ports.SettingsRepository``)."""
+
+    def get(self, key: str) -> str | None:
+        return self._conn.execute(
+            select(settings.c.value).where(settings.c.key == key)
+        ).scalar_one_or_none()
+
+    def set(self, key: str, value: str) -> None:
+        self._conn.execute(_upsert(self._conn, settings, {"key": key, "value": value}, "key"))
+
+
+def _upsert(conn: Connection, table: Table, values: dict[str, Any], key: str) -> Any:
+    """INSERT ... ON CONFLICT (key) DO UPDATE, for SQLite and PostgreSQL."""
+    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stmt = dialect_insert(table).values(**values)
+    return stmt.on_conflict_do_update(
+        index_elements=[key], set_={name: stmt.excluded[name] for name in values if name != key}
+    )
+
+
+class SqlUnitOfWork:
+    """One database transaction per ``with`` block (``printcore.ports.UnitOfWork``).
+
+    Raises StorageError on entering when the database cannot be reached.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._connection: Connection | None = None
+        self.jobs = SqlJobRepository(self)
+        self.events = SqlEventLog(self)
+        self.staff = SqlStaffRepository(self)
+        self.settings = SqlSettingsRepository(self)
+
+    @property
+    def connection(self) -> Connection:
+        """The open connection. Raises RuntimeError outside a ``with`` block."""
+        if self._connection is None:
+            raise RuntimeError("Use the unit of work inside `with uow:`.")
+        return self._connection
+
+    def __enter__(self) -> SqlUnitOfWork:
+        if self._connection is not None:
+            raise RuntimeError("This unit of work is already in use; make a new one.")
+        try:
+            conn = self.engine.connect()
+        except DBAPIError as exc:
+            raise connection_error(self.engine, exc) from exc
+        try:
+            conn.begin()
+        except BaseException:
+            conn.close()
+            raise
+        self._connection = conn
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, self._connection = self._connection, None
+        if conn is None:
+            return
+        try:
+            if conn.in_transaction():
+                conn.rollback()
+        finally:
+            conn.close()
+
+    def commit(self) -> None:
+        """Commit the work so far; later statements in the block start a new transaction."""
+        self.connection.commit()
+
+    def rollback(self) -> None:
+        self.connection.rollback()

@@ -1,0 +1,312 @@
+"""The JSON API under ``/api/v1``: the staff actions for scripts and later front ends.
+
+Each endpoint parses its input, calls one printcore service and maps printcore errors to
+the JSON error shape of :mod:`adapters.web.responses`. The OpenAPI document is served at
+``/api/v1/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapters.serialization import to_json_dict
+from adapters.web.context import WebContext
+from adapters.web.intake import FormRejected, receive_sliced_file, receive_submission
+from adapters.web.openapi import openapi_document
+from adapters.web.responses import error_json, plain_error
+from adapters.web.security import bearer_token, clean_workstation, csrf_token, login_session
+from adapters.web.security import workstation as current_workstation
+from printcore.errors import AuthenticationError, PrintcoreError, ValidationError
+from printcore.events import Event
+from printcore.job import Actor, Job
+from printcore.lifecycle import allowed_events
+from printcore.pricing import round_up_to_half_hour
+
+__all__ = ["api_routes", "job_json"]
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def job_json(job: Job, events: list[Event] | None = None) -> dict[str, Any]:
+    """A job as JSON: its fields (UTC ISO times, cents, grams, hours) plus ``allowed_actions``."""
+    data: dict[str, Any] = to_json_dict(job)
+    data.pop("confirmation_nonce", None)
+    data["allowed_actions"] = allowed_events(job)
+    if events is not None:
+        data["events"] = [event_json(e) for e in events]
+    return data
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    data: dict[str, Any] = to_json_dict(event)
+    return data
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError("The request body is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ValidationError("The request body must be a JSON object.")
+    return data
+
+
+def _number(body: dict[str, Any], name: str, required: bool = True) -> float | None:
+    value = body.get(name)
+    if value is None or value == "":
+        if required:
+            raise ValidationError(f"{name} is required.", {name: "Required."})
+        return None
+    if isinstance(value, bool):
+        raise ValidationError(f"{name} must be a number.", {name: "Must be a number."})
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{name} must be a number.", {name: "Must be a number."}) from None
+    if not math.isfinite(number):
+        raise ValidationError(f"{name} must be a finite number.", {name: "Must be a number."})
+    return number
+
+
+def _text(body: dict[str, Any], name: str, required: bool = True, limit: int = 1000) -> str:
+    value = body.get(name, "")
+    if value is None:
+        value = ""
+    if not isinstance(value, str):
+        raise ValidationError(f"{name} must be text.", {name: "Must be text."})
+    value = value.strip()
+    if required and not value:
+        raise ValidationError(f"{name} is required.", {name: "Required."})
+    if len(value) > limit:
+        raise ValidationError(f"{name} is too long.", {name: f"At most {limit} characters."})
+    return value
+
+
+def _version(body: dict[str, Any]) -> int | None:
+    value = body.get("version")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("version must be a whole number.", {"version": "Whole number."})
+    return value
+
+
+def _job_id(request: Request) -> int:
+    return int(request.path_params["job_id"])
+
+
+def make_routes(ctx: WebContext) -> list[Route]:
+    svc = ctx.requests
+
+    def endpoint(func: Callable[[Request], Awaitable[Response]]) -> Handler:
+        async def wrapped(request: Request) -> Response:
+            try:
+                return await func(request)
+            except PrintcoreError as err:
+                return error_json(err)
+
+        wrapped.__name__ = func.__name__
+        return wrapped
+
+    def actor(request: Request, body: dict[str, Any]) -> Actor:
+        ws = current_workstation(request, ctx, api=True)
+        return Actor.staff(_text(body, "staff_name", limit=80), ws)
+
+    async def health(request: Request) -> Response:
+        return JSONResponse({"status": "ok", "database": ctx.database_kind})
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(openapi_document())
+
+    async def submissions(request: Request) -> Response:
+        try:
+            submission, staged = await receive_submission(ctx, request)
+        except FormRejected as rejected:
+            return error_json(rejected.error)
+        job = svc.submit(submission, staged)
+        assert job.id is not None
+        token = svc.status_token(job.id)
+        return JSONResponse(
+            {"id": job.id, "status": job.status, "status_url": f"/status/{token}"},
+            status_code=201,
+        )
+
+    async def login(request: Request) -> Response:
+        body = await _body(request)
+        name = clean_workstation(_text(body, "workstation", required=False, limit=200))
+        password = body.get("password")
+        if not isinstance(password, str) or not password:
+            raise AuthenticationError("Send the staff password.")
+        ctx.staff.check_password(password)
+        login_session(request, ctx, name)
+        return JSONResponse(
+            {"workstation": name, "token": bearer_token(ctx, name), "csrf_token": csrf_token(request)}
+        )
+
+    async def staff_list(request: Request) -> Response:
+        current_workstation(request, ctx, api=True)
+        return JSONResponse({"staff": [m.name for m in ctx.staff.list()]})
+
+    async def jobs(request: Request) -> Response:
+        current_workstation(request, ctx, api=True)
+        status = request.query_params.get("status") or None
+        try:
+            limit = min(max(int(request.query_params.get("limit", "100")), 1), 1000)
+            offset = max(int(request.query_params.get("offset", "0")), 0)
+        except ValueError:
+            raise ValidationError(
+                "limit and offset must be whole numbers.", {"limit": "Whole number."}
+            ) from None
+        found = svc.list_jobs(status=status, limit=limit, offset=offset)
+        return JSONResponse(
+            {"jobs": [job_json(j) for j in found], "counts": svc.counts(), "limit": limit,
+             "offset": offset}
+        )
+
+    async def job_detail(request: Request) -> Response:
+        current_workstation(request, ctx, api=True)
+        job_id = _job_id(request)
+        job = svc.get(job_id)
+        return JSONResponse(job_json(job, svc.history(job_id)))
+
+    async def add_file(request: Request) -> Response:
+        ws = current_workstation(request, ctx, api=True)
+        job_id = _job_id(request)
+        staged, estimate, fields = await receive_sliced_file(ctx, request)
+        try:
+            name = _text(fields, "staff_name", limit=80)
+            version = int(fields["version"]) if fields.get("version") else None
+        except (ValidationError, ValueError) as err:
+            ctx.files.discard(staged)
+            if isinstance(err, ValidationError):
+                raise
+            raise ValidationError("version must be a whole number.") from None
+        stored = svc.add_sliced_file(job_id, Actor.staff(name, ws), staged, estimate, version)
+        job = svc.get(job_id)
+        prefill: dict[str, Any] = {"weight_g": estimate.grams, "time_hours": None,
+                                   "cost_cents": None}
+        if estimate.seconds:
+            prefill["time_hours"] = round_up_to_half_hour(estimate.seconds / 3600)
+        if estimate.grams:
+            prefill["cost_cents"] = ctx.requests.pricing.cost_cents(job.print_method, estimate.grams)
+        return JSONResponse(
+            {
+                "file": to_json_dict(stored),
+                "estimate": {
+                    "seconds": estimate.seconds,
+                    "hours": estimate.hours,
+                    "grams": estimate.grams,
+                    "slicer": estimate.slicer,
+                    "source": estimate.source,
+                },
+                "prefill": prefill,
+                "job": job_json(job),
+            },
+            status_code=201,
+        )
+
+    def action(name: str) -> Handler:
+        async def handler(request: Request) -> Response:
+            body = await _body(request)
+            who = actor(request, body)
+            job_id = _job_id(request)
+            version = _version(body)
+            if name == "approve":
+                job = svc.approve(
+                    job_id, who,
+                    weight_g=_number(body, "weight_g", required=False),  # type: ignore[arg-type]
+                    time_hours=_number(body, "time_hours", required=False),  # type: ignore[arg-type]
+                    authoritative_file=_text(body, "authoritative_file", required=False, limit=300),
+                    expected_version=version,
+                )
+            elif name == "reject":
+                reasons = body.get("reasons") or []
+                if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
+                    raise ValidationError("reasons must be a list of text.", {"reasons": "List."})
+                job = svc.reject(
+                    job_id, who, reasons,
+                    _text(body, "custom_reason", required=False), expected_version=version,
+                )
+            elif name in ("force_confirm", "fail_print", "revert_completion", "revert_pickup"):
+                job = getattr(svc, name)(
+                    job_id, who, _text(body, "reason", required=False), expected_version=version
+                )
+            elif name == "start_print":
+                job = svc.start_print(
+                    job_id, who, _text(body, "printer", required=False, limit=120),
+                    expected_version=version,
+                )
+            elif name == "complete":
+                job = svc.complete(job_id, who, expected_version=version)
+            elif name == "pick_up":
+                job = svc.pick_up(
+                    job_id, who,
+                    grams=_number(body, "grams", required=False),  # type: ignore[arg-type]
+                    txn_no=_text(body, "txn_no", required=False, limit=120),
+                    picked_up_by=_text(body, "picked_up_by", required=False, limit=120),
+                    expected_version=version,
+                )
+            else:  # pragma: no cover - routes are built from a fixed table
+                return plain_error("not_found", "Unknown action.", 404)
+            return JSONResponse(job_json(job))
+
+        handler.__name__ = f"api_{name}"
+        return handler
+
+    async def delete_job(request: Request) -> Response:
+        body = await _body(request)
+        if "staff_name" not in body and request.query_params.get("staff_name"):
+            body["staff_name"] = request.query_params["staff_name"]
+        who = actor(request, body)
+        job = svc.delete(_job_id(request), who, expected_version=_version(body))
+        return JSONResponse({"id": job.id, "status": "deleted"})
+
+    async def confirm(request: Request) -> Response:
+        body = await _body(request)
+        job = svc.confirm(_text(body, "token", limit=2000))
+        return JSONResponse({"id": job.id, "status": job.status})
+
+    routes = [
+        Route("/health", endpoint(health)),
+        Route("/openapi.json", endpoint(openapi)),
+        Route("/submissions", endpoint(submissions), methods=["POST"]),
+        Route("/auth/login", endpoint(login), methods=["POST"]),
+        Route("/staff", endpoint(staff_list)),
+        Route("/jobs", endpoint(jobs)),
+        Route("/jobs/{job_id:int}", endpoint(job_detail)),
+        Route("/jobs/{job_id:int}", endpoint(delete_job), methods=["DELETE"]),
+        Route("/jobs/{job_id:int}/files", endpoint(add_file), methods=["POST"]),
+        Route("/confirm", endpoint(confirm), methods=["POST"]),
+    ]
+    for path, name in ACTION_PATHS.items():
+        routes.append(Route(f"/jobs/{{job_id:int}}/{path}", endpoint(action(name)), methods=["POST"]))
+    return routes
+
+
+#: URL segment → service action.
+ACTION_PATHS: dict[str, str] = {
+    "approve": "approve",
+    "reject": "reject",
+    "force-confirm": "force_confirm",
+    "mark-printing": "start_print",
+    "mark-failed": "fail_print",
+    "mark-complete": "complete",
+    "payment": "pick_up",
+    "revert-completion": "revert_completion",
+    "revert-pickup": "revert_pickup",
+}
+
+
+def api_routes(ctx: WebContext) -> list[Route]:
+    return make_routes(ctx)

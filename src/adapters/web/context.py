@@ -1,0 +1,37 @@
+"""What the web adapter is given by the wiring: printcore services and a few settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+from adapters.files import LocalFileStore, StagingArea
+from adapters.web.inspection import Inspector
+from printcore.ports import TokenSigner
+from printcore.services import PrintRequests
+from printcore.staff import StaffDirectory
+
+__all__ = ["WebContext"]
+
+
+@attrs.define
+class WebContext:
+    """``max_upload_bytes`` caps each uploaded file; ``timezone`` is the lab's zone for
+    display; ``database_kind`` is ``sqlite`` or ``postgresql`` (shown by /api/v1/health);
+    ``session_hours`` is how long a staff login lasts."""
+
+    requests: PrintRequests
+    staff: StaffDirectory
+    files: LocalFileStore
+    staging: StagingArea
+    inspector: Inspector
+    signer: TokenSigner
+    secret_key: str
+    max_upload_bytes: int = 200_000_000
+    timezone: str = "America/Chicago"
+    lab_name: str = "Fab Lab 3D printing"
+    database_kind: str = "sqlite"
+    storage_root: Path | None = None
+    https_only: bool = False
+    session_hours: int = 12

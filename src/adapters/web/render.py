@@ -1,0 +1,66 @@
+"""Server-rendered pages with Jinja2: the template environment and its filters.
+
+Times are shown in the lab's zone (``PRINTCORE_TIMEZONE``), money as dollars from cents.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.templating import Jinja2Templates
+
+from adapters.web.security import csrf_token
+from printcore.job import JobStatus
+from printcore.pricing import format_cents
+
+__all__ = ["Renderer"]
+
+TEMPLATES = Path(__file__).with_name("templates")
+
+
+def _age(moment: datetime | None, now: datetime | None = None) -> str:
+    """``3d 4h``, ``2h 5m``, ``7m`` since ``moment``."""
+    if moment is None:
+        return ""
+    seconds = int(((now or datetime.now(UTC)) - moment).total_seconds())
+    days, rest = divmod(max(seconds, 0), 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes = rest // 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m"
+
+
+class Renderer:
+    def __init__(self, timezone: str, lab_name: str) -> None:
+        self.zone = ZoneInfo(timezone)
+        self.templates = Jinja2Templates(directory=str(TEMPLATES))
+        env = self.templates.env
+        env.filters["local"] = self.local
+        env.filters["money"] = lambda c: "—" if c is None else format_cents(int(c))
+        env.filters["age"] = _age
+        env.filters["status_label"] = lambda s: JobStatus(s).label
+        env.globals["lab_name"] = lab_name
+        env.globals["timezone"] = timezone
+
+    def local(self, moment: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+        if moment is None:
+            return ""
+        return moment.astimezone(self.zone).strftime(fmt + " %Z")
+
+    def __call__(
+        self, request: Request, name: str, context: dict[str, Any] | None = None,
+        status_code: int = 200,
+    ) -> Response:
+        ctx = dict(context or {})
+        ctx.setdefault("csrf", csrf_token(request))
+        ctx.setdefault("workstation", request.session.get("ws"))
+        ctx.setdefault("flash", request.session.pop("flash", None))
+        return self.templates.TemplateResponse(request, name, ctx, status_code=status_code)

@@ -1,0 +1,242 @@
+"""Staff pages: login per workstation, the dashboard, a job's page and its action forms."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import FileResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from adapters.web.context import WebContext
+from adapters.web.intake import receive_sliced_file
+from adapters.web.render import Renderer
+from adapters.web.responses import status_for
+from adapters.web.security import (
+    CsrfError,
+    clean_workstation,
+    login_session,
+    logout_session,
+    require_csrf,
+    workstation,
+)
+from printcore.errors import (
+    AuthenticationError,
+    NotFoundError,
+    PrintcoreError,
+    ValidationError,
+)
+from printcore.job import ACTIVE_STATUSES, Actor
+from printcore.lifecycle import allowed_events
+from printcore.pricing import round_up_to_half_hour
+from printcore.services import REJECTION_REASONS
+
+__all__ = ["staff_routes"]
+
+PAGE_SIZE = 50
+
+
+def _float(form: FormData, name: str) -> float | None:
+    raw = str(form.get(name, "")).strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValidationError(f"{name} must be a number.", {name: "Enter a number."}) from None
+    return value if math.isfinite(value) else None
+
+
+def _version(form: FormData) -> int | None:
+    raw = str(form.get("version", "")).strip()
+    return int(raw) if raw.isdigit() else None
+
+
+def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
+    svc = ctx.requests
+
+    def login_redirect(request: Request) -> Response:
+        return RedirectResponse(f"/staff/login?next={request.url.path}", status_code=303)
+
+    async def login_page(request: Request) -> Response:
+        return render(request, "staff/login.html", {"error": None,
+                                                    "has_password": ctx.staff.has_password()})
+
+    async def login(request: Request) -> Response:
+        form = await request.form()
+        try:
+            require_csrf(request, str(form.get("csrf_token", "")))
+            ctx.staff.check_password(str(form.get("password", "")))
+        except (AuthenticationError, CsrfError) as err:
+            return render(request, "staff/login.html",
+                          {"error": err, "has_password": ctx.staff.has_password(),
+                           "ws_value": form.get("workstation", "")},
+                          status_code=status_for(err))
+        login_session(request, ctx, clean_workstation(str(form.get("workstation", ""))))
+        target = str(request.query_params.get("next", "/staff"))
+        if not target.startswith("/staff"):
+            target = "/staff"
+        return RedirectResponse(target, status_code=303)
+
+    async def logout(request: Request) -> Response:
+        form = await request.form()
+        try:
+            require_csrf(request, str(form.get("csrf_token", "")))
+        except CsrfError:
+            pass  # logging out is harmless; still do it
+        logout_session(request)
+        return RedirectResponse("/staff/login", status_code=303)
+
+    async def dashboard(request: Request) -> Response:
+        try:
+            workstation(request, ctx)
+        except AuthenticationError:
+            return login_redirect(request)
+        status = request.query_params.get("status") or "uploaded"
+        try:
+            page = max(int(request.query_params.get("page", "1")), 1)
+        except ValueError:
+            page = 1
+        try:
+            jobs = svc.list_jobs(status=status, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+        except ValidationError as err:
+            return render(request, "error.html", {"error": err}, status_code=422)
+        counts = svc.counts()
+        return render(request, "staff/dashboard.html", {
+            "tabs": [(s.value, s.label, counts.get(s.value, 0)) for s in ACTIVE_STATUSES],
+            "status": status, "jobs": jobs, "page": page,
+            "has_more": counts.get(status, 0) > page * PAGE_SIZE,
+        })
+
+    def job_page(request: Request, job_id: int, error: PrintcoreError | None = None,
+                 status_code: int = 200, values: dict[str, Any] | None = None) -> Response:
+        job = svc.get(job_id)
+        events = svc.history(job_id)
+        estimate = job.latest_estimate
+        prefill: dict[str, Any] = {"weight_g": "", "time_hours": ""}
+        if estimate is not None:
+            if estimate.grams:
+                prefill["weight_g"] = estimate.grams
+            if estimate.seconds:
+                prefill["time_hours"] = round_up_to_half_hour(estimate.seconds / 3600)
+        prefill.update(values or {})
+        last_sliced = job.sliced_files[-1].stored_name if job.sliced_files else ""
+        return render(request, "staff/job.html", {
+            "job": job, "events": list(reversed(events)), "allowed": allowed_events(job),
+            "staff": ctx.staff.list(), "current_staff": request.session.get("staff_name"),
+            "reasons": REJECTION_REASONS, "prefill": prefill, "estimate": estimate,
+            "authoritative_default": job.authoritative_file or last_sliced,
+            "error": error, "fields": getattr(error, "fields", {}) if error else {},
+            "pricing": svc.pricing,
+        }, status_code=status_code)
+
+    async def job_detail(request: Request) -> Response:
+        try:
+            workstation(request, ctx)
+        except AuthenticationError:
+            return login_redirect(request)
+        try:
+            return job_page(request, int(request.path_params["job_id"]))
+        except NotFoundError as err:
+            return render(request, "error.html", {"error": err}, status_code=404)
+
+    async def download(request: Request) -> Response:
+        try:
+            workstation(request, ctx)
+        except AuthenticationError:
+            return login_redirect(request)
+        try:
+            job = svc.get(int(request.path_params["job_id"]))
+            path = ctx.files.path_of(job, request.path_params["name"])
+        except NotFoundError as err:
+            return render(request, "error.html", {"error": err}, status_code=404)
+        return FileResponse(path, filename=path.name)
+
+    async def upload_sliced(request: Request) -> Response:
+        job_id = int(request.path_params["job_id"])
+        try:
+            ws = workstation(request, ctx)
+            require_csrf(request, request.query_params.get("csrf"))
+        except AuthenticationError:
+            return login_redirect(request)
+        except CsrfError as err:
+            return job_page(request, job_id, err, 403)
+        try:
+            staged, estimate, fields = await receive_sliced_file(ctx, request)
+        except PrintcoreError as err:
+            return job_page(request, job_id, err, status_for(err))
+        name = fields.get("staff_name", "")
+        try:
+            svc.add_sliced_file(job_id, Actor.staff(name, ws), staged, estimate,
+                                int(fields["version"]) if fields.get("version", "").isdigit()
+                                else None)
+        except PrintcoreError as err:
+            return job_page(request, job_id, err, status_for(err))
+        request.session["staff_name"] = name
+        note = "Sliced file added."
+        if estimate.known:
+            note += " The approval form is filled in from the slicer's estimate."
+        else:
+            note += " The slicer left no estimate in it: enter weight and time by hand."
+        request.session["flash"] = note
+        return RedirectResponse(f"/staff/jobs/{job_id}", status_code=303)
+
+    async def act(request: Request) -> Response:
+        job_id = int(request.path_params["job_id"])
+        event = request.path_params["event"]
+        form = await request.form()
+        try:
+            ws = workstation(request, ctx)
+        except AuthenticationError:
+            return login_redirect(request)
+        name = str(form.get("staff_name", "")).strip()
+        values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+        try:
+            require_csrf(request, str(form.get("csrf_token", "")))
+            who = Actor.staff(name, ws)
+            version = _version(form)
+            reason = str(form.get("reason", "")).strip()
+            if event == "approve":
+                svc.approve(job_id, who, _float(form, "weight_g"),  # type: ignore[arg-type]
+                            _float(form, "time_hours"),  # type: ignore[arg-type]
+                            str(form.get("authoritative_file", "")), version)
+            elif event == "reject":
+                svc.reject(job_id, who, [str(r) for r in form.getlist("reasons")],
+                           str(form.get("custom_reason", "")), version)
+            elif event in ("force_confirm", "fail_print", "revert_completion", "revert_pickup"):
+                getattr(svc, event)(job_id, who, reason, version)
+            elif event == "start_print":
+                svc.start_print(job_id, who, str(form.get("printer", "")), version)
+            elif event == "complete":
+                svc.complete(job_id, who, version)
+            elif event == "pick_up":
+                svc.pick_up(job_id, who, _float(form, "grams"),  # type: ignore[arg-type]
+                            str(form.get("txn_no", "")), str(form.get("picked_up_by", "")),
+                            version)
+            elif event == "delete":
+                svc.delete(job_id, who, version)
+                request.session["staff_name"] = name
+                request.session["flash"] = f"Job {job_id} deleted; its history is kept."
+                return RedirectResponse("/staff", status_code=303)
+            else:
+                raise NotFoundError(f"Unknown action {event!r}.")
+        except NotFoundError as err:
+            return render(request, "error.html", {"error": err}, status_code=404)
+        except PrintcoreError as err:
+            return job_page(request, job_id, err, status_for(err), values)
+        request.session["staff_name"] = name
+        request.session["flash"] = f"Done: {event.replace('_', ' ')}."
+        return RedirectResponse(f"/staff/jobs/{job_id}", status_code=303)
+
+    return [
+        Route("/staff/login", login_page),
+        Route("/staff/login", login, methods=["POST"]),
+        Route("/staff/logout", logout, methods=["POST"]),
+        Route("/staff", dashboard),
+        Route("/staff/jobs/{job_id:int}", job_detail),
+        Route("/staff/jobs/{job_id:int}/files", upload_sliced, methods=["POST"]),
+        Route("/staff/jobs/{job_id:int}/files/{name}", download),
+        Route("/staff/jobs/{job_id:int}/{event}", act, methods=["POST"]),
+    ]

@@ -1,0 +1,111 @@
+"""Student pages (no login): the submission form, the status page, the confirmation link."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from adapters.web.context import WebContext
+from adapters.web.intake import FormRejected, SUBMISSION_FIELDS, accepted_model_extensions
+from adapters.web.intake import receive_submission
+from adapters.web.render import Renderer
+from adapters.web.responses import status_for
+from adapters.web.security import CsrfError, csrf_token, require_csrf
+from printcore.errors import (
+    FileTooLargeError,
+    NotFoundError,
+    PrintcoreError,
+    TokenError,
+    ValidationError,
+)
+
+__all__ = ["student_routes"]
+
+
+def student_routes(ctx: WebContext, render: Renderer) -> list[Route]:
+    svc = ctx.requests
+
+    def form_page(request: Request, values: dict[str, str] | None = None,
+                  error: PrintcoreError | None = None, status: int = 200) -> Response:
+        return render(
+            request,
+            "student/form.html",
+            {
+                "values": values or {name: "" for name in SUBMISSION_FIELDS},
+                "error": error,
+                "fields": getattr(error, "fields", {}) if error else {},
+                "accept": accepted_model_extensions(),
+                "max_mb": ctx.max_upload_bytes // 1_000_000,
+            },
+            status_code=status,
+        )
+
+    async def home(request: Request) -> Response:
+        csrf_token(request)
+        return form_page(request)
+
+    async def submit(request: Request) -> Response:
+        # The CSRF token is a form field, but the body is streamed: check it from the query
+        # string the form posts to, which the page fills in from the session.
+        try:
+            require_csrf(request, request.query_params.get("csrf"))
+        except CsrfError as err:
+            return form_page(request, error=err, status=403)
+        try:
+            submission, staged = await receive_submission(ctx, request)
+        except FormRejected as rejected:
+            return form_page(request, rejected.values, rejected.error,
+                             status_for(rejected.error))
+        except (FileTooLargeError, ValidationError) as err:
+            return form_page(request, error=err, status=status_for(err))
+        job = svc.submit(submission, staged)
+        assert job.id is not None
+        token = svc.status_token(job.id)
+        return RedirectResponse(f"/status/{token}?new=1", status_code=303)
+
+    async def status(request: Request) -> Response:
+        try:
+            job = svc.job_for_status_token(request.path_params["token"])
+        except (TokenError, NotFoundError) as err:
+            return render(request, "student/token_error.html", {"error": err},
+                          status_code=status_for(err))
+        return render(
+            request, "student/status.html",
+            {"job": job, "new": request.query_params.get("new") == "1"},
+        )
+
+    async def confirm_page(request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            job = svc.check_confirmation(token)
+        except (TokenError, NotFoundError) as err:
+            return render(request, "student/token_error.html", {"error": err},
+                          status_code=status_for(err))
+        return render(request, "student/confirm.html",
+                      {"job": job, "token": token, "csrf": csrf_token(request)})
+
+    async def confirm(request: Request) -> Response:
+        token = request.path_params["token"]
+        form = await request.form()
+        try:
+            require_csrf(request, str(form.get("csrf_token", "")))
+            job = svc.confirm(token)
+        except CsrfError as err:
+            return render(request, "error.html", {"error": err}, status_code=403)
+        except (TokenError, NotFoundError) as err:
+            return render(request, "student/token_error.html", {"error": err},
+                          status_code=status_for(err))
+        except PrintcoreError as err:
+            return render(request, "error.html", {"error": err}, status_code=status_for(err))
+        assert job.id is not None
+        return RedirectResponse(f"/status/{svc.status_token(job.id)}?confirmed=1",
+                                status_code=303)
+
+    return [
+        Route("/", home),
+        Route("/submit", submit, methods=["POST"]),
+        Route("/status/{token}", status),
+        Route("/confirm/{token}", confirm_page),
+        Route("/confirm/{token}", confirm, methods=["POST"]),
+    ]

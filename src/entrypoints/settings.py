@@ -1,0 +1,163 @@
+"""Settings: read once at start from the environment (and an optional ``.env``).
+
+With nothing set, printcore runs on its embedded default: SQLite in
+``$PRINTCORE_HOME/printcore.db``, storage in ``$PRINTCORE_HOME/storage``, emails written
+as ``.eml`` files to ``$PRINTCORE_HOME/mail``; ``PRINTCORE_HOME`` defaults to ``./var``.
+Reading settings never opens a connection.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+from dotenv import dotenv_values
+
+__all__ = ["Settings", "SettingsError", "load_settings"]
+
+
+class SettingsError(Exception):
+    """A setting has a value printcore cannot use; the message names it and says why."""
+
+
+@attrs.frozen
+class Settings:
+    home: Path
+    database_url: str
+    database_url_is_default: bool
+    storage_root: Path
+    mail_dir: Path
+    mail_from: str
+    secret_key: str
+    staff_password: str | None
+    timezone: str
+    base_url: str
+    host: str
+    port: int
+    max_upload_bytes: int
+    filament_cents_per_gram: Decimal
+    resin_cents_per_gram: Decimal
+    minimum_cents: int
+    confirmation_days: int
+    lab_name: str
+    https_only: bool
+
+    def describe(self) -> dict[str, str]:
+        """The effective settings as text, secrets masked (for ``printcore config``)."""
+        out: dict[str, str] = {}
+        for field in attrs.fields(Settings):
+            value = getattr(self, field.name)
+            if field.name in ("secret_key", "staff_password"):
+                value = "(not set)" if not value else "********"
+            elif field.name == "database_url":
+                value = _mask_url(str(value))
+            out[field.name] = str(value)
+        return out
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        if self.database_url.startswith("sqlite:///"):
+            return Path(self.database_url[len("sqlite:///") :])
+        return None
+
+
+def _mask_url(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":********@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+def _int(env: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
+    raw = env.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{key}={raw!r} is not a whole number.") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{key}={value} is outside {low}..{high}.")
+    return value
+
+
+def _decimal(env: Mapping[str, str], key: str, default: str) -> Decimal:
+    raw = env.get(key) or default
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        raise SettingsError(f"{key}={raw!r} is not a number (cents per gram, e.g. 10).") from None
+    if not value.is_finite() or value < 0:
+        raise SettingsError(f"{key}={raw!r} must be zero or more cents per gram.")
+    return value
+
+
+def _secret(home: Path, env: Mapping[str, str]) -> str:
+    if env.get("PRINTCORE_SECRET_KEY"):
+        return env["PRINTCORE_SECRET_KEY"]
+    # Embedded default: a random key kept beside the database, made on first start.
+    key_file = home / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    home.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(32)
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
+) -> Settings:
+    """Build settings from ``environ`` (default ``os.environ``) over an optional ``.env``.
+
+    Raises SettingsError naming the first bad setting.
+    """
+    env: dict[str, str] = {}
+    if env_file is not None and env_file.is_file():
+        env.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    env.update(os.environ if environ is None else environ)
+
+    home = Path(env.get("PRINTCORE_HOME") or "var").resolve()
+    default_db = f"sqlite:///{home / 'printcore.db'}"
+    database_url = env.get("DATABASE_URL") or default_db
+    timezone = env.get("PRINTCORE_TIMEZONE") or "America/Chicago"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"PRINTCORE_TIMEZONE={timezone!r} is not a time zone name (e.g. America/Chicago)."
+        ) from None
+    port = _int(env, "PRINTCORE_PORT", 8000, 0, 65535)
+    host = env.get("PRINTCORE_HOST") or "127.0.0.1"
+    base_url = (env.get("PRINTCORE_BASE_URL") or f"http://{host}:{port}").rstrip("/")
+    return Settings(
+        home=home,
+        database_url=database_url,
+        database_url_is_default=database_url == default_db,
+        storage_root=Path(env.get("PRINTCORE_STORAGE") or home / "storage").resolve(),
+        mail_dir=Path(env.get("PRINTCORE_MAIL_DIR") or home / "mail").resolve(),
+        mail_from=env.get("SMTP_FROM") or env.get("PRINTCORE_MAIL_FROM") or "printlab@localhost",
+        secret_key=_secret(home, env),
+        staff_password=env.get("PRINTCORE_STAFF_PASSWORD") or None,
+        timezone=timezone,
+        base_url=base_url,
+        host=host,
+        port=port,
+        max_upload_bytes=_int(env, "PRINTCORE_MAX_UPLOAD_MB", 200, 1, 10_000) * 1_000_000,
+        filament_cents_per_gram=_decimal(env, "PRINTCORE_FILAMENT_CENTS_PER_GRAM", "10"),
+        resin_cents_per_gram=_decimal(env, "PRINTCORE_RESIN_CENTS_PER_GRAM", "20"),
+        minimum_cents=_int(env, "PRINTCORE_MINIMUM_CENTS", 300, 0, 1_000_000),
+        confirmation_days=_int(env, "PRINTCORE_CONFIRMATION_DAYS", 7, 1, 365),
+        lab_name=env.get("PRINTCORE_LAB_NAME") or "Fab Lab 3D printing",
+        https_only=(env.get("PRINTCORE_HTTPS_ONLY") or "").lower() in ("1", "true", "yes"),
+    )
