@@ -412,7 +412,7 @@ def test_parse_duration(text: str, seconds: int | None) -> None:
 @pytest.mark.parametrize("extension", [".stl", ".obj", ".3mf"])
 def test_empty_file_is_refused(tmp_path: Path, extension: str) -> None:
     message = refused_model(write(tmp_path / f"empty{extension}", b""), extension)
-    assert "empty" in message or "not a ZIP archive" in message
+    assert "empty" in message
 
 
 @pytest.mark.parametrize("extension", [".stl", ".obj", ".3mf"])
@@ -429,10 +429,7 @@ def test_renamed_executable_is_refused(
     tmp_path: Path, extension: str, program: bytes, described: str
 ) -> None:
     message = refused_model(write(tmp_path / f"setup{extension}", program), extension)
-    if extension == ".3mf":
-        assert "not a ZIP archive" in message
-    else:
-        assert described in message
+    assert f"it is a {described}, not a 3D model" in message
 
 
 def test_truncated_binary_stl_is_refused(tmp_path: Path) -> None:
@@ -692,7 +689,8 @@ def test_png_renamed_gcode_is_refused(tmp_path: Path) -> None:
     with zipfile.ZipFile(SLICED / "wormdrive.gcode.3mf") as archive:
         png = archive.read("Metadata/plate_1.png")
     assert "PNG image" in refused_sliced(write(tmp_path / "plate_1.gcode", png), ".gcode")
-    refused_sliced(write(tmp_path / "plate_1.gcode.3mf", png), ".gcode.3mf")
+    message = refused_sliced(write(tmp_path / "plate_1.gcode.3mf", png), ".gcode.3mf")
+    assert "PNG image" in message
 
 
 @pytest.mark.parametrize(

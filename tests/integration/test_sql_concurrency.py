@@ -123,3 +123,44 @@ def test_a_writer_waits_for_a_long_transaction_instead_of_failing(engine: Engine
     assert results == ["ok"]
     with SqlUnitOfWork(engine) as uow:
         assert uow.jobs.get(job_id).notes == "slow"
+
+
+def test_read_modify_write_in_one_transaction_loses_nothing(engine: Engine) -> None:
+    """The service pattern (get, change, update, commit in one unit of work), many times
+    over from many threads: no "database is locked", no lost update. SQLite queues whole
+    transactions (BEGIN IMMEDIATE), so all succeed; PostgreSQL may report a concurrent
+    change instead, which the caller shows to the user."""
+    job_id = _new_job(engine)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def worker() -> None:
+        for _ in range(10):
+            try:
+                with SqlUnitOfWork(engine) as uow:
+                    job = uow.jobs.get(job_id)
+                    job.failed_attempts += 1
+                    uow.jobs.update(job)
+                    uow.commit()
+                outcome = "won"
+            except ConcurrentChangeError:
+                outcome = "changed"
+            except Exception as exc:  # noqa: BLE001 - recorded and asserted below
+                outcome = f"{type(exc).__name__}: {exc}"
+            with lock:
+                outcomes.append(outcome)
+
+    threads = [threading.Thread(target=worker) for _ in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    counts = Counter(outcomes)
+    assert set(counts) <= {"won", "changed"}, counts
+    assert sum(counts.values()) == THREADS * 10
+    if engine.dialect.name == "sqlite":
+        assert counts["won"] == THREADS * 10
+    with SqlUnitOfWork(engine) as uow:
+        stored = uow.jobs.get(job_id)
+    assert stored.failed_attempts == counts["won"]
+    assert stored.version == 1 + counts["won"]

@@ -18,7 +18,7 @@ import re
 import struct
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -169,7 +169,9 @@ class SafeZip:
         regex = re.compile(pattern, re.IGNORECASE)
         return [info for info in self.zipfile.infolist() if regex.fullmatch(info.filename)]
 
-    def iter_chunks(self, info: zipfile.ZipInfo, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    def iter_chunks(
+        self, info: zipfile.ZipInfo, chunk_size: int = 1 << 20
+    ) -> Generator[bytes, None, None]:
         """Yield the uncompressed bytes of ``info`` in chunks of at most ``chunk_size`` bytes.
 
         Counts the bytes actually produced and raises :class:`UnsupportedFileError` as soon

@@ -164,7 +164,7 @@ def _inspect_stl(path: Path) -> ModelInfo:
         reason = (
             f"its header announces {count:,} triangles, which take "
             f"{_STL_HEADER + _STL_TRIANGLE * count:,} bytes, but the file has {size:,} bytes "
-            "(it is truncated or damaged)"
+            "(it is truncated, damaged or not an STL at all)"
         )
     raise _refuse("STL", _foreign_reason(head, reason))
 
@@ -246,6 +246,13 @@ class _Part:
 
 
 def _inspect_3mf(path: Path, limits: ArchiveLimits) -> ModelInfo:
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if not head:
+        raise _refuse("3MF", "the file is empty")
+    kind = content_kind(head)
+    if kind is not None and not head.startswith(b"PK"):
+        raise _refuse("3MF", f"it is {kind}, not a 3D model")
     with check_zip(path, limits, kind="3MF", advice=ADVICE) as archive:
         root = archive.find(_ROOT_MODEL)
         if root is None:

@@ -9,7 +9,8 @@ Sources, in the order they are tried:
   version is the header item ``X-BBL-Client-Version``, its name the ``Application``
   metadata of ``3D/3dmodel.model`` (``BambuStudio-01.09.07.52``).
 * Otherwise the G-code inside such a 3MF (``Metadata/plate_N.gcode``), read like a
-  ``.gcode`` file, summed over plates.
+  ``.gcode`` file, summed over plates (a compressed entry has to be decompressed to
+  reach its end: it is streamed, size-checked, and only its two ends are kept).
 * ``.gcode``: comments in the first and last :data:`SCAN_BYTES` bytes only (files can
   be hundreds of MB):
 
@@ -245,6 +246,13 @@ def _first(
 
 
 def _from_3mf(path: Path, limits: ArchiveLimits) -> SliceEstimate:
+    with path.open("rb") as handle:
+        head = handle.read(16)
+    if not head:
+        raise _refuse("3MF", "it is empty")
+    kind = content_kind(head)
+    if kind is not None and not head.startswith(b"PK"):
+        raise _refuse("3MF", f"it is {kind}, not a sliced 3MF")
     with check_zip(path, limits, kind="3MF", advice=ADVICE) as archive:
         slicer = _application(archive)
         info = archive.find(_SLICE_INFO)

@@ -119,7 +119,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
     return row
 
 
-def row_to_job(row: Mapping[str, Any]) -> Job:
+def row_to_job(row: Mapping[Any, Any]) -> Job:
     """A ``Job`` from a ``jobs`` row mapping (e.g. ``result.mappings().one()``)."""
     values = {name: row[name] for name in _JOB_SCALAR_FIELDS}
     return Job(
@@ -153,7 +153,7 @@ def event_to_row(event: Event) -> dict[str, Any]:
     return row
 
 
-def row_to_event(row: Mapping[str, Any]) -> Event:
+def row_to_event(row: Mapping[Any, Any]) -> Event:
     """An ``Event`` from an ``events`` row mapping."""
     return Event(
         subject=row["subject"],

@@ -70,7 +70,14 @@ def _sqlite_engine(url: URL, echo: bool) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:") or database.startswith("file::memory:")
     if not in_memory and not url.query.get("uri"):
-        Path(database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().resolve().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(
+                f"Cannot create the folder {folder} for the SQLite database (DATABASE_URL): "
+                f"{exc.strerror or exc}. Choose a writable location."
+            ) from exc
     engine = create_engine(url, echo=echo)
 
     @event.listens_for(engine, "connect")
@@ -126,14 +133,14 @@ def _reason(exc: BaseException) -> str:
         ("temporary failure in name resolution", "the host name does not resolve"),
         ("timeout expired", "timed out"),
         ("timed out", "timed out"),
-        ("password authentication failed", "password authentication failed"),
         ("no password supplied", "a password is required"),
-        ("does not exist", "the database or role does not exist"),
         ("unable to open database file", "the file cannot be opened"),
     ]
     for needle, reason in known:
         if needle in lowered:
             return reason
+    if "fatal:" in lowered:  # the server answered, e.g. 'database "x" does not exist'
+        return text_[lowered.rindex("fatal:") + 6 :].strip().splitlines()[0].rstrip(".")
     first = text_.strip().splitlines()[0] if text_.strip() else type(exc).__name__
     return first.rstrip(".")
 

@@ -31,14 +31,13 @@ class UTCDateTime(TypeDecorator[datetime]):
             raise TypeError(f"UTCDateTime expects a datetime, not {type(value).__name__}.")
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"Refusing naive datetime {value.isoformat()}: use UTC-aware times.")
-        value = value.astimezone(UTC)
-        if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
-        return value
+        utc: datetime = value.astimezone(UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        stored: datetime = value
+        if stored.tzinfo is None:
+            return stored.replace(tzinfo=UTC)
+        return stored.astimezone(UTC)

@@ -16,10 +16,10 @@ is enough (the loser's UPDATE waits for the winner's row lock and then matches n
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import attrs
-from sqlalchemy import Connection, Engine, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, Engine, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 
@@ -51,8 +51,7 @@ class SqlJobRepository(_Repository):
         row = job_to_row(job)
         row.pop("id")
         row["version"] = 1
-        result = self._conn.execute(insert(jobs).values(**row))
-        job_id = int(result.inserted_primary_key[0])
+        job_id = _inserted_id(self._conn.execute(insert(jobs).values(**row)))
         job.id, job.version = job_id, 1
         return job_id
 
@@ -126,8 +125,8 @@ class SqlEventLog(_Repository):
         """Insert ``event`` and return it with its new id."""
         row = event_to_row(event)
         row.pop("id", None)
-        result = self._conn.execute(insert(events).values(**row))
-        return attrs.evolve(event, id=int(result.inserted_primary_key[0]))
+        event_id = _inserted_id(self._conn.execute(insert(events).values(**row)))
+        return attrs.evolve(event, id=event_id)
 
     def for_subject(self, subject: str, subject_id: int) -> list[Event]:
         """Events of one subject (e.g. ``"job"``, 42), oldest first."""
@@ -183,6 +182,13 @@ class SqlSettingsRepository(_Repository):
         self._conn.execute(_upsert(self._conn, settings, {"key": key, "value": value}, "key"))
 
 
+def _inserted_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    if key is None or key[0] is None:
+        raise RuntimeError("The database did not report the id of the new row.")
+    return int(key[0])
+
+
 def _upsert(conn: Connection, table: Table, values: dict[str, Any], key: str) -> Any:
     """INSERT ... ON CONFLICT (key) DO UPDATE, for SQLite and PostgreSQL."""
     dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
@@ -213,7 +219,7 @@ class SqlUnitOfWork:
             raise RuntimeError("Use the unit of work inside `with uow:`.")
         return self._connection
 
-    def __enter__(self) -> SqlUnitOfWork:
+    def __enter__(self) -> Self:
         if self._connection is not None:
             raise RuntimeError("This unit of work is already in use; make a new one.")
         try:
