@@ -11,6 +11,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import email
+import re
+from email import policy
+
 import attrs
 import httpx
 import psycopg
@@ -49,8 +53,11 @@ class LiveServer:
 
 def _printcore(env: dict[str, str], *args: str) -> None:
     subprocess.run(
-        [sys.executable, "-m", "entrypoints.cli", *args], env=env, check=True,
-        capture_output=True, timeout=120,
+        [sys.executable, "-m", "entrypoints.cli", *args],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
 
 
@@ -69,7 +76,9 @@ def start_server(home: Path, env_extra: dict[str, str], kind: str) -> LiveServer
     handle = open(log, "wb")  # noqa: SIM115 - closed with the process
     process = subprocess.Popen(
         [sys.executable, "-m", "entrypoints.cli", "serve", "--log-level", "warning"],
-        env=env, stdout=handle, stderr=subprocess.STDOUT,
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -93,7 +102,6 @@ def stop_server(server: LiveServer) -> None:
         server.process.kill()
 
 
-
 def login(api: httpx.Client, workstation: str = "E2E desk") -> dict[str, str]:
     """Log in over the API; returns the bearer Authorization header."""
     r = api.post("/auth/login", json={"workstation": workstation, "password": PASSWORD})
@@ -103,11 +111,31 @@ def login(api: httpx.Client, workstation: str = "E2E desk") -> dict[str, str]:
 
 def submit(api: httpx.Client, model: Path, **fields: str) -> int:
     """Submit ``model`` with a valid student's details; returns the job id."""
-    data = {"student_name": "Jane Doe", "email": "jane.doe@university.edu",
-            "discipline": "Mechanical Engineering", "class_number": "ME 101",
-            "print_method": "filament", "color": "Red", "preferred_printer": "",
-            "notes": "", **fields}
+    data = {
+        "student_name": "Jane Doe",
+        "email": "jane.doe@university.edu",
+        "discipline": "Mechanical Engineering",
+        "class_number": "ME 101",
+        "print_method": "filament",
+        "color": "Red",
+        "preferred_printer": "",
+        "notes": "",
+        **fields,
+    }
     with model.open("rb") as handle:
         r = api.post("/submissions", data=data, files={"file": (model.name, handle)})
     assert r.status_code == 201, r.text
     return int(r.json()["id"])
+
+
+def confirm_token(server: LiveServer, job_id: int) -> str:
+    """The confirmation token from the newest approval email written for the job."""
+    for path in sorted(server.mail.glob(f"*-job{job_id}-approved-*.eml"), reverse=True):
+        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+        match = re.search(r"/confirm/(\S+)", text)
+        if match:
+            return match.group(1)
+    raise AssertionError(f"no approval email for job {job_id} in {server.mail}")
+
+

@@ -79,7 +79,9 @@ class JobLifecycle(StateMachine):
         job: Job = self.model
         fields: dict[str, str] = {}
         if not _grams(weight_g):
-            fields["weight_g"] = f"Enter the weight in grams, greater than 0 and at most {MAX_GRAMS}."
+            fields["weight_g"] = (
+                f"Enter the weight in grams, greater than 0 and at most {MAX_GRAMS}."
+            )
         if not _positive(time_hours):
             fields["time_hours"] = "Enter the print time in hours, greater than 0."
         if not _text(authoritative_file):

@@ -13,8 +13,9 @@ from _support import service_missing
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def live_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                ) -> Iterator[LiveServer]:
+def live_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
     home = tmp_path_factory.mktemp(f"home-{request.param}")
     extra: dict[str, str] = {}
     schema = None

@@ -4,28 +4,21 @@ event log holds one event per step with the staff member's name."""
 
 from __future__ import annotations
 
-import email
 import json
-import re
-from email import policy
 from pathlib import Path
 
 import httpx
 import pytest
-from _live import PASSWORD, STAFF, LiveServer, login, submit
+from _live import PASSWORD, STAFF, LiveServer, confirm_token, login, submit
 
-MODELS = ["rear_case.stl", "Moon.stl", "HalfDonut_ascii.stl", "fandisk.obj",
-          "featuretype.3mf", "Original3DBenchy.3mf"]
-
-
-def _confirm_token(server: LiveServer, job_id: int) -> str:
-    for path in sorted(server.mail.glob(f"*-job{job_id}-approved-*.eml")):
-        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-        match = re.search(r"/confirm/(\S+)", text)
-        if match:
-            return match.group(1)
-    raise AssertionError(f"no approval email for job {job_id} in {server.mail}")
+MODELS = [
+    "rear_case.stl",
+    "Moon.stl",
+    "HalfDonut_ascii.stl",
+    "fandisk.obj",
+    "featuretype.3mf",
+    "Original3DBenchy.3mf",
+]
 
 
 def _folder_of(server: LiveServer, job_id: int) -> list[str]:
@@ -33,8 +26,9 @@ def _folder_of(server: LiveServer, job_id: int) -> list[str]:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_model_from_submission_to_pickup(live_server: LiveServer, fixtures_dir: Path,
-                                         model: str) -> None:
+def test_model_from_submission_to_pickup(
+    live_server: LiveServer, fixtures_dir: Path, model: str
+) -> None:
     server = live_server
     with server.api() as api:
         job_id = submit(api, fixtures_dir / "models" / model)
@@ -43,8 +37,12 @@ def test_model_from_submission_to_pickup(live_server: LiveServer, fixtures_dir: 
 
         sliced = fixtures_dir / "sliced" / "wormdrive.gcode.3mf"
         with sliced.open("rb") as handle:
-            r = api.post(f"/jobs/{job_id}/files", headers=headers,
-                         data={"staff_name": STAFF}, files={"file": (sliced.name, handle)})
+            r = api.post(
+                f"/jobs/{job_id}/files",
+                headers=headers,
+                data={"staff_name": STAFF},
+                files={"file": (sliced.name, handle)},
+            )
         assert r.status_code == 201, r.text
         body = r.json()
         assert body["estimate"]["seconds"] == 3256
@@ -52,31 +50,46 @@ def test_model_from_submission_to_pickup(live_server: LiveServer, fixtures_dir: 
         assert body["prefill"] == {"weight_g": 10.48, "time_hours": 1.0, "cost_cents": 300}
         authoritative = body["file"]["stored_name"]
 
-        r = api.post(f"/jobs/{job_id}/approve", headers=headers, json={
-            "staff_name": STAFF, "weight_g": 10.48, "time_hours": 0.9,
-            "authoritative_file": authoritative})
+        r = api.post(
+            f"/jobs/{job_id}/approve",
+            headers=headers,
+            json={
+                "staff_name": STAFF,
+                "weight_g": 10.48,
+                "time_hours": 0.9,
+                "authoritative_file": authoritative,
+            },
+        )
         assert r.status_code == 200, r.text
         assert r.json()["cost_cents"] == 300 and r.json()["time_hours"] == 1.0
         assert _folder_of(server, job_id) == ["Pending"]
 
-        token = _confirm_token(server, job_id)
+        token = confirm_token(server, job_id)
         r = api.post("/confirm", json={"token": token})
         assert r.status_code == 200, r.text
         assert r.json()["status"] == "ready_to_print"
         assert _folder_of(server, job_id) == ["ReadyToPrint"]
 
-        steps = [("mark-printing", {"printer": "X1C-1"}, "printing", "Printing"),
-                 ("mark-complete", {}, "completed", "Completed"),
-                 ("payment", {"grams": 11.2, "txn_no": "TX-1001", "picked_up_by": "Jane Doe"},
-                  "paid_picked_up", "PaidPickedUp")]
+        steps = [
+            ("mark-printing", {"printer": "X1C-1"}, "printing", "Printing"),
+            ("mark-complete", {}, "completed", "Completed"),
+            (
+                "payment",
+                {"grams": 11.2, "txn_no": "TX-1001", "picked_up_by": "Jane Doe"},
+                "paid_picked_up",
+                "PaidPickedUp",
+            ),
+        ]
         for path, extra, status, folder in steps:
-            r = api.post(f"/jobs/{job_id}/{path}", headers=headers,
-                         json={"staff_name": STAFF, **extra})
+            r = api.post(
+                f"/jobs/{job_id}/{path}", headers=headers, json={"staff_name": STAFF, **extra}
+            )
             assert r.status_code == 200, (path, r.text)
             assert r.json()["status"] == status
             assert _folder_of(server, job_id) == [folder]
-            meta = json.loads(next(server.storage.glob(f"{folder}/*_{job_id}/metadata.json"))
-                              .read_text())
+            meta = json.loads(
+                next(server.storage.glob(f"{folder}/*_{job_id}/metadata.json")).read_text()
+            )
             assert meta["status"] == status and meta["job_id"] == job_id
 
         job_folder = next(server.storage.glob(f"PaidPickedUp/*_{job_id}"))
@@ -91,11 +104,19 @@ def test_model_from_submission_to_pickup(live_server: LiveServer, fixtures_dir: 
         r = api.get(f"/jobs/{job_id}", headers=headers)
         events = r.json()["events"]
         kinds = [e["kind"] for e in events]
-        assert kinds == ["submit", "add_sliced_file", "approve", "confirm", "start_print",
-                         "complete", "pick_up"]
+        assert kinds == [
+            "submit",
+            "add_sliced_file",
+            "approve",
+            "confirm",
+            "start_print",
+            "complete",
+            "pick_up",
+        ]
         staff_events = [e for e in events if e["kind"] not in ("submit", "confirm")]
-        assert all(e["actor"]["name"] == STAFF and e["actor"]["kind"] == "staff"
-                   for e in staff_events)
+        assert all(
+            e["actor"]["name"] == STAFF and e["actor"]["kind"] == "staff" for e in staff_events
+        )
         assert all(e["actor"]["workstation"] == "E2E desk" for e in staff_events)
         payment = r.json()["payments"][0]
         assert payment["amount_cents"] == 300 and payment["txn_no"] == "TX-1001"

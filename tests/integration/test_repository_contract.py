@@ -39,14 +39,30 @@ def full_job() -> Job:
     job.preferred_printer = "Bambu X1C #2"
     job.notes = "Ünïcode notes ✓\nwith a newline"
     job.files = [
-        JobFile("Ada_filament_red_7.stl", "my part (final).stl", "original", 123456, "a" * 64,
-                T0),
-        JobFile("Ada_filament_red_7_sliced_1.gcode.3mf", "plate.gcode.3mf", "sliced", 999,
-                "b" * 64, T0 + timedelta(hours=1),
-                SliceEstimate(seconds=5400, grams=12.34, slicer="BambuStudio 01.09.07.52",
-                              source="Metadata/slice_info.config")),
-        JobFile("Ada_filament_red_7_sliced_2.gcode", "plate2.gcode", "sliced", 5, "c" * 64,
-                T0 + timedelta(hours=2), SliceEstimate(seconds=None, grams=None)),
+        JobFile("Ada_filament_red_7.stl", "my part (final).stl", "original", 123456, "a" * 64, T0),
+        JobFile(
+            "Ada_filament_red_7_sliced_1.gcode.3mf",
+            "plate.gcode.3mf",
+            "sliced",
+            999,
+            "b" * 64,
+            T0 + timedelta(hours=1),
+            SliceEstimate(
+                seconds=5400,
+                grams=12.34,
+                slicer="BambuStudio 01.09.07.52",
+                source="Metadata/slice_info.config",
+            ),
+        ),
+        JobFile(
+            "Ada_filament_red_7_sliced_2.gcode",
+            "plate2.gcode",
+            "sliced",
+            5,
+            "c" * 64,
+            T0 + timedelta(hours=2),
+            SliceEstimate(seconds=None, grams=None),
+        ),
     ]
     job.authoritative_file = "Ada_filament_red_7_sliced_1.gcode.3mf"
     job.weight_g = 12.34
@@ -58,8 +74,16 @@ def full_job() -> Job:
     job.printer = "Prusa MK4"
     job.failed_attempts = 2
     job.payments = [
-        Payment(12.5, 300, "TXN-1", "Ada", "Sam", T0 + timedelta(days=1),
-                voided_at=T0 + timedelta(days=2), void_reason="wrong amount"),
+        Payment(
+            12.5,
+            300,
+            "TXN-1",
+            "Ada",
+            "Sam",
+            T0 + timedelta(days=1),
+            voided_at=T0 + timedelta(days=2),
+            void_reason="wrong amount",
+        ),
         Payment(12.0, 300, "TXN-2", "Ada's friend", "Sam", T0 + timedelta(days=2, seconds=1)),
     ]
     job.updated_at = T0 + timedelta(days=2, seconds=1)
@@ -79,9 +103,16 @@ def get(uow_factory: Factory, job_id: int) -> Job:
 
 
 def event(subject_id: int, kind: str, at: datetime = T0, subject: str = "job") -> Event:
-    return Event(subject, subject_id, kind, Actor.staff("Sam", "front-desk"), at,
-                 details={"grams": 12.5, "reasons": ["a", "b"], "nested": {"x": None}},
-                 from_status="uploaded", to_status="pending")
+    return Event(
+        subject,
+        subject_id,
+        kind,
+        Actor.staff("Sam", "front-desk"),
+        at,
+        details={"grams": 12.5, "reasons": ["a", "b"], "nested": {"x": None}},
+        from_status="uploaded",
+        to_status="pending",
+    )
 
 
 def memory_bug(backend: str, request: pytest.FixtureRequest, reason: str) -> None:
@@ -101,11 +132,16 @@ def test_add_and_get_round_trip_a_fully_populated_job(uow_factory: Factory) -> N
     got = get(uow_factory, job_id)
     assert got == job
     assert got is not job
-    for value in (got.created_at, got.files[1].uploaded_at, got.payments[0].voided_at,
-                  got.confirmation_expires_at):
+    for value in (
+        got.created_at,
+        got.files[1].uploaded_at,
+        got.payments[0].voided_at,
+        got.confirmation_expires_at,
+    ):
         assert value is not None and value.utcoffset() == timedelta(0)
-    assert got.files[1].estimate == SliceEstimate(5400, 12.34, "BambuStudio 01.09.07.52",
-                                                  "Metadata/slice_info.config")
+    assert got.files[1].estimate == SliceEstimate(
+        5400, 12.34, "BambuStudio 01.09.07.52", "Metadata/slice_info.config"
+    )
     assert got.active_payment is not None and got.active_payment.txn_no == "TXN-2"
 
 
@@ -142,7 +178,11 @@ def test_update_stores_changes_and_bumps_version(uow_factory: Factory) -> None:
         uow.commit()
     stored = get(uow_factory, job_id)
     assert (stored.version, stored.status, stored.weight_g, stored.rejection_reasons) == (
-        2, "pending", 20.0, ["x"])
+        2,
+        "pending",
+        20.0,
+        ["x"],
+    )
 
 
 def test_add_then_update_in_one_unit_of_work(uow_factory: Factory) -> None:
@@ -214,11 +254,17 @@ def test_stale_remove_raises_and_keeps_the_job(uow_factory: Factory) -> None:
 
 def test_list_orders_filters_and_pages(uow_factory: Factory) -> None:
     specs = [  # (n, status, minutes after T0)
-        (1, "uploaded", 30), (2, "pending", 10), (3, "uploaded", 10), (4, "uploaded", 0),
-        (5, "uploaded", 10), (6, "rejected", 50),
+        (1, "uploaded", 30),
+        (2, "pending", 10),
+        (3, "uploaded", 10),
+        (4, "uploaded", 0),
+        (5, "uploaded", 10),
+        (6, "rejected", 50),
     ]
-    ids = {n: add(uow_factory, make_job(n, status=s, at=T0 + timedelta(minutes=m))).id
-           for n, s, m in specs}
+    ids = {
+        n: add(uow_factory, make_job(n, status=s, at=T0 + timedelta(minutes=m))).id
+        for n, s, m in specs
+    }
     with uow_factory() as uow:
         uploaded = [j.id for j in uow.jobs.list(status="uploaded")]
         everything = [j.id for j in uow.jobs.list()]
@@ -274,7 +320,10 @@ def test_rollback_discards_and_an_exception_rolls_back(uow_factory: Factory) -> 
         raise RuntimeError("boom")
     with uow_factory() as uow:
         assert (uow.settings.get("a"), uow.settings.get("b"), uow.settings.get("c")) == (
-            None, "2", None)
+            None,
+            "2",
+            None,
+        )
 
 
 def test_work_after_commit_needs_its_own_commit(uow_factory: Factory) -> None:
@@ -302,8 +351,13 @@ def test_append_returns_the_event_with_its_id(
 
 
 def test_events_come_back_in_order_per_subject(uow_factory: Factory) -> None:
-    appended = [event(1, "submit"), event(2, "submit"), event(1, "approve", T0 - timedelta(1)),
-                event(1, "started", subject="printer"), event(1, "confirm")]
+    appended = [
+        event(1, "submit"),
+        event(2, "submit"),
+        event(1, "approve", T0 - timedelta(1)),
+        event(1, "started", subject="printer"),
+        event(1, "confirm"),
+    ]
     with uow_factory() as uow:
         for e in appended:
             uow.events.append(e)

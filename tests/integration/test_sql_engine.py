@@ -91,8 +91,12 @@ def test_postgresql_returns_aware_utc_datetimes(pg_engine: Engine) -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["postgres://u:secret@db:5433/pc", "postgresql://u:secret@db:5433/pc",
-            "postgresql+psycopg://u:secret@db:5433/pc"]
+    "url",
+    [
+        "postgres://u:secret@db:5433/pc",
+        "postgresql://u:secret@db:5433/pc",
+        "postgresql+psycopg://u:secret@db:5433/pc",
+    ],
 )
 def test_postgresql_urls_use_psycopg_3(url: str) -> None:
     engine = make_engine(url)

@@ -29,7 +29,13 @@ from adapters.sql.tables import events, jobs, settings, staff
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.events import Event
 from printcore.job import Job
-from printcore.ports import StaffMember
+from printcore.ports import (
+    EventLog,
+    JobRepository,
+    SettingsRepository,
+    StaffMember,
+    StaffRepository,
+)
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -207,10 +213,11 @@ class SqlUnitOfWork:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._connection: Connection | None = None
-        self.jobs = SqlJobRepository(self)
-        self.events = SqlEventLog(self)
-        self.staff = SqlStaffRepository(self)
-        self.settings = SqlSettingsRepository(self)
+        # Typed as the ports: the protocol's attributes are settable, hence invariant.
+        self.jobs: JobRepository = SqlJobRepository(self)
+        self.events: EventLog = SqlEventLog(self)
+        self.staff: StaffRepository = SqlStaffRepository(self)
+        self.settings: SettingsRepository = SqlSettingsRepository(self)
 
     @property
     def connection(self) -> Connection:
