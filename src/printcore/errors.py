@@ -14,7 +14,8 @@ Hierarchy::
     │   ├── TokenTamperedError          signature does not match
     │   ├── TokenExpiredError           past its expiry
     │   └── TokenUsedError              already used, or replaced by a newer link
-    └── StorageError                    the file store is inconsistent with the database
+    └── StorageError                    the database cannot be reached, or the file store
+                                        is inconsistent with it               (HTTP 503)
 
 Every error carries a human message that says what to do instead.
 """

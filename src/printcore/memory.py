@@ -59,6 +59,7 @@ class MemoryDatabase:
     staff: dict[str, StaffMember] = attrs.Factory(dict)
     settings: dict[str, str] = attrs.Factory(dict)
     next_job_id: int = 1
+    next_event_id: int = 0
     lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
 
 
@@ -116,8 +117,12 @@ class _Events:
         self._uow = uow
 
     def append(self, event: Event) -> Event:
-        self._uow.pending_events.append(event)
-        return event
+        db = self._uow.db
+        with db.lock:
+            db.next_event_id += 1
+            stored = attrs.evolve(event, id=db.next_event_id)
+        self._uow.pending_events.append(stored)
+        return stored
 
     def for_subject(self, subject: str, subject_id: int) -> list[Event]:
         return [
@@ -193,15 +198,16 @@ class MemoryUnitOfWork:
         with db.lock:
             for job_id, (op, job, base) in self.pending_jobs.items():
                 stored = db.jobs.get(job_id)
-                if op != "add" and (stored is None or stored.version != base):
+                if op != "add" and stored is None:
+                    raise NotFoundError(f"There is no job {job_id}.")
+                if op != "add" and stored is not None and stored.version != base:
                     raise ConcurrentChangeError(job_id)
             for job_id, (op, job, _) in self.pending_jobs.items():
                 if op == "remove":
                     db.jobs.pop(job_id, None)
                 else:
                     db.jobs[job_id] = job
-            for event in self.pending_events:
-                db.events.append(attrs.evolve(event, id=len(db.events) + 1))
+            db.events.extend(self.pending_events)
             db.staff.update(self.pending_staff)
             db.settings.update(self.pending_settings)
         self._reset()

@@ -115,11 +115,6 @@ def event(subject_id: int, kind: str, at: datetime = T0, subject: str = "job") -
     )
 
 
-def memory_bug(backend: str, request: pytest.FixtureRequest, reason: str) -> None:
-    if backend == "memory":
-        request.applymarker(pytest.mark.xfail(strict=True, reason=f"printcore.memory: {reason}"))
-
-
 # --- jobs -----------------------------------------------------------------------------
 
 
@@ -220,7 +215,6 @@ def test_stale_update_raises_and_changes_nothing(uow_factory: Factory) -> None:
 def test_update_of_a_removed_job_raises_not_found(
     uow_factory: Factory, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    memory_bug(backend, request, "raises ConcurrentChangeError for a job that is gone")
     job = add(uow_factory, make_job())
     stale = get(uow_factory, job.id or 0)
     with uow_factory() as uow:
@@ -341,7 +335,6 @@ def test_work_after_commit_needs_its_own_commit(uow_factory: Factory) -> None:
 def test_append_returns_the_event_with_its_id(
     uow_factory: Factory, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    memory_bug(backend, request, "events.append returns the event without its id")
     with uow_factory() as uow:
         stored = uow.events.append(event(1, "submit"))
         uow.commit()
