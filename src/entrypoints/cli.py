@@ -7,6 +7,7 @@
     printcore staff list [--all]    list staff members
     printcore staff deactivate NAME
     printcore set-password          set the shared staff password (prompted, or --stdin)
+    printcore storage check [--repair]  compare storage folders with the database
 
 Exit codes: 0 ok, 1 refused input, 2 configuration or database unreachable.
 """
@@ -93,6 +94,25 @@ def cmd_staff(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_storage_check(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.files.audit import audit_storage
+    from adapters.sql import SqlUnitOfWork
+
+    container = _container(settings)
+    try:
+        report = audit_storage(container.files, lambda: SqlUnitOfWork(container.engine),
+                               repair=args.repair)
+    finally:
+        container.close()
+    for line in report.problems:
+        print(f"problem: {line}")
+    for line in report.repaired:
+        print(f"repaired: {line}")
+    print(f"{report.jobs_checked} job folder(s) checked, {len(report.problems)} problem(s), "
+          f"{len(report.repaired)} repaired")
+    return 0 if report.ok else 1
+
+
 def cmd_set_password(settings: Settings, args: argparse.Namespace) -> int:
     if args.stdin:
         password = sys.stdin.readline().rstrip("\n")
@@ -134,6 +154,13 @@ def build_parser() -> argparse.ArgumentParser:
     deactivate = staff_sub.add_parser("deactivate")
     deactivate.add_argument("name")
     staff.set_defaults(func=cmd_staff)
+
+    storage = sub.add_parser("storage", help="storage folders")
+    storage_sub = storage.add_subparsers(dest="storage_command", required=True)
+    check = storage_sub.add_parser("check", help="compare storage with the database")
+    check.add_argument("--repair", action="store_true",
+                       help="remove leftovers of interrupted moves, restore missing folders")
+    check.set_defaults(func=cmd_storage_check)
 
     pw = sub.add_parser("set-password", help="set the shared staff password")
     pw.add_argument("--stdin", action="store_true", help="read it from standard input")

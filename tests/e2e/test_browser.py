@@ -67,8 +67,8 @@ def screenshots(tmp_path: Path) -> Path:
     return folder
 
 
-def _shot(page: Page, folder: Path, name: str, shots: list[Path]) -> None:
-    path = folder / f"{len(shots) + 1:02d}-{name}.png"
+def _shot(page: Page, folder: Path, name: str, shots: list[Path], prefix: str = "walk") -> None:
+    path = folder / f"{prefix}-{len(shots) + 1:02d}-{name}.png"
     page.screenshot(path=str(path), full_page=True)
     shots.append(path)
     print(f"screenshot: {path}")
@@ -290,7 +290,7 @@ def test_reused_confirmation_link_says_so_and_changes_nothing(
         expect(alert).to_contain_text("already used")
         expect(student.locator("main")).to_contain_text("Nothing was changed")
         expect(student.get_by_role("button", name=re.compile("I accept the cost"))).to_have_count(0)
-        _shot(student, screenshots, "reused-link", shots)
+        _shot(student, screenshots, "reused-link", shots, prefix="reused")
 
         staff.reload()
         expect(staff.locator("h1 .status")).to_have_text("Ready to print")
