@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
+import email
 import os
+import re
 import socket
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
-from pathlib import Path
-
-import email
-import re
 from email import policy
+from pathlib import Path
 
 import attrs
 import httpx
-import psycopg
-
 
 PG_DSN = os.environ.get("PRINTCORE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 STAFF = "Ada Lovelace"

@@ -23,7 +23,16 @@ from printcore.errors import (
     ValidationError,
 )
 from printcore.events import Event
-from printcore.job import ACTIVE_STATUSES, Actor, Job, JobFile, JobStatus, Payment, PrintMethod, Submission
+from printcore.job import (
+    ACTIVE_STATUSES,
+    Actor,
+    Job,
+    JobFile,
+    JobStatus,
+    Payment,
+    PrintMethod,
+    Submission,
+)
 from printcore.lifecycle import EVENTS, JobLifecycle, allowed_events, fire
 from printcore.naming import job_basename, stored_file_name
 from printcore.ports import (

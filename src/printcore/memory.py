@@ -196,7 +196,7 @@ class MemoryUnitOfWork:
     def commit(self) -> None:
         db = self.db
         with db.lock:
-            for job_id, (op, job, base) in self.pending_jobs.items():
+            for job_id, (op, _job, base) in self.pending_jobs.items():
                 stored = db.jobs.get(job_id)
                 if op != "add" and stored is None:
                     raise NotFoundError(f"There is no job {job_id}.")

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+
 from _live import PG_DSN, LiveServer, start_server, stop_server
 from _support import service_missing
 

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _live import STAFF, LiveServer, confirm_token, login, start_server, stop_server, submit
 from itsdangerous import URLSafeSerializer
+
+from _live import STAFF, LiveServer, confirm_token, login, start_server, stop_server, submit
 
 VALID = {
     "student_name": "Jane Doe",

@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
+
 from _live import PASSWORD, STAFF, LiveServer, confirm_token
 from _support import service_missing
-from playwright.sync_api import Browser, Locator, Page, Playwright, expect, sync_playwright
 
 CHROMIUM = Path("/usr/bin/chromium")
 LAUNCH_ARGS = [
@@ -52,7 +53,7 @@ def browser() -> Iterator[Browser]:
         chromium = playwright.chromium.launch(
             executable_path=str(CHROMIUM), headless=True, args=LAUNCH_ARGS
         )
-    except Exception as err:  # noqa: BLE001 - a broken Chromium is a missing service
+    except Exception as err:
         playwright.stop()
         service_missing(f"Chromium at {CHROMIUM} does not start: {err}")
     yield chromium

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from _live import PASSWORD, STAFF, LiveServer, confirm_token, login, submit
 
 MODELS = [

@@ -54,7 +54,7 @@ def _race(engine: Engine, job_id: int, action: str) -> Counter[str]:
             outcome = "changed"
         except NotFoundError:
             outcome = "gone"
-        except Exception as exc:  # noqa: BLE001 - recorded and asserted below
+        except Exception as exc:
             outcome = f"{type(exc).__name__}: {exc}"
         with lock:
             outcomes.append(outcome)
@@ -145,7 +145,7 @@ def test_read_modify_write_in_one_transaction_loses_nothing(engine: Engine) -> N
                 outcome = "won"
             except ConcurrentChangeError:
                 outcome = "changed"
-            except Exception as exc:  # noqa: BLE001 - recorded and asserted below
+            except Exception as exc:
                 outcome = f"{type(exc).__name__}: {exc}"
             with lock:
                 outcomes.append(outcome)

@@ -97,4 +97,4 @@ def test_the_glossary_transition_table_matches_the_machine() -> None:
 def test_the_glossary_examples_run(index: int) -> None:
     code = _blocks("python")[index]
     # Running our own documentation is the point of this test.
-    exec(compile(code, f"{GLOSSARY.name}[python {index}]", "exec"), {"__name__": "glossary"})  # noqa: S102
+    exec(compile(code, f"{GLOSSARY.name}[python {index}]", "exec"), {"__name__": "glossary"})

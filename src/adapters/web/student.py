@@ -7,8 +7,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from adapters.web.context import WebContext
-from adapters.web.intake import FormRejected, SUBMISSION_FIELDS, accepted_model_extensions
-from adapters.web.intake import receive_submission
+from adapters.web.intake import (
+    SUBMISSION_FIELDS,
+    FormRejected,
+    accepted_model_extensions,
+    receive_submission,
+)
 from adapters.web.render import Renderer
 from adapters.web.responses import status_for
 from adapters.web.security import CsrfError, csrf_token, require_csrf
