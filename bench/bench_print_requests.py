@@ -274,6 +274,8 @@ class Server:
         self._log_handle: Any = None
         #: every descendant ever seen: pid -> (start ticks, kind), to clean up by pid only
         self.seen_children: dict[int, tuple[int | None, str]] = {}
+        #: children still alive 5 s after the server exited, ended here by pid
+        self.killed_leftovers: list[dict[str, Any]] = []
 
     @property
     def pid(self) -> int:
@@ -332,12 +334,13 @@ class Server:
             # inspector children that outlived the server: end them by pid, after checking
             # the pid still belongs to the process we saw (same start time)
             deadline = time.monotonic() + 5
-            for pid, (start, _kind) in self.seen_children.items():
+            for pid, (start, kind) in self.seen_children.items():
                 while time.monotonic() < deadline and proc_start_ticks(pid) == start:
                     time.sleep(0.1)
                 if start is not None and proc_start_ticks(pid) == start:
                     try:
                         os.kill(pid, signal.SIGKILL)
+                        self.killed_leftovers.append({"pid": pid, "kind": kind})
                     except ProcessLookupError:
                         pass
             self.process = None
@@ -496,7 +499,8 @@ def bench_cp(src: Path, dst: Path, repeats: int) -> dict[str, Any]:
     }
 
 
-def bench_upload(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def bench_upload(args: argparse.Namespace, work: Path, out: dict[str, Any]) -> dict[str, Any]:
+    """Fills ``out`` as it goes (so a failure still reports what was done)."""
     data_dir = work / "data"
     home = work / "home-sqlite"
     data_dir.mkdir()
@@ -510,10 +514,10 @@ def bench_upload(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     tiny = data_dir / "tiny.stl"
     write_grid_stl(tiny, 2000)
     same_disk = os.stat(data_dir).st_dev == os.stat(home).st_dev
-    out: dict[str, Any] = {
+    out.update({
         "file_bytes": size, "file_mb": size / MB, "triangles": triangles,
         "generate_s": gen_s, "same_filesystem_as_home": same_disk, "workdir": str(work),
-    }
+    })
 
     log("timing cp (sync before each)")
     cp = bench_cp(model, data_dir / "copy.stl", args.repeats)
@@ -542,6 +546,7 @@ def bench_upload(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         }
         out["server_rss_after_warmup_mb"] = kb_to_mb(proc_status(server.pid).get("VmRSS"))
         runs: list[dict[str, Any]] = []
+        out["runs"] = runs
         for i in range(args.repeats):
             for kind in ("receive-only", "full"):
                 log(f"upload {i + 1}/{args.repeats}: {kind}")
@@ -552,7 +557,6 @@ def bench_upload(args: argparse.Namespace, work: Path) -> dict[str, Any]:
                     f" inspector peak {run['worker_hwm_after_mb']} MB"
                 )
                 runs.append(run)
-        out["runs"] = runs
         for kind in ("receive-only", "full"):
             mine = [r for r in runs if r["kind"] == kind]
             med = statistics.median(r["seconds"] for r in mine)
@@ -578,6 +582,7 @@ def bench_upload(args: argparse.Namespace, work: Path) -> dict[str, Any]:
         out["server_hwm_lifetime_note"] = "VmHWM is reset before each request (clear_refs)"
     finally:
         server.stop()
+        out["children_killed_after_server_exit"] = server.killed_leftovers
     return out
 
 
@@ -743,14 +748,15 @@ def html_login(base: str) -> httpx.Client:
     return client
 
 
-def bench_pg(args: argparse.Namespace, work: Path) -> dict[str, Any]:
+def bench_pg(args: argparse.Namespace, work: Path, out: dict[str, Any]) -> dict[str, Any]:
+    """Fills ``out`` as it goes (so a failure still reports what was done)."""
     import psycopg
 
     schema = f"pc_bench_{secrets.token_hex(6)}"
     database_url = (
         f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
     )
-    out: dict[str, Any] = {"schema": schema, "jobs": args.jobs, "requests": args.requests}
+    out.update({"schema": schema, "jobs": args.jobs, "requests": args.requests})
     with psycopg.connect(args.pg_dsn, autocommit=True, connect_timeout=10) as conn:
         out["postgres_version"] = conn.execute("SHOW server_version").fetchone()[0]
         conn.execute(f'CREATE SCHEMA "{schema}"')
@@ -830,11 +836,12 @@ def bench_pg(args: argparse.Namespace, work: Path) -> dict[str, Any]:
             client.close()
         if server is not None:
             server.stop()
+            out["children_killed_after_server_exit"] = server.killed_leftovers
         try:
             with psycopg.connect(args.pg_dsn, autocommit=True, connect_timeout=10) as conn:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
             out["schema_dropped"] = True
-        except Exception as err:  # noqa: BLE001 - reported, not hidden
+        except Exception as err:
             out["schema_dropped"] = False
             out["schema_drop_error"] = repr(err)
     return out
@@ -920,9 +927,13 @@ def print_table(results: dict[str, Any]) -> None:
             rows.append((f"web server process peak growth ({kind})",
                          f"{k['server_growth_mb_max']:.1f} MB (max of runs)", "",
                          f"< {goal:.0f} MB: {verdict(k['server_growth_mb_max'] < goal)}"))
-        rows.append(("inspector child process peak RSS (full)",
-                     f"{up['full']['worker_hwm_mb_max']:.0f} MB "
-                     f"(growth {up['full']['worker_growth_mb_max']:.0f} MB)", "", "no goal"))
+        fulls = [r for r in up["runs"] if r["kind"] == "full"]
+        rows.append(("inspector child process peak RSS, per full run",
+                     " / ".join(f"{r['worker_hwm_after_mb'] or 0:.0f}" for r in fulls) + " MB",
+                     "", "no goal"))
+        rows.append(("  inspector RSS before each full run",
+                     " / ".join(f"{r['worker_rss_before_mb'] or 0:.0f}" for r in fulls) + " MB",
+                     "", ""))
         rows.append(("CPU per full upload: server / inspector / client",
                      f"{full['server_cpu_s_median']:.1f} / {full['worker_cpu_s_median']:.1f} / "
                      f"{full['client_cpu_s_median']:.1f} s", "", ""))
@@ -935,9 +946,21 @@ def print_table(results: dict[str, Any]) -> None:
                          f"{s['ratio_median_to_health']:.1f} x / {s['ratio_p95_to_health']:.1f} x health",
                          "baseline" if name == "health"
                          else f"p95 < {goal:.0f} ms: {verdict(s['p95'] < goal)}"))
+    if pg and "breakdown_ms" in pg:
+        b = pg["breakdown_ms"]
+        for key, label in (
+            ("allowed_events_100_ms", "  in bench process: allowed_events() x 100 jobs"),
+            ("to_json_dict_100_ms", "  in bench process: to_json_dict() x 100 jobs"),
+            ("repo_list_all_100_ms", "  in bench process: jobs.list(limit=100) incl. SQL"),
+            ("repo_list_uploaded_50_ms", "  in bench process: jobs.list(uploaded, 50)"),
+            ("repo_count_by_status_ms", "  in bench process: count_by_status()"),
+        ):
+            if key in b:
+                rows.append((label, f"median {b[key]['median']:.1f} ms, p95 {b[key]['p95']:.1f} ms",
+                             "", ""))
     widths = [max(len(r[i]) for r in rows + [("figure", "measured", "ratio", "goal")])
               for i in range(4)]
-    line = "  ".join("{:<%d}" % w for w in widths)
+    line = "  ".join("{:<" + str(w) + "}" for w in widths)
     print()
     print(line.format("figure", "measured", "ratio", "goal"))
     print(line.format(*("-" * w for w in widths)))
@@ -982,19 +1005,20 @@ def main(argv: list[str] | None = None) -> int:
     failed = False
     try:
         if not args.skip_upload:
+            results["upload"] = {}
             try:
-                results["upload"] = bench_upload(args, work)
-            except (Exception, BenchTimeout) as err:  # noqa: BLE001 - recorded, run continues
+                bench_upload(args, work, results["upload"])
+            except (Exception, BenchTimeout) as err:
                 failed = True
-                results["upload"] = {"error": repr(err), "traceback": traceback.format_exc()}
+                results["upload"].update({"error": repr(err), "traceback": traceback.format_exc()})
                 log(f"upload part failed: {err!r}")
         if not args.skip_pg:
+            results["pg"] = {}
             try:
-                results["pg"] = bench_pg(args, work)
-            except (Exception, BenchTimeout) as err:  # noqa: BLE001
+                bench_pg(args, work, results["pg"])
+            except (Exception, BenchTimeout) as err:
                 failed = True
-                results["pg"] = {**results.get("pg", {}), "error": repr(err),
-                                 "traceback": traceback.format_exc()}
+                results["pg"].update({"error": repr(err), "traceback": traceback.format_exc()})
                 log(f"PostgreSQL part failed: {err!r}")
     finally:
         signal.alarm(0)

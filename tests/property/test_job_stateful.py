@@ -1,0 +1,836 @@
+"""Model-based stateful test of print requests (CONVENTIONS #10).
+
+A hypothesis ``RuleBasedStateMachine`` drives the real ``PrintRequests`` service on a SQL
+unit of work (a migrated SQLite file, and PostgreSQL) and the real ``LocalFileStore`` in a
+temporary folder, side by side with a trivially correct model: per job its expected
+status, version, event kinds, notice kinds, files, failed attempts and payments.
+
+Each rule fires one action and predicts its outcome from the model and DESIGN.md's
+transition table: the new status, or the printcore error (InvalidTransitionError,
+ValidationError, ConcurrentChangeError, NotFoundError, a TokenError subclass). After every
+step the database, the event log, the outbox and the storage folders must agree with the
+model: refused actions change nothing, successful ones bump the version by exactly one and
+append exactly one event; each live job's files lie in exactly one folder, the one of its
+status, beside a ``metadata.json`` that says so; a deleted job has no row and no folder
+but keeps its events; payments are voided, never deleted; the staging folder is empty.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import shutil
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from _support import service_missing
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
+from sqlalchemy import Engine, func, select, text
+
+from adapters.files import LocalFileStore
+from adapters.files.store import METADATA_NAME
+from adapters.sql import SqlUnitOfWork, check_connection, make_engine, upgrade
+from adapters.sql.engine import normalise_url
+from adapters.sql.tables import events as events_table
+from adapters.sql.tables import jobs as jobs_table
+from adapters.sql.tables import metadata as sql_metadata
+from adapters.tokens import ItsdangerousSigner
+from printcore import (
+    REJECTION_REASONS,
+    Actor,
+    ConcurrentChangeError,
+    InvalidTransitionError,
+    Job,
+    JobStatus,
+    NotFoundError,
+    PrintcoreError,
+    PrintRequests,
+    SliceEstimate,
+    StaffDirectory,
+    StagedFile,
+    Submission,
+    TokenExpiredError,
+    TokenTamperedError,
+    TokenUsedError,
+    ValidationError,
+    job_basename,
+)
+from printcore.memory import FixedClock, MemoryMailer, PlainHasher
+from printcore.pricing import MAX_GRAMS
+
+#: DESIGN.md's transition table: (state, event) → target state. Everything else is refused.
+TABLE: dict[tuple[str, str], str] = {
+    ("uploaded", "approve"): "pending",
+    ("uploaded", "reject"): "rejected",
+    ("uploaded", "delete"): "deleted",
+    ("pending", "confirm"): "ready_to_print",
+    ("pending", "force_confirm"): "ready_to_print",
+    ("pending", "delete"): "deleted",
+    ("ready_to_print", "start_print"): "printing",
+    ("printing", "fail_print"): "ready_to_print",
+    ("printing", "complete"): "completed",
+    ("completed", "pick_up"): "paid_picked_up",
+    ("completed", "revert_completion"): "printing",
+    ("paid_picked_up", "revert_pickup"): "completed",
+}
+#: Where a sliced file may still be added (the job is not printed yet).
+SLICED_ALLOWED = ("uploaded", "pending", "ready_to_print")
+#: The notice each successful action sends.
+NOTICE_OF: dict[str, str] = {
+    "submit": "submitted",
+    "approve": "approved",
+    "reject": "rejected",
+    "confirm": "confirmed",
+    "complete": "completed",
+    "pick_up": "payment_receipt",
+}
+#: Events staff fire by job id (``confirm`` goes through the student's link instead).
+STAFF_EVENTS: tuple[str, ...] = tuple(sorted({e for _, e in TABLE} - {"confirm"})) + (
+    "add_sliced_file",
+)
+STATUS_FOLDERS = {s.folder for s in JobStatus if s is not JobStatus.DELETED}
+
+CONFIRMATION_TTL = timedelta(days=2)
+
+ANA = Actor.staff("Ana Lee", "front-desk")
+BEN = Actor.staff("Ben Okafor", "back-room")
+FORMER = Actor.staff("Cy Former", "front-desk")  # on the staff list, deactivated
+OUTSIDERS = (
+    FORMER,
+    Actor.staff("Nobody Known", "front-desk"),
+    Actor.student("Ana Lee"),  # a staff name, but not acting as staff
+    Actor.system(),
+)
+
+STUDENTS = ("Jane van Doe", "Zoë Ångström-Ōta", "李 小龙", "O'Brien, Pat")
+COLORS = ("light blue", "black", "", "Red/Orange")
+
+
+# --- strategies: each value comes tagged with whether the service should accept it ------
+
+def _tagged(good: st.SearchStrategy[Any], bad: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.one_of(good.map(lambda v: (v, True)), bad.map(lambda v: (v, False)))
+
+
+GRAMS = _tagged(
+    st.one_of(
+        st.floats(min_value=0, max_value=MAX_GRAMS, exclude_min=True),
+        st.integers(min_value=1, max_value=MAX_GRAMS),
+    ),
+    st.sampled_from(
+        [0, 0.0, -1.5, math.nan, math.inf, -math.inf, MAX_GRAMS + 0.5, 10**9, True, None, "12"]
+    ),
+)
+HOURS = _tagged(
+    st.one_of(
+        st.floats(min_value=0, max_value=10_000, exclude_min=True),
+        st.integers(min_value=1, max_value=500),
+    ),
+    st.sampled_from([0, -2.0, math.nan, math.inf, False, None, "1.5"]),
+)
+REASON = _tagged(
+    st.sampled_from(["Agreed at the desk.", "Nozzle clog.", "  Wrong plate  ", "x"]),
+    st.sampled_from(["", "   ", "\n\t"]),
+)
+TEXT = _tagged(
+    st.sampled_from(["TXN-0042", "Jane van Doe", " R-7 ", "a"]), st.sampled_from(["", "  "])
+)
+SLICED_EXTENSIONS = st.sampled_from([".gcode.3mf", ".gcode", ".3mf"])
+ESTIMATES = st.none() | st.builds(
+    SliceEstimate,
+    seconds=st.none() | st.integers(min_value=1, max_value=10**6),
+    grams=st.none() | st.floats(min_value=0.01, max_value=5000),
+    slicer=st.none() | st.just("PrusaSlicer 2.8.1"),
+)
+CONTENT = st.binary(min_size=1, max_size=64)
+STAFF = st.sampled_from([ANA, BEN])
+#: None: no expected_version; "current": the version the model holds (accepted).
+VERSION_MODE = st.sampled_from([None, "current"])
+
+
+# --- the model -------------------------------------------------------------------------
+
+@attrs.define
+class ModelJob:
+    job_id: int
+    folder_base: str
+    version: int
+    status: str = "uploaded"
+    events: list[str] = attrs.Factory(list)
+    notices: list[str] = attrs.Factory(list)
+    files: dict[str, str] = attrs.Factory(dict)  # stored name → sha256
+    sliced: list[str] = attrs.Factory(list)
+    authoritative_file: str | None = None
+    failed_attempts: int = 0
+    payments: int = 0
+    voided: int = 0
+    confirm_token: str | None = None
+    confirm_expires_at: datetime | None = None
+
+    def succeeded(self, event: str, target: str) -> None:
+        self.status = target
+        self.version += 1
+        self.events.append(event)
+        if event in NOTICE_OF:
+            self.notices.append(NOTICE_OF[event])
+
+
+Expected = str | type[PrintcoreError]
+
+
+class JobMachine(RuleBasedStateMachine):
+    """One example: empty database, empty storage, two active staff and a former one."""
+
+    jobs = Bundle("jobs")
+
+    def __init__(self, engine: Engine, scratch: Path) -> None:
+        super().__init__()
+        self.engine = engine
+        _empty_tables(engine)
+        self.root = Path(tempfile.mkdtemp(prefix="store-", dir=scratch))
+        self.store = LocalFileStore(self.root)
+        self.store.prepare()
+        self.clock = FixedClock()
+        self.mailer = MemoryMailer()
+        self.signer = ItsdangerousSigner("stateful-test-secret")
+        self.svc = PrintRequests(
+            uow=self.uow,
+            files=self.store,
+            mailer=self.mailer,
+            signer=self.signer,
+            clock=self.clock,
+            confirmation_ttl=CONFIRMATION_TTL,
+        )
+        staff = StaffDirectory(uow=self.uow, hasher=PlainHasher(), clock=self.clock)
+        for actor in (ANA, BEN, FORMER):
+            staff.add(actor.name)
+        staff.deactivate(FORMER.name)
+        self.model: dict[int, ModelJob] = {}
+
+    def uow(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine)
+
+    def teardown(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def stage(self, content: bytes, original_name: str, extension: str) -> StagedFile:
+        """What the upload adapter does: the bytes land in the store's staging folder."""
+        path = self.store.staging_dir / f"{uuid.uuid4().hex}.part"
+        path.write_bytes(content)
+        return StagedFile(
+            path, original_name, extension, len(content), hashlib.sha256(content).hexdigest()
+        )
+
+    def expect(
+        self, m: ModelJob, event: str, *, version: int | None = None, bad: bool = False
+    ) -> Expected:
+        """The outcome the service must give, in its order of checks: staff, job, version,
+        state, values."""
+        if m.status == "deleted":
+            return NotFoundError
+        if version is not None and version != m.version:
+            return ConcurrentChangeError
+        if event == "add_sliced_file":
+            return m.status if m.status in SLICED_ALLOWED else InvalidTransitionError
+        target = TABLE.get((m.status, event))
+        if target is None:
+            return InvalidTransitionError
+        return ValidationError if bad else target
+
+    @staticmethod
+    def attempt(expected: Expected, call: Callable[[], Any]) -> Any:
+        """Run ``call``; check it raised exactly ``expected`` or succeeded when a status
+        was expected. Returns the result, or None when it raised."""
+        try:
+            result = call()
+        except PrintcoreError as err:
+            assert not isinstance(expected, str), f"expected success (→ {expected}), got {err!r}"
+            assert type(err) is expected, f"expected {expected.__name__}, got {err!r}"
+            return None
+        assert isinstance(expected, str), f"expected {expected.__name__}, but it succeeded"
+        return result
+
+    def version_arg(self, m: ModelJob, mode: str | None) -> int | None:
+        return m.version if mode == "current" else None
+
+    def transition(
+        self,
+        job_id: int,
+        event: str,
+        call: Callable[[], Job],
+        *,
+        version: int | None = None,
+        bad: bool = False,
+    ) -> Job | None:
+        m = self.model[job_id]
+        expected = self.expect(m, event, version=version, bad=bad)
+        job = self.attempt(expected, call)
+        if job is None:
+            return None
+        assert isinstance(expected, str)
+        assert job.status == expected, (event, job.status, expected)
+        m.succeeded(event, expected)
+        if expected != "deleted":
+            assert job.version == m.version
+        return job  # type: ignore[no-any-return]
+
+    def valid_call(self, job_id: int, event: str, actor: Actor, version: int | None) -> Callable[[], Any]:
+        """``event`` by ``actor`` with values the service accepts."""
+        m, svc = self.model[job_id], self.svc
+        sliced = m.sliced[-1] if m.sliced else ""
+        calls: dict[str, Callable[[], Any]] = {
+            "approve": lambda: svc.approve(job_id, actor, 10.48, 0.9, sliced, version),
+            "reject": lambda: svc.reject(job_id, actor, [REJECTION_REASONS[0]], None, version),
+            "force_confirm": lambda: svc.force_confirm(job_id, actor, "In person.", version),
+            "start_print": lambda: svc.start_print(job_id, actor, "Prusa MK4 #1", version),
+            "fail_print": lambda: svc.fail_print(job_id, actor, "Spaghetti.", version),
+            "complete": lambda: svc.complete(job_id, actor, version),
+            "pick_up": lambda: svc.pick_up(job_id, actor, 11.0, "TXN-1", "Jane", version),
+            "revert_completion": lambda: svc.revert_completion(job_id, actor, "Oops.", version),
+            "revert_pickup": lambda: svc.revert_pickup(job_id, actor, "Wrong job.", version),
+            "delete": lambda: svc.delete(job_id, actor, version),
+            "add_sliced_file": lambda: svc.add_sliced_file(
+                job_id, actor, self.stage(b"G1 X1", "s.gcode", ".gcode"), None, version
+            ),
+        }
+        return calls[event]
+
+    def after_approve(self, m: ModelJob, authoritative_file: str) -> None:
+        """Capture the confirmation link from the approval email."""
+        notice = self.mailer.sent[-1]
+        assert (notice.kind, notice.job_id) == ("approved", m.job_id)
+        m.confirm_token = notice.context["confirm_token"]
+        m.confirm_expires_at = self.clock.now() + CONFIRMATION_TTL
+        assert notice.context["expires_at"] == m.confirm_expires_at.isoformat()
+        m.authoritative_file = authoritative_file
+
+    def after_sliced(self, m: ModelJob, stored_name: str, content: bytes) -> None:
+        assert stored_name not in m.files, "a sliced file replaced an existing file"
+        assert stored_name.startswith(f"{m.folder_base}_sliced")
+        m.files[stored_name] = hashlib.sha256(content).hexdigest()
+        m.sliced.append(stored_name)
+        m.succeeded("add_sliced_file", m.status)
+
+    # --- student side ------------------------------------------------------------------
+
+    @rule(
+        target=jobs,
+        name=st.sampled_from(STUDENTS),
+        method=st.sampled_from(["filament", "resin"]),
+        color=st.sampled_from(COLORS),
+        extension=st.sampled_from([".stl", ".3mf", ".obj"]),
+        content=CONTENT,
+    )
+    def submit(self, name: str, method: str, color: str, extension: str, content: bytes) -> int:
+        staged = self.stage(content, f"my part{extension}", extension)
+        submission = Submission(name, "student@university.edu", "Design", "DES 300", method, color)
+        job = self.svc.submit(submission, staged)
+        assert job.id is not None and job.id not in self.model
+        assert job.status == "uploaded"
+        original = job.original
+        assert original is not None
+        m = ModelJob(
+            job_id=job.id,
+            folder_base=job_basename(name, method, color, job.id),
+            version=job.version,
+            events=["submit"],
+            notices=["submitted"],
+            files={original.stored_name: hashlib.sha256(content).hexdigest()},
+        )
+        self.model[job.id] = m
+        return job.id
+
+    @rule(
+        bad=st.sampled_from(
+            [
+                {"email": "no-at-sign"},
+                {"student_name": "   "},
+                {"print_method": "pla"},
+                {"color": ""},
+                {"notes": "x" * 2001},
+            ]
+        ),
+        content=CONTENT,
+    )
+    def submit_invalid(self, bad: dict[str, str], content: bytes) -> None:
+        values = {
+            "student_name": "Jane van Doe",
+            "email": "jane@university.edu",
+            "discipline": "Design",
+            "class_number": "DES 300",
+            "print_method": "filament",
+            "color": "black",
+            **bad,
+        }
+        staged = self.stage(content, "part.stl", ".stl")
+        self.attempt(ValidationError, lambda: self.svc.submit(Submission(**values), staged))
+
+    @rule(
+        job_id=jobs,
+        which=st.sampled_from(["link", "link", "link", "forged", "status_link"]),
+    )
+    def confirm(self, job_id: int, which: str) -> None:
+        m = self.model[job_id]
+        token = m.confirm_token
+        expected: Expected
+        if which == "forged" or (which == "link" and token is None):
+            forger = ItsdangerousSigner("not-the-lab-secret")
+            token = forger.dumps("confirm", {"job": job_id, "nonce": "guess", "exp": 2**40})
+            expected = TokenTamperedError
+        elif which == "status_link":
+            token = self.svc.status_token(job_id)  # signed, but for another purpose
+            expected = TokenTamperedError
+        elif m.status == "deleted":
+            expected = NotFoundError
+        elif m.status != "pending":
+            expected = TokenUsedError  # used already, or the job moved on without it
+        elif m.confirm_expires_at is not None and self.clock.now() > m.confirm_expires_at:
+            expected = TokenExpiredError
+        else:
+            expected = "ready_to_print"
+        assert token is not None
+        job = self.attempt(expected, lambda: self.svc.confirm(token))
+        if job is not None:
+            assert isinstance(expected, str) and job.status == expected
+            m.succeeded("confirm", expected)
+            assert job.version == m.version
+
+    @rule(hours=st.integers(min_value=1, max_value=30), days=st.sampled_from([0, 0, 1, 2]))
+    def time_passes(self, hours: int, days: int) -> None:
+        self.clock.advance(days=days, hours=hours)
+
+    # --- staff side --------------------------------------------------------------------
+
+    @rule(
+        job_id=jobs,
+        actor=STAFF,
+        extension=SLICED_EXTENSIONS,
+        estimate=ESTIMATES,
+        content=CONTENT,
+        mode=VERSION_MODE,
+    )
+    def add_sliced_file(
+        self,
+        job_id: int,
+        actor: Actor,
+        extension: str,
+        estimate: SliceEstimate | None,
+        content: bytes,
+        mode: str | None,
+    ) -> None:
+        m = self.model[job_id]
+        version = self.version_arg(m, mode)
+        expected = self.expect(m, "add_sliced_file", version=version)
+        staged = self.stage(content, f"plate{extension}", extension)
+        stored = self.attempt(
+            expected, lambda: self.svc.add_sliced_file(job_id, actor, staged, estimate, version)
+        )
+        if stored is not None:
+            assert stored.estimate == estimate
+            self.after_sliced(m, stored.stored_name, content)
+
+    @rule(
+        job_id=jobs,
+        actor=STAFF,
+        weight=GRAMS,
+        hours=HOURS,
+        choice=st.sampled_from(["newest", "first", "newest", "other_job", "unknown", "blank"]),
+        mode=VERSION_MODE,
+    )
+    def approve(
+        self,
+        job_id: int,
+        actor: Actor,
+        weight: tuple[Any, bool],
+        hours: tuple[Any, bool],
+        choice: str,
+        mode: str | None,
+    ) -> None:
+        m = self.model[job_id]
+        name, name_ok = self.pick_sliced(m, choice)
+        bad = not (weight[1] and hours[1] and name_ok)
+        job = self.transition(
+            job_id,
+            "approve",
+            lambda: self.svc.approve(
+                job_id, actor, weight[0], hours[0], name, self.version_arg(m, mode)
+            ),
+            version=self.version_arg(m, mode),
+            bad=bad,
+        )
+        if job is not None:
+            self.after_approve(m, name)
+            assert job.weight_g == float(weight[0])
+            assert job.time_hours is not None and job.time_hours >= float(hours[0])
+
+    def pick_sliced(self, m: ModelJob, choice: str) -> tuple[str, bool]:
+        """A name for the authoritative file, and whether it is one of the job's sliced files."""
+        if choice == "newest" and m.sliced:
+            return m.sliced[-1], True
+        if choice == "first" and m.sliced:
+            return m.sliced[0], True
+        if choice == "other_job":
+            others = [n for o in self.model.values() if o is not m for n in o.sliced]
+            if others:
+                return others[0], False
+        if choice == "unknown":
+            return f"{m.folder_base}_sliced9.gcode", False
+        return "  " if choice == "blank" else "", False
+
+    @rule(
+        job_id=jobs,
+        actor=STAFF,
+        listed=st.lists(st.sampled_from(REJECTION_REASONS), max_size=2, unique=True),
+        custom=st.sampled_from([None, "", "   ", "Too many parts for one plate."]),
+        mode=VERSION_MODE,
+    )
+    def reject(
+        self,
+        job_id: int,
+        actor: Actor,
+        listed: list[str],
+        custom: str | None,
+        mode: str | None,
+    ) -> None:
+        m = self.model[job_id]
+        version = self.version_arg(m, mode)
+        bad = not listed and not (custom and custom.strip())
+        self.transition(
+            job_id,
+            "reject",
+            lambda: self.svc.reject(job_id, actor, listed, custom, version),
+            version=version,
+            bad=bad,
+        )
+
+    @rule(job_id=jobs, actor=STAFF, reason=REASON, mode=VERSION_MODE)
+    def force_confirm(
+        self, job_id: int, actor: Actor, reason: tuple[str, bool], mode: str | None
+    ) -> None:
+        version = self.version_arg(self.model[job_id], mode)
+        self.transition(
+            job_id,
+            "force_confirm",
+            lambda: self.svc.force_confirm(job_id, actor, reason[0], version),
+            version=version,
+            bad=not reason[1],
+        )
+
+    @rule(
+        job_id=jobs,
+        actor=STAFF,
+        printer=st.sampled_from([None, "", "Prusa MK4 #2", "  Bambu X1C  "]),
+        mode=VERSION_MODE,
+    )
+    def start_print(self, job_id: int, actor: Actor, printer: str | None, mode: str | None) -> None:
+        version = self.version_arg(self.model[job_id], mode)
+        job = self.transition(
+            job_id,
+            "start_print",
+            lambda: self.svc.start_print(job_id, actor, printer, version),
+            version=version,
+        )
+        if job is not None:
+            assert job.printer == ((printer or "").strip() or None)
+
+    @rule(job_id=jobs, actor=STAFF, reason=REASON, mode=VERSION_MODE)
+    def fail_print(
+        self, job_id: int, actor: Actor, reason: tuple[str, bool], mode: str | None
+    ) -> None:
+        m = self.model[job_id]
+        version = self.version_arg(m, mode)
+        job = self.transition(
+            job_id,
+            "fail_print",
+            lambda: self.svc.fail_print(job_id, actor, reason[0], version),
+            version=version,
+            bad=not reason[1],
+        )
+        if job is not None:
+            m.failed_attempts += 1
+
+    @rule(job_id=jobs, actor=STAFF, mode=VERSION_MODE)
+    def complete(self, job_id: int, actor: Actor, mode: str | None) -> None:
+        version = self.version_arg(self.model[job_id], mode)
+        self.transition(
+            job_id, "complete", lambda: self.svc.complete(job_id, actor, version), version=version
+        )
+
+    @rule(job_id=jobs, actor=STAFF, grams=GRAMS, txn=TEXT, by=TEXT, mode=VERSION_MODE)
+    def pick_up(
+        self,
+        job_id: int,
+        actor: Actor,
+        grams: tuple[Any, bool],
+        txn: tuple[str, bool],
+        by: tuple[str, bool],
+        mode: str | None,
+    ) -> None:
+        m = self.model[job_id]
+        version = self.version_arg(m, mode)
+        job = self.transition(
+            job_id,
+            "pick_up",
+            lambda: self.svc.pick_up(job_id, actor, grams[0], txn[0], by[0], version),
+            version=version,
+            bad=not (grams[1] and txn[1] and by[1]),
+        )
+        if job is not None:
+            m.payments += 1
+            payment = job.active_payment
+            assert payment is not None and payment.grams == float(grams[0])
+            assert payment.recorded_by == actor.name
+
+    @rule(job_id=jobs, actor=STAFF, reason=REASON, mode=VERSION_MODE)
+    def revert_completion(
+        self, job_id: int, actor: Actor, reason: tuple[str, bool], mode: str | None
+    ) -> None:
+        version = self.version_arg(self.model[job_id], mode)
+        self.transition(
+            job_id,
+            "revert_completion",
+            lambda: self.svc.revert_completion(job_id, actor, reason[0], version),
+            version=version,
+            bad=not reason[1],
+        )
+
+    @rule(job_id=jobs, actor=STAFF, reason=REASON, mode=VERSION_MODE)
+    def revert_pickup(
+        self, job_id: int, actor: Actor, reason: tuple[str, bool], mode: str | None
+    ) -> None:
+        m = self.model[job_id]
+        version = self.version_arg(m, mode)
+        job = self.transition(
+            job_id,
+            "revert_pickup",
+            lambda: self.svc.revert_pickup(job_id, actor, reason[0], version),
+            version=version,
+            bad=not reason[1],
+        )
+        if job is not None:
+            m.voided = m.payments
+            assert job.active_payment is None
+
+    @rule(job_id=jobs, actor=STAFF, mode=VERSION_MODE)
+    def delete(self, job_id: int, actor: Actor, mode: str | None) -> None:
+        version = self.version_arg(self.model[job_id], mode)
+        self.transition(
+            job_id, "delete", lambda: self.svc.delete(job_id, actor, version), version=version
+        )
+
+    @rule(job_id=jobs, actor=STAFF, pick=st.integers(min_value=0, max_value=10))
+    def next_step(self, job_id: int, actor: Actor, pick: int) -> None:
+        """One of the moves allowed now, with good values: walks jobs deep into the lifecycle."""
+        m = self.model[job_id]
+        moves = [e for (s, e) in TABLE if s == m.status]
+        if m.status == "uploaded" and not m.sliced:
+            moves = ["add_sliced_file", "reject"]
+        if not moves:
+            return
+        event = moves[pick % len(moves)]
+        if event == "confirm" and m.confirm_token is not None:
+            self.confirm(job_id, "link")
+            return
+        if event == "confirm":
+            event = "force_confirm"
+        call = self.valid_call(job_id, event, actor, None)
+        if event == "add_sliced_file":
+            stored = self.attempt(m.status, call)
+            self.after_sliced(m, stored.stored_name, b"G1 X1")
+            return
+        job = self.transition(job_id, event, call)
+        assert job is not None
+        if event == "approve":
+            self.after_approve(m, m.sliced[-1])
+        elif event == "fail_print":
+            m.failed_attempts += 1
+        elif event == "pick_up":
+            m.payments += 1
+        elif event == "revert_pickup":
+            m.voided = m.payments
+
+    @rule(
+        job_id=jobs,
+        actor=STAFF,
+        event=st.sampled_from(STAFF_EVENTS),
+        delta=st.sampled_from([-3, -1, 1, 2]),
+    )
+    def stale_version(self, job_id: int, actor: Actor, event: str, delta: int) -> None:
+        """A workstation acting on the job as it was (or as it never was): refused."""
+        m = self.model[job_id]
+        version = m.version + delta
+        expected = NotFoundError if m.status == "deleted" else ConcurrentChangeError
+        self.attempt(expected, self.valid_call(job_id, event, actor, version))
+
+    @rule(
+        job_id=jobs,
+        actor=st.sampled_from(OUTSIDERS),
+        event=st.sampled_from(STAFF_EVENTS),
+    )
+    def outsider_acts(self, job_id: int, actor: Actor, event: str) -> None:
+        """Only active staff may act, whatever the job's state (even a deleted job)."""
+        self.attempt(ValidationError, self.valid_call(job_id, event, actor, None))
+
+    # --- invariants --------------------------------------------------------------------
+
+    @invariant()
+    def database_matches_model(self) -> None:
+        with self.uow() as uow:
+            rows = {job.id: job for job in uow.jobs.list(limit=10_000)}
+        live = {i: m for i, m in self.model.items() if m.status != "deleted"}
+        assert set(rows) == set(live), "rows in the database are not the model's live jobs"
+        for job_id, m in live.items():
+            job = rows[job_id]
+            assert job.status == m.status, (job_id, job.status, m.status)
+            assert job.version == m.version, (job_id, job.version, m.version)
+            assert job.failed_attempts == m.failed_attempts
+            assert {f.stored_name for f in job.files} == set(m.files)
+            assert job.authoritative_file == m.authoritative_file
+            assert len(job.payments) == m.payments, "a payment was lost"
+            voided = sum(p.voided_at is not None for p in job.payments)
+            assert voided == m.voided
+            active = m.payments - m.voided
+            assert active == (1 if m.status == "paid_picked_up" else 0)
+
+    @invariant()
+    def event_log_matches_model(self) -> None:
+        query = (
+            select(events_table.c.subject_id, events_table.c.kind)
+            .where(events_table.c.subject == "job")
+            .order_by(events_table.c.id)
+        )
+        logged: dict[int, list[str]] = {}
+        with self.engine.connect() as conn:
+            for subject_id, kind in conn.execute(query):
+                logged.setdefault(subject_id, []).append(kind)
+            total = conn.execute(select(func.count()).select_from(events_table)).scalar_one()
+        expected = {i: m.events for i, m in self.model.items()}
+        assert logged == expected
+        assert total == sum(len(e) for e in expected.values()), "events about no job"
+
+    @invariant()
+    def outbox_matches_model(self) -> None:
+        sent: dict[int, list[str]] = {}
+        for notice in self.mailer.sent:
+            sent.setdefault(notice.job_id, []).append(notice.kind)
+        assert sent == {i: m.notices for i, m in self.model.items()}
+
+    @invariant()
+    def storage_matches_model(self) -> None:
+        assert not any(self.store.staging_dir.iterdir()), "the staging folder is not empty"
+        expected = {
+            (JobStatus(m.status).folder, m.folder_base): m
+            for m in self.model.values()
+            if m.status != "deleted"
+        }
+        found: set[tuple[str, str]] = set()
+        for top in self.root.iterdir():
+            if top == self.store.staging_dir:
+                continue
+            assert top.name in STATUS_FOLDERS, f"unexpected {top.name} in the storage root"
+            found.update((top.name, entry.name) for entry in top.iterdir())
+        assert found == set(expected), "job folders are not one per live job, in its status"
+        for (folder, base), m in expected.items():
+            path = self.root / folder / base
+            on_disk = {p.name: p for p in path.iterdir()}
+            assert set(on_disk) == {*m.files, METADATA_NAME}, (m.job_id, sorted(on_disk))
+            for name, digest in m.files.items():
+                assert hashlib.sha256(on_disk[name].read_bytes()).hexdigest() == digest
+            meta = json.loads(on_disk[METADATA_NAME].read_text("utf-8"))
+            assert meta["job_id"] == m.job_id
+            assert meta["status"] == m.status
+            assert {f["stored_name"] for f in meta["files"]} == set(m.files)
+            assert meta["authoritative_file"] == m.authoritative_file
+
+
+# --- databases -------------------------------------------------------------------------
+
+def _empty_tables(engine: Engine) -> None:
+    names = [table.name for table in sql_metadata.sorted_tables]
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY"))
+        else:
+            for name in reversed(names):
+                conn.execute(text(f'DELETE FROM "{name}"'))
+            conn.execute(text("DELETE FROM sqlite_sequence"))
+
+
+def _run(engine: Engine, scratch: Path, max_examples: int, steps: int) -> None:
+    run_state_machine_as_test(
+        lambda: JobMachine(engine, scratch),
+        settings=settings(
+            max_examples=max_examples,
+            stateful_step_count=steps,
+            deadline=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        ),
+    )
+
+
+@pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    engine = make_engine(f"sqlite:///{tmp_path / 'var' / 'printcore.db'}")
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def pg_engine() -> Iterator[Engine]:
+    """One migrated schema of this test in the ``test`` database, dropped afterwards."""
+    import os
+
+    url = normalise_url(
+        os.environ.get(
+            "PRINTCORE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
+    ).update_query_dict({"connect_timeout": "3"})
+    admin = make_engine(url.render_as_string(hide_password=False))
+    try:
+        check_connection(admin, "PRINTCORE_TEST_PG_URL")
+    except PrintcoreError as err:
+        admin.dispose()
+        service_missing(f"PostgreSQL: {err}")
+    schema = f"pc_stateful_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    engine = make_engine(
+        url.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+            hide_password=False
+        )
+    )
+    try:
+        upgrade(engine)
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def test_print_requests_against_a_model_on_sqlite(sqlite_engine: Engine, tmp_path: Path) -> None:
+    _run(sqlite_engine, tmp_path, max_examples=60, steps=40)
+
+
+@pytest.mark.postgres
+def test_print_requests_against_a_model_on_postgresql(pg_engine: Engine, tmp_path: Path) -> None:
+    _run(pg_engine, tmp_path, max_examples=30, steps=40)
