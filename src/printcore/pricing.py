@@ -84,3 +84,14 @@ def round_up_to_half_hour(hours: float) -> float:
 def format_cents(cents: int) -> str:
     """``300`` → ``"$3.00"``."""
     return f"${cents // 100:,}.{cents % 100:02d}"
+
+
+def per_gram(cents_per_gram: Decimal) -> str:
+    """A rate in cents per gram as dollars: ``Decimal("10")`` → ``"$0.10"``, 6.5 → ``"$0.065"``."""
+    dollars = (cents_per_gram / 100).normalize()
+    text = format(dollars, "f")
+    if "." not in text:
+        text += ".00"
+    elif len(text.split(".")[1]) < 2:
+        text += "0"
+    return f"${text}"

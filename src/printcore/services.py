@@ -136,6 +136,14 @@ class PrintRequests:
         self._check_nonce(job, data)
         return job
 
+    def job_for_confirmation_token(self, token: str) -> Job:
+        """The job a (possibly used or expired) confirmation link names.
+
+        Raises TokenTamperedError, NotFoundError.
+        """
+        data = self.signer.loads("confirm", token)
+        return self.get(int(data["job"]))
+
     def confirm(self, token: str) -> Job:
         """The student accepts the cost through the emailed link (single use).
 

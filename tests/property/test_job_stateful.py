@@ -29,9 +29,10 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import hypothesis
 import pytest
 from _support import service_missing
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -118,7 +119,7 @@ OUTSIDERS = (
 )
 
 STUDENTS = ("Jane van Doe", "Zoë Ångström-Ōta", "李 小龙", "O'Brien, Pat")
-COLORS = ("light blue", "black", "", "Red/Orange")
+COLORS = ("light blue", "black", "Red/Orange", "Ø")
 
 
 # --- strategies: each value comes tagged with whether the service should accept it ------
@@ -183,6 +184,7 @@ class ModelJob:
     confirm_expires_at: datetime | None = None
 
     def succeeded(self, event: str, target: str) -> None:
+        hypothesis.event(f"done: {event} → {target}")
         self.status = target
         self.version += 1
         self.events.append(event)
@@ -261,6 +263,7 @@ class JobMachine(RuleBasedStateMachine):
         try:
             result = call()
         except PrintcoreError as err:
+            event(f"refused: {type(err).__name__}")
             assert not isinstance(expected, str), f"expected success (→ {expected}), got {err!r}"
             assert type(err) is expected, f"expected {expected.__name__}, got {err!r}"
             return None

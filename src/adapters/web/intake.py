@@ -42,10 +42,10 @@ def check_email(address: str) -> str:
     """The normalised address; raises ValidationError on the ``email`` field. No DNS lookups."""
     try:
         return str(validate_email(address, check_deliverability=False).normalized)
-    except EmailNotValidError as err:
+    except EmailNotValidError:
         raise ValidationError(
             "Please correct the marked fields.",
-            {"email": f"Enter a valid email address, like name@university.edu ({err})."},
+            {"email": "Enter a valid email address, like name@university.edu."},
         ) from None
 
 
@@ -113,8 +113,6 @@ async def receive_submission(ctx: WebContext, request: Request) -> tuple[Submiss
         raise FormRejected(file_error, values)
     if fields or staged is None:
         form.discard_files()
-        if received is not None and "file" not in fields:
-            fields["file"] = "Attach the file again (browsers do not keep it after an error)."
         raise FormRejected(ValidationError("Please correct the marked fields.", fields), values)
     return submission, staged
 

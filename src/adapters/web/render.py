@@ -23,6 +23,60 @@ __all__ = ["Renderer"]
 TEMPLATES = Path(__file__).with_name("templates")
 
 
+EVENT_TITLES: dict[str, str] = {
+    "submit": "Submitted",
+    "add_sliced_file": "Sliced file added",
+    "approve": "Approved",
+    "reject": "Rejected",
+    "confirm": "Confirmed by the student",
+    "force_confirm": "Confirmed by staff",
+    "start_print": "Printing started",
+    "fail_print": "Print failed",
+    "complete": "Completed",
+    "pick_up": "Paid and picked up",
+    "revert_completion": "Completion undone",
+    "revert_pickup": "Pickup undone",
+    "delete": "Deleted",
+}
+
+_DETAIL_LABELS: dict[str, str] = {
+    "original_name": "file",
+    "stored_name": "stored as",
+    "estimate_seconds": "slicer time (s)",
+    "estimate_grams": "slicer weight (g)",
+    "weight_g": "weight (g)",
+    "time_hours_entered": "time entered (h)",
+    "authoritative_file": "file to print",
+    "reasons": "reasons",
+    "reason": "reason",
+    "printer": "printer",
+    "grams": "grams",
+    "txn_no": "transaction",
+    "picked_up_by": "picked up by",
+}
+
+
+def event_details(details: dict[str, Any]) -> str:
+    """The parts of an event's details staff care about, labelled (hashes and sizes left out)."""
+    parts = []
+    for key, label in _DETAIL_LABELS.items():
+        value = details.get(key)
+        if value in (None, "", []):
+            continue
+        if isinstance(value, list):
+            value = "; ".join(str(v) for v in value)
+        parts.append(f"{label}: {value}")
+    return " · ".join(parts)
+
+
+def filesize(size: int) -> str:
+    """Bytes as ``5.9 KB`` / ``3.3 MB`` (decimal units)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
 def _age(moment: datetime | None, now: datetime | None = None) -> str:
     """``3d 4h``, ``2h 5m``, ``7m`` since ``moment``."""
     if moment is None:
@@ -35,7 +89,7 @@ def _age(moment: datetime | None, now: datetime | None = None) -> str:
         return f"{days}d {hours}h"
     if hours:
         return f"{hours}h {minutes}m"
-    return f"{minutes}m"
+    return f"{minutes}m" if minutes else "<1m"
 
 
 class Renderer:
@@ -47,6 +101,9 @@ class Renderer:
         env.filters["money"] = lambda c: "—" if c is None else format_cents(int(c))
         env.filters["age"] = _age
         env.filters["status_label"] = lambda s: JobStatus(s).label
+        env.filters["event_title"] = lambda k: EVENT_TITLES.get(k, k.replace("_", " "))
+        env.filters["event_details"] = event_details
+        env.filters["filesize"] = filesize
         env.globals["lab_name"] = lab_name
         env.globals["timezone"] = timezone
 

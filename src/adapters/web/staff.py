@@ -30,12 +30,24 @@ from printcore.errors import (
 )
 from printcore.job import ACTIVE_STATUSES, Actor
 from printcore.lifecycle import allowed_events
-from printcore.pricing import round_up_to_half_hour
+from printcore.pricing import per_gram, round_up_to_half_hour
 from printcore.services import REJECTION_REASONS
 
 __all__ = ["staff_routes"]
 
 PAGE_SIZE = 50
+
+DONE_MESSAGES: dict[str, str] = {
+    "approve": "Approved: the student was emailed the cost and a confirmation link.",
+    "reject": "Rejected: the student was emailed the reasons.",
+    "force_confirm": "Confirmed for the student: ready to print.",
+    "start_print": "Marked as printing.",
+    "fail_print": "Print failure recorded: the job is back in Ready to print.",
+    "complete": "Completed: the student was emailed to pick it up.",
+    "pick_up": "Payment recorded: picked up.",
+    "revert_completion": "Completion undone: back to Printing.",
+    "revert_pickup": "Pickup undone: the payment was voided.",
+}
 
 
 def _float(form: FormData, name: str) -> float | None:
@@ -123,13 +135,23 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                 prefill["time_hours"] = round_up_to_half_hour(estimate.seconds / 3600)
         prefill.update(values or {})
         last_sliced = job.sliced_files[-1].stored_name if job.sliced_files else ""
+        cost_preview = None
+        try:
+            cost_preview = svc.pricing.cost_cents(job.print_method, float(prefill["weight_g"]))
+        except (ValueError, TypeError, ValidationError):
+            pass
         return render(request, "staff/job.html", {
             "job": job, "events": list(reversed(events)), "allowed": allowed_events(job),
             "staff": ctx.staff.list(), "current_staff": request.session.get("staff_name"),
             "reasons": REJECTION_REASONS, "prefill": prefill, "estimate": estimate,
             "authoritative_default": job.authoritative_file or last_sliced,
             "error": error, "fields": getattr(error, "fields", {}) if error else {},
-            "pricing": svc.pricing,
+            "pricing": svc.pricing, "cost_preview": cost_preview,
+            "rate": per_gram(svc.pricing.rate(job.print_method)),
+            "minimum_applies": cost_preview is not None
+            and cost_preview == svc.pricing.minimum_cents
+            and svc.pricing.material_cents(job.print_method, float(prefill["weight_g"]))
+            < svc.pricing.minimum_cents,
         }, status_code=status_code)
 
     async def job_detail(request: Request) -> Response:
@@ -227,7 +249,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         except PrintcoreError as err:
             return job_page(request, job_id, err, status_for(err), values)
         request.session["staff_name"] = name
-        request.session["flash"] = f"Done: {event.replace('_', ' ')}."
+        request.session["flash"] = DONE_MESSAGES.get(event, "Done.")
         return RedirectResponse(f"/staff/jobs/{job_id}", status_code=303)
 
     return [

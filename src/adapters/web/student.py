@@ -21,8 +21,10 @@ from printcore.errors import (
     NotFoundError,
     PrintcoreError,
     TokenError,
+    TokenUsedError,
     ValidationError,
 )
+from printcore.pricing import format_cents, per_gram
 
 __all__ = ["student_routes"]
 
@@ -41,6 +43,9 @@ def student_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                 "fields": getattr(error, "fields", {}) if error else {},
                 "accept": accepted_model_extensions(),
                 "max_mb": ctx.max_upload_bytes // 1_000_000,
+                "filament_rate": per_gram(svc.pricing.filament_cents_per_gram),
+                "resin_rate": per_gram(svc.pricing.resin_cents_per_gram),
+                "minimum": format_cents(svc.pricing.minimum_cents),
             },
             status_code=status,
         )
@@ -79,15 +84,35 @@ def student_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             {"job": job, "new": request.query_params.get("new") == "1"},
         )
 
+    def used_link(request: Request, token: str, err: TokenUsedError) -> Response:
+        """A used link is mostly a student clicking the email again after confirming."""
+        try:
+            job = svc.job_for_confirmation_token(token)
+        except PrintcoreError:
+            job = None
+        if job is not None and job.status not in ("uploaded", "pending", "rejected"):
+            assert job.id is not None
+            return render(request, "student/already_confirmed.html",
+                          {"job": job, "status_token": svc.status_token(job.id)},
+                          status_code=200)
+        return render(request, "student/token_error.html", {"error": err}, status_code=400)
+
     async def confirm_page(request: Request) -> Response:
         token = request.path_params["token"]
         try:
             job = svc.check_confirmation(token)
+        except TokenUsedError as err:
+            return used_link(request, token, err)
         except (TokenError, NotFoundError) as err:
             return render(request, "student/token_error.html", {"error": err},
                           status_code=status_for(err))
+        material = svc.pricing.material_cents(job.print_method, job.weight_g or 0)
         return render(request, "student/confirm.html",
-                      {"job": job, "token": token, "csrf": csrf_token(request)})
+                      {"job": job, "token": token, "csrf": csrf_token(request),
+                       "rate": per_gram(svc.pricing.rate(job.print_method)),
+                       "minimum_applies": (job.cost_cents or 0) > material,
+                       "minimum": format_cents(svc.pricing.minimum_cents),
+                       "status_token": svc.status_token(job.id or 0)})
 
     async def confirm(request: Request) -> Response:
         token = request.path_params["token"]
@@ -97,6 +122,8 @@ def student_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             job = svc.confirm(token)
         except CsrfError as err:
             return render(request, "error.html", {"error": err}, status_code=403)
+        except TokenUsedError as err:
+            return used_link(request, token, err)
         except (TokenError, NotFoundError) as err:
             return render(request, "student/token_error.html", {"error": err},
                           status_code=status_for(err))
