@@ -205,10 +205,25 @@ EVENTS: tuple[str, ...] = (
 )
 
 
+def _allowed_by_state() -> dict[str, tuple[str, ...]]:
+    """State value → events leaving it, read once from the machine's own definition (the
+    machine has no conditions, only validators, so this equals its ``allowed_events``)."""
+    table: dict[str, tuple[str, ...]] = {}
+    for state in JobLifecycle.states:
+        leaving = {str(t.event) for t in state.transitions}
+        table[str(state.value)] = tuple(e for e in EVENTS if e in leaving)
+    return table
+
+
+_ALLOWED = _allowed_by_state()
+
+
 def allowed_events(job: Job) -> list[str]:
-    """The lifecycle events allowed in the job's current state."""
-    machine = JobLifecycle(model=job, state_field="status")
-    return [e.id for e in machine.allowed_events]
+    """The lifecycle events allowed in the job's current state, in DESIGN.md order.
+
+    A table lookup: building a machine per job costs ~0.6 ms, too much for a list of jobs.
+    """
+    return list(_ALLOWED.get(job.status, ()))
 
 
 def fire(job: Job, event: str, **kwargs: Any) -> None:

@@ -755,3 +755,16 @@ def test_damaged_real_files_give_a_result_or_an_unsupported_file_error(
                 assert isinstance(inspect_model(path, extension), ModelInfo)
         except UnsupportedFileError as error:
             assert error.message.endswith(".")
+
+
+def test_a_large_binary_stl_is_measured_without_the_watertight_test(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Above WATERTIGHT_MAX_FACES the fast path (trimesh's binary STL reader + numpy)
+    must give the same faces and extents as the README table."""
+    from adapters.meshes import models
+
+    monkeypatch.setattr(models, "WATERTIGHT_MAX_FACES", 100)
+    info = models.inspect_model(FIXTURES / "models" / "rear_case.stl", ".stl")
+    assert (info.format, info.faces, info.watertight) == ("stl-binary", 18_808, None)
+    assert info.extents == pytest.approx((88.01, 22.30, 100.97), abs=0.005)

@@ -98,3 +98,17 @@ def test_the_glossary_examples_run(index: int) -> None:
     code = _blocks("python")[index]
     # Running our own documentation is the point of this test.
     exec(compile(code, f"{GLOSSARY.name}[python {index}]", "exec"), {"__name__": "glossary"})
+
+
+def test_allowed_events_table_matches_the_machine() -> None:
+    """The lookup table behind allowed_events() agrees with a live machine in every state."""
+    from datetime import UTC, datetime
+
+    from printcore.job import Job
+    from printcore.lifecycle import JobLifecycle, allowed_events
+
+    for state in JobLifecycle.states:
+        job = Job("A B", "a@b.c", "ME", "", "filament", "Red", datetime.now(UTC),
+                  status=state.value)
+        machine = JobLifecycle(model=job, state_field="status")
+        assert set(allowed_events(job)) == {e.id for e in machine.allowed_events}, state.value

@@ -48,6 +48,9 @@ MODEL_EXTENSIONS = (".stl", ".obj", ".3mf")
 #: Most triangles accepted in one 3MF model once its components are expanded.
 MAX_FACES = 10_000_000
 
+#: Above this many faces the watertight test is skipped (see ModelInfo.watertight).
+WATERTIGHT_MAX_FACES = 1_000_000
+
 #: What every refusal tells the student to do instead.
 ADVICE = "export it again from your CAD program as STL, OBJ or 3MF"
 
@@ -78,13 +81,15 @@ class ModelInfo:
     ``faces``: number of triangles.
     ``extents``: size of the bounding box along x, y, z, in file units for STL and OBJ
     (which have none; usually mm) and in millimetres for 3MF.
-    ``watertight``: every edge is shared by exactly two triangles (trimesh's test).
+    ``watertight``: every edge is shared by exactly two triangles (trimesh's test), or
+    None for meshes over :data:`WATERTIGHT_MAX_FACES` faces, where the test (a sort of
+    every vertex) would cost tens of seconds; it is informational, never a reason to refuse.
     """
 
     format: str
     faces: int
     extents: tuple[float, float, float]
-    watertight: bool
+    watertight: bool | None
 
 
 def model_extension(filename: str) -> str | None:
@@ -153,6 +158,8 @@ def _inspect_stl(path: Path) -> ModelInfo:
     if count is not None and size == _STL_HEADER + _STL_TRIANGLE * count:
         if count == 0:
             raise _refuse("STL", "it contains no triangles")
+        if count > WATERTIGHT_MAX_FACES:
+            return _measure_large_binary_stl(path, count)
         return _measure("stl-binary", _load_with_trimesh(path.read_bytes(), "stl", "STL"), "STL")
     if head.lstrip()[:5].lower() == b"solid" and b"\x00" not in head:
         if b"facet" not in head or b"vertex" not in head:
@@ -167,6 +174,33 @@ def _inspect_stl(path: Path) -> ModelInfo:
             "(it is truncated, damaged or not an STL at all)"
         )
     raise _refuse("STL", _foreign_reason(head, reason))
+
+
+def _measure_large_binary_stl(path: Path, count: int) -> ModelInfo:
+    """A binary STL too large for trimesh's cached ``Trimesh`` (whose array hashing and
+    scene-to-mesh step take seconds per million faces): parsed by trimesh's own binary
+    STL reader, measured with numpy. Watertightness is not tested (None)."""
+    from trimesh.exchange.stl import load_stl_binary
+
+    if count > MAX_FACES:
+        raise _refuse("STL", f"it has {count:,} triangles, more than the {MAX_FACES:,} we accept")
+    try:
+        with path.open("rb") as handle:
+            loaded = load_stl_binary(handle)
+    except Exception as exc:
+        raise _refuse("STL", f"it could not be read ({type(exc).__name__}: {exc})") from exc
+    vertices = loaded.get("vertices")
+    if vertices is None or len(vertices) == 0:
+        raise _refuse("STL", "it contains no triangles")
+    if not np.isfinite(vertices).all():
+        raise _refuse("STL", "some of its coordinates are not numbers")
+    extents = np.ptp(vertices, axis=0)
+    return ModelInfo(
+        format="stl-binary",
+        faces=len(vertices) // 3,
+        extents=(float(extents[0]), float(extents[1]), float(extents[2])),
+        watertight=None,
+    )
 
 
 # --- OBJ ------------------------------------------------------------------------------
@@ -189,7 +223,9 @@ def _inspect_obj(path: Path) -> ModelInfo:
 
 def _load_with_trimesh(data: bytes, file_type: str, label: str) -> trimesh.Trimesh:
     try:
-        loaded = trimesh.load(io.BytesIO(data), file_type=file_type, force="mesh")
+        # process=False: no vertex merge on load (the slow part for large meshes);
+        # _measure merges only when it will test watertightness.
+        loaded = trimesh.load(io.BytesIO(data), file_type=file_type, force="mesh", process=False)
     except Exception as exc:  # trimesh raises anything from ValueError to IndexError
         raise _refuse(label, f"it could not be read ({type(exc).__name__}: {exc})") from exc
     if not isinstance(loaded, trimesh.Trimesh):
@@ -204,7 +240,10 @@ def _measure(format_: str, mesh: trimesh.Trimesh, label: str) -> ModelInfo:
         raise _refuse(label, "some of its coordinates are not numbers")
     try:
         extents = tuple(float(value) for value in mesh.extents)
-        watertight = bool(mesh.is_watertight)
+        watertight: bool | None = None
+        if len(mesh.faces) <= WATERTIGHT_MAX_FACES:
+            mesh.merge_vertices()
+            watertight = bool(mesh.is_watertight)
     except Exception as exc:
         raise _refuse(label, f"it could not be measured ({type(exc).__name__})") from exc
     return ModelInfo(
@@ -259,7 +298,7 @@ def _inspect_3mf(path: Path, limits: ArchiveLimits) -> ModelInfo:
             raise _refuse("3MF", f"it has no {_ROOT_MODEL}, so it holds no 3D model")
         vertices, faces = _read_3mf_mesh(archive, root.filename)
     try:
-        mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=True)
+        mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
     except Exception as exc:
         raise _refuse("3MF", f"its mesh could not be built ({type(exc).__name__})") from exc
     return _measure("3mf", mesh, "3MF")

@@ -9,6 +9,7 @@ memory stays flat and a crash in a parser fails one upload, not the server.
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -19,6 +20,20 @@ from printcore.errors import UnsupportedFileError
 from printcore.slicing import SliceEstimate
 
 __all__ = ["Inspector"]
+
+
+def _model_then_collect(path: Path, extension: str, limits: ArchiveLimits) -> ModelInfo:
+    try:
+        return inspect_model(path, extension, limits)
+    finally:
+        gc.collect()  # a large mesh leaves cyclic garbage (~1.5 GB for 200 MB): free it now
+
+
+def _sliced_then_collect(path: Path, extension: str, limits: ArchiveLimits) -> SliceEstimate:
+    try:
+        return read_slice_estimate(path, extension, limits)
+    finally:
+        gc.collect()
 
 
 class Inspector:
@@ -58,11 +73,11 @@ class Inspector:
             ) from None
 
     async def model(self, path: Path, extension: str) -> ModelInfo:
-        result: ModelInfo = await self._run(inspect_model, path, extension, self.limits)
+        result: ModelInfo = await self._run(_model_then_collect, path, extension, self.limits)
         return result
 
     async def sliced(self, path: Path, extension: str) -> SliceEstimate:
-        result: SliceEstimate = await self._run(read_slice_estimate, path, extension, self.limits)
+        result: SliceEstimate = await self._run(_sliced_then_collect, path, extension, self.limits)
         return result
 
     def close(self) -> None:
