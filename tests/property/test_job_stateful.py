@@ -36,9 +36,11 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
+    MultipleResults,
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     rule,
     run_state_machine_as_test,
 )
@@ -110,10 +112,25 @@ STATUS_FOLDERS = {s.folder for s in JobStatus if s is not JobStatus.DELETED}
 CONFIRMATION_TTL = timedelta(days=2)
 FINAL = ("rejected", "deleted")
 SLICED_CONTENT = b"G1 X10 Y10 E0.5"
-#: Moves ``next_steps`` takes for a third of its picks only: staff stepping in, going back.
+#: How to bring a new job to each state with good values.
+PATHS: dict[str, tuple[str, ...]] = {
+    "uploaded": (),
+    "rejected": ("reject",),
+    "deleted": ("delete",),
+    "pending": ("add_sliced_file", "approve"),
+    "ready_to_print": ("add_sliced_file", "approve", "confirm"),
+    "printing": ("add_sliced_file", "approve", "force_confirm", "start_print"),
+    "completed": ("add_sliced_file", "approve", "confirm", "start_print", "complete"),
+    "paid_picked_up": (
+        "add_sliced_file", "approve", "confirm", "start_print", "complete", "pick_up"
+    ),
+}
+#: The states ``first_jobs`` brings jobs to; the short-lived pending state twice as often.
+START_STATES = (*PATHS, "pending")
+#: Moves ``walk`` takes for a third of its picks only: staff stepping in, going back.
 DETOURS = ("force_confirm", "fail_print", "revert_completion", "revert_pickup")
 #: Hours between two moves of ``next_steps`` (49 h: past the confirmation link's expiry).
-WAITS = (0, 0, 2, 20, 30, 49, 49)
+WAITS = (0, 1, 24, 48, 49, 72)
 
 ANA = Actor.staff("Ana Lee", "front-desk")
 BEN = Actor.staff("Ben Okafor", "back-room")
@@ -176,6 +193,13 @@ SUBMISSION: dict[str, st.SearchStrategy[Any]] = {
     "content": CONTENT,
 }
 STAFF = st.sampled_from([ANA, BEN])
+#: One pick of ``walk``: which move, the events to poke the job with first, and the
+#: hours that pass after it.
+PICK = st.tuples(
+    st.integers(min_value=0, max_value=11),
+    st.lists(st.sampled_from((*STAFF_EVENTS, "confirm")), max_size=3),
+    st.sampled_from(WAITS),
+)
 #: None: no expected_version; "current": the version the model holds (accepted).
 VERSION_MODE = st.sampled_from([None, "current"])
 
@@ -349,10 +373,32 @@ class JobMachine(RuleBasedStateMachine):
 
     # --- student side ------------------------------------------------------------------
 
-    @initialize(target=jobs, **SUBMISSION)
-    def first_job(self, name: str, method: str, color: str, extension: str, content: bytes) -> int:
-        """Every example starts with a job, whatever rules swarm testing turns off."""
-        return self.submit(name, method, color, extension, content)  # type: ignore[no-any-return]
+    @initialize(
+        target=jobs,
+        starts=st.lists(
+            st.tuples(
+                st.sampled_from(START_STATES),
+                st.fixed_dictionaries(SUBMISSION),
+                st.sampled_from(WAITS),
+            ),
+            min_size=1,
+            max_size=4,
+        ),
+    )
+    def first_jobs(self, starts: list[tuple[str, dict[str, Any], int]]) -> MultipleResults[int]:
+        """Every example starts with a few jobs brought through the service to any state
+        (each move checked), some hours apart, so that the rules below meet every state
+        (and expired links), whatever rules swarm testing turns off."""
+        made = []
+        for state, values, hours in starts:
+            job_id = self.submit(**values)
+            for event in PATHS[state]:
+                self.fire_valid(job_id, event, ANA)
+            assert self.model[job_id].status == state
+            self.check_invariants_now()
+            self.clock.advance(hours=hours)
+            made.append(job_id)
+        return multiple(*made)
 
     @rule(target=jobs, **SUBMISSION)
     def submit(self, name: str, method: str, color: str, extension: str, content: bytes) -> int:
@@ -432,6 +478,17 @@ class JobMachine(RuleBasedStateMachine):
     @rule(hours=st.integers(min_value=1, max_value=30), days=st.sampled_from([0, 0, 1, 2, 3]))
     def time_passes(self, hours: int, days: int) -> None:
         self.clock.advance(days=days, hours=hours)
+
+    @rule(job_id=jobs, seconds=st.sampled_from([-1, 0, 0, 1, 3600]))
+    def click_link_around_expiry(self, job_id: int, seconds: int) -> None:
+        """Time passes up to the job's link expiry (give or take), then the student clicks:
+        at the expiry itself the link still works, a second later it does not."""
+        m = self.model[job_id]
+        if m.confirm_expires_at is not None:
+            moment = m.confirm_expires_at + timedelta(seconds=seconds)
+            if moment > self.clock.now():
+                self.clock.advance(seconds=(moment - self.clock.now()).total_seconds())
+        self.confirm(job_id, "link")
 
     # --- staff side --------------------------------------------------------------------
 
@@ -652,53 +709,65 @@ class JobMachine(RuleBasedStateMachine):
             job_id, "delete", lambda: self.svc.delete(job_id, actor, version), version=version
         )
 
-    @rule(
-        job_id=jobs,
-        actor=STAFF,
-        picks=st.lists(
-            st.tuples(st.integers(min_value=0, max_value=11), st.sampled_from(WAITS)),
-            min_size=1,
-            max_size=8,
-        ),
-    )
-    def next_steps(self, job_id: int, actor: Actor, picks: list[tuple[int, int]]) -> None:
-        """A few of the moves allowed at each point, with good values (never reject or
-        delete), some hours apart, checking every invariant after each: walks jobs deep
-        into the lifecycle. A rejected or deleted job hands over to a live one."""
+    @rule(job_id=jobs, actor=STAFF, picks=st.lists(PICK, min_size=1, max_size=8))
+    def walk(self, job_id: int, actor: Actor, picks: list[tuple[int, list[str], int]]) -> None:
+        """Walk one job deep into the lifecycle, checking every invariant after each action.
+
+        Each pick may first poke the job with a few events (good values; the model says
+        what must happen, so along the way every state meets every event), then takes a move
+        allowed now with good values (the main path mostly, a detour for a third of the
+        picks; never reject or delete); then some hours pass. A rejected or deleted job
+        hands over to a live one, if any.
+        """
         if self.model[job_id].status in FINAL:
             live = sorted(i for i, m in self.model.items() if m.status not in FINAL)
-            if not live:
-                return
-            job_id = live[picks[0][0] % len(live)]
-        for pick, hours in picks:
-            m = self.model[job_id]
-            moves = [e for (s, e) in TABLE if s == m.status and TABLE[s, e] not in FINAL]
-            if m.status == "uploaded" and not m.sliced:
-                moves = ["add_sliced_file"]
-            # Mostly the main path; a third of the picks take a detour where there is one.
-            detours = [e for e in moves if e in DETOURS]
-            ahead = [e for e in moves if e not in DETOURS]
-            moves = (detours or ahead) if pick >= 8 else (ahead or detours)
-            self.move(job_id, moves[pick % len(moves)], actor)
-            self.check_invariants_now()
+            if live:
+                job_id = live[picks[0][0] % len(live)]
+        m = self.model[job_id]
+        for pick, pokes, hours in picks:
+            for poke in pokes:
+                self.fire_valid(job_id, poke, actor)
+            if pokes:
+                self.check_invariants_now()
+            if m.status not in FINAL:
+                self.move(m, pick, actor)
+                self.check_invariants_now()
             self.clock.advance(hours=hours)
 
-    def move(self, job_id: int, event: str, actor: Actor) -> None:
+    def move(self, m: ModelJob, pick: int, actor: Actor) -> None:
+        moves = [e for (s, e) in TABLE if s == m.status and TABLE[s, e] not in FINAL]
+        if m.status == "uploaded" and not m.sliced:
+            moves = ["add_sliced_file"]
+        detours = [e for e in moves if e in DETOURS]
+        ahead = [e for e in moves if e not in DETOURS]
+        moves = (detours or ahead) if pick >= 8 else (ahead or detours)
+        event = moves[pick % len(moves)]
+        if event == "confirm" and m.confirm_token is not None:
+            self.confirm(m.job_id, "link")
+            if m.status == "ready_to_print":
+                return
+            self.check_invariants_now()  # the link had expired: refused, still pending
+        if event == "confirm":
+            event = "force_confirm"  # no link, or the student missed it: staff step in
+        self.fire_valid(m.job_id, event, actor)
+
+    def fire_valid(self, job_id: int, event: str, actor: Actor) -> None:
+        """``event`` with good values (the confirmation link from the email for confirm);
+        the outcome must be the model's."""
         m = self.model[job_id]
         if event == "confirm":
-            expired = m.confirm_expires_at is not None and self.clock.now() > m.confirm_expires_at
-            if m.confirm_token is not None:
-                self.confirm(job_id, "link")  # refused with TokenExpiredError when expired
-                if not expired:
-                    return
-            event = "force_confirm"  # no link, or the student missed it: staff step in
+            self.confirm(job_id, "link")
+            return
         call = self.valid_call(job_id, event, actor, None)
         if event == "add_sliced_file":
-            stored = self.attempt(m.status, call)
-            self.after_sliced(m, stored.stored_name, SLICED_CONTENT)
+            stored = self.attempt(self.expect(m, event), call)
+            if stored is not None:
+                self.after_sliced(m, stored.stored_name, SLICED_CONTENT)
             return
-        job = self.transition(job_id, event, call)
-        assert job is not None
+        bad = event == "approve" and not m.sliced  # no sliced file to name yet
+        job = self.transition(job_id, event, call, bad=bad)
+        if job is None:
+            return
         if event == "approve":
             self.after_approve(m, m.sliced[-1])
         elif event == "fail_print":
@@ -876,9 +945,9 @@ def pg_engine() -> Iterator[Engine]:
 
 
 def test_print_requests_against_a_model_on_sqlite(sqlite_engine: Engine, tmp_path: Path) -> None:
-    _run(sqlite_engine, tmp_path, max_examples=40, steps=40)
+    _run(sqlite_engine, tmp_path, max_examples=30, steps=30)
 
 
 @pytest.mark.postgres
 def test_print_requests_against_a_model_on_postgresql(pg_engine: Engine, tmp_path: Path) -> None:
-    _run(pg_engine, tmp_path, max_examples=25, steps=40)
+    _run(pg_engine, tmp_path, max_examples=20, steps=30)
