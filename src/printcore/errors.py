@@ -72,10 +72,11 @@ class InvalidTransitionError(PrintcoreError):
 class ConcurrentChangeError(PrintcoreError):
     code = "concurrent_change"
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int | None = None, message: str | None = None) -> None:
         self.job_id = job_id
         super().__init__(
-            f"Job {job_id} was changed by someone else while you were working on it; "
+            message
+            or f"Job {job_id} was changed by someone else while you were working on it; "
             "reload the page and try again."
         )
 

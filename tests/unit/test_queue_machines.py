@@ -20,6 +20,7 @@ from printcore.queue import (
 @attrs.define
 class Thing:
     status: str
+    has_open_print: bool = False
 
 
 PRINTER_TABLE = {
@@ -90,3 +91,10 @@ def test_unknown_events_are_refused() -> None:
         fire_printer(Thing("idle"), "explode")
     with pytest.raises(InvalidTransitionError):
         fire_ticket(Thing("queued"), "teleport")
+
+
+def test_losing_the_holder_returns_to_printing_while_a_print_is_unclosed() -> None:
+    for state, event in (("offered", "lapse"), ("claimed", "release")):
+        printer = Thing(state, has_open_print=True)
+        fire_printer(printer, event)
+        assert printer.status == "printing"

@@ -7,6 +7,9 @@ Printer (DESIGN.md, "Printer queue")::
       └───────────────┴──────────────────┘                         ▼  passed, print unclosed)
     any ──take_out──▶ out_of_service ──put_back──▶ idle          offered
 
+    lapse/release go back to ``printing`` instead of ``idle`` while the previous print on
+    the printer is still unclosed (the entity's ``has_open_print``).
+
 Ticket::
 
     queued ──offer──▶ offered ──claim──▶ claimed ──start──▶ printing ──close──▶ done
@@ -45,9 +48,10 @@ class PrinterMachine(StateMachine):
     out_of_service = State("Out of service", value="out_of_service")
 
     offer = idle.to(offered) | printing.to(offered)
-    lapse = offered.to(idle)
+    # Losing the holder: back to printing while the previous print is still unclosed.
+    lapse = offered.to(printing, cond="has_open_print") | offered.to(idle)
     claim = idle.to(claimed) | offered.to(claimed)
-    release = claimed.to(idle)
+    release = claimed.to(printing, cond="has_open_print") | claimed.to(idle)
     start = claimed.to(printing)
     finish = printing.to(idle)
     take_out = (
