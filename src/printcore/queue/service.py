@@ -1,0 +1,555 @@
+"""The self-service queue's use cases: join, claim, close, report started, notdone,
+cancel, update time, and the sweep that fires offers and deadlines.
+
+Policy (documented in docs/queue.md):
+
+* One FIFO queue over all printers, ordered by ``Ticket.queue_key`` (join time).
+* An offer goes to the head queued ticket when a printer is idle, or printing past its
+  predicted end (its print still unclosed), and only while the lab is open. The claim
+  window (10 min) and start window (15 min) count open time only.
+* A missed window puts the ticket back in the queue just behind the next member; a
+  second miss in a row expires it.
+* ``report_started`` is refused until the previous print on the printer is closed.
+* ``notdone``: the previous print still runs; its predicted end moves, the claim is
+  released, the member keeps their place at the head, and that printer is not offered
+  again before the new predicted end.
+* ``sweep(now)`` re-reads everything and acts only on what is due: running it twice
+  changes nothing more. Every change appends an event to the shared event log.
+
+Errors: NotFoundError (unknown printer, no ticket), InvalidTransitionError (wrong state,
+someone else's printer or turn), ValidationError (bad duration, outcome, missing photo),
+ConcurrentChangeError (another claim won).
+"""
+
+from __future__ import annotations
+
+import heapq
+import statistics
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from printcore.access_hours import AccessHours
+from printcore.errors import InvalidTransitionError, NotFoundError, ValidationError
+from printcore.events import Event
+from printcore.job import Actor
+from printcore.ports import Clock
+from printcore.queue.entities import Printer, Ticket
+from printcore.queue.machines import fire_printer, fire_ticket
+from printcore.queue.ports import QueueNotice, QueueNotifier, QueueUnitOfWork
+
+__all__ = ["Placement", "Prediction", "QueuePolicy", "QueueService", "SweepReport"]
+
+
+@attrs.frozen
+class QueuePolicy:
+    claim_window: timedelta = timedelta(minutes=10)
+    start_window: timedelta = timedelta(minutes=15)
+    notdone_default: timedelta = timedelta(minutes=30)
+    max_open_tickets: int = 1
+
+
+@attrs.frozen
+class Placement:
+    """A ticket's place: ``position`` 1-based among queued tickets (0 once offered or
+    claimed), ``eta`` the predicted start (UTC), None when no printer is in service."""
+
+    ticket: Ticket
+    position: int
+    eta: datetime | None
+
+
+@attrs.frozen
+class Prediction:
+    """A suggested print time in minutes and what it is based on."""
+
+    minutes: int | None
+    member_ratio: float | None
+    member_prints: int
+    printer_medians: dict[str, float]
+    printer_prints: int
+
+
+@attrs.frozen
+class SweepReport:
+    offered: int = 0
+    missed: int = 0
+    expired: int = 0
+
+
+def _minutes(delta: timedelta) -> int:
+    return max(1, round(delta.total_seconds() / 60))
+
+
+@attrs.define
+class QueueService:
+    uow: Callable[[], QueueUnitOfWork]
+    clock: Clock
+    notifier: QueueNotifier
+    access: AccessHours = attrs.Factory(AccessHours.always)
+    policy: QueuePolicy = attrs.Factory(QueuePolicy)
+
+    # --- configuration ---------------------------------------------------------------
+
+    def sync_printers(self, printers: Iterable[tuple[str, str]]) -> list[Printer]:
+        """Add configured printers (name, label) that are missing; update labels."""
+        with self.uow() as uow:
+            known = {p.name: p for p in uow.printers.list()}
+            for name, label in printers:
+                if name not in known:
+                    uow.printers.add(Printer(name=name, label=label))
+                elif known[name].label != label:
+                    known[name].label = label
+                    uow.printers.update(known[name])
+            uow.commit()
+            return uow.printers.list()
+
+    # --- member commands --------------------------------------------------------------
+
+    def join(self, member: str, member_name: str, job_name: str, est: timedelta) -> Placement:
+        """Queue a ticket. Raises ValidationError (bad name/estimate, already queued)."""
+        job_name = " ".join(job_name.split())[:100]
+        if not job_name:
+            raise ValidationError("Name the job you want to print.", {"job": "Required."})
+        if not timedelta(minutes=1) <= est <= timedelta(days=7):
+            raise ValidationError("The estimate must be between 1 minute and 7 days.",
+                                  {"est_time": "Between 1 minute and 7 days."})
+        now = self.clock.now()
+        notices: list[QueueNotice] = []
+        with self.uow() as uow:
+            mine = uow.tickets.for_member(member, open_only=True)
+            if len(mine) >= self.policy.max_open_tickets:
+                raise ValidationError(
+                    f"You are already in the queue with ticket #{mine[0].id} "
+                    f"({mine[0].job_name}, {mine[0].status}); /cancel it or /update_time.",
+                    {"member": "Already queued."})
+            keys = [t.queue_key for t in uow.tickets.open_tickets()]
+            # Unique, increasing keys: a later joiner is always behind (ties impossible).
+            key = max([now.timestamp(), *(k + 1.0 for k in keys)])
+            ticket = Ticket(member=member, member_name=member_name, job_name=job_name,
+                            est_minutes=_minutes(est), created_at=now, queue_key=key)
+            uow.tickets.add(ticket)
+            self._log(uow, ticket, "join", member_name, now, {"est_minutes": ticket.est_minutes})
+            self._pump(uow, now, notices)
+            uow.commit()
+            placement = self._placement(uow, ticket.id or 0, now)
+        self.notifier.notify(notices)
+        return placement
+
+    def claim(self, member: str, printer_name: str) -> Ticket:
+        now = self.clock.now()
+        with self.uow() as uow:
+            printer = uow.printers.get(printer_name)
+            ticket = self._open_ticket(uow, member)
+            if ticket.status == "offered" and ticket.printer != printer.name:
+                raise InvalidTransitionError("claim", ticket.status,
+                    f"{ticket.printer} was offered to you, not {printer.name}: "
+                    f"/claim {ticket.printer}.")
+            if ticket.status == "queued":
+                head = next(t for t in uow.tickets.open_tickets() if t.status == "queued")
+                if printer.status != "idle":
+                    raise InvalidTransitionError("claim", printer.status,
+                        f"{printer.name} is {printer.status.replace('_', ' ')}; wait for an "
+                        "offer, or /status to see which printer is free.")
+                if head.id != ticket.id:
+                    raise InvalidTransitionError("claim", ticket.status,
+                        "It is not your turn yet: /status shows your place and ETA.")
+                if not self.access.is_open(now):
+                    opens = self.access.next_opening(now)
+                    raise InvalidTransitionError("claim", "closed",
+                        f"The lab is closed; claims open again at {opens.isoformat()} (UTC).")
+            elif ticket.status != "offered":
+                raise InvalidTransitionError("claim", ticket.status,
+                    f"Your ticket is already {ticket.status} on {ticket.printer}.")
+            fire_ticket(ticket, "claim")
+            fire_printer(printer, "claim")
+            ticket.claimed_at, ticket.misses, ticket.printer = now, 0, printer.name
+            printer.holder_ticket, printer.holder = ticket.id, member
+            printer.claim_deadline = None
+            printer.start_deadline = self.access.add_open_time(now, self.policy.start_window)
+            uow.printers.update(printer)
+            uow.tickets.update(ticket)
+            self._log(uow, ticket, "claim", ticket.member_name, now,
+                      {"printer": printer.name, "start_by": printer.start_deadline.isoformat()})
+            uow.commit()
+        return ticket
+
+    def close(self, member: str, printer_name: str, outcome: str,
+              photo_url: str | None = None) -> Ticket:
+        """Close the previous print on a printer: ``finished`` or ``failed`` (photo needed)."""
+        outcome = outcome.strip().lower()
+        if outcome not in ("finished", "failed"):
+            raise ValidationError("Say how the print ended: finished or failed.",
+                                  {"outcome": "finished or failed"})
+        if outcome == "failed" and not (photo_url or "").strip():
+            raise ValidationError("Attach a photo of the failed print.",
+                                  {"photo": "Required when the print failed."})
+        now = self.clock.now()
+        notices: list[QueueNotice] = []
+        with self.uow() as uow:
+            printer = uow.printers.get(printer_name)
+            if printer.print_ticket is None:
+                raise InvalidTransitionError("close", printer.status,
+                    f"There is no open print on {printer.name} to close.")
+            if member not in (printer.print_member, printer.holder):
+                raise InvalidTransitionError("close", printer.status,
+                    f"Only the member who printed on {printer.name}, or whoever claimed it "
+                    "now, can close its print.")
+            ticket = uow.tickets.get(printer.print_ticket)
+            fire_ticket(ticket, "close")
+            ticket.closed_at, ticket.outcome = now, outcome
+            ticket.photo_url = (photo_url or "").strip() or None
+            if ticket.started_at is not None:
+                ticket.actual_minutes = _minutes(now - ticket.started_at)
+            if printer.status == "printing":
+                fire_printer(printer, "finish")
+            printer.print_ticket = printer.print_member = None
+            printer.started_at = printer.predicted_end = printer.offer_not_before = None
+            uow.printers.update(printer)
+            uow.tickets.update(ticket)
+            self._log(uow, ticket, "close", ticket.member_name, now,
+                      {"printer": printer.name, "outcome": outcome,
+                       "actual_minutes": ticket.actual_minutes, "closed_by": member})
+            self._pump(uow, now, notices)
+            uow.commit()
+        self.notifier.notify(notices)
+        return ticket
+
+    def report_started(self, member: str) -> Ticket:
+        now = self.clock.now()
+        with self.uow() as uow:
+            ticket = self._open_ticket(uow, member)
+            if ticket.status != "claimed" or ticket.printer is None:
+                raise InvalidTransitionError("start", ticket.status,
+                    "Claim your printer first (/claim printer), then /report started.")
+            printer = uow.printers.get(ticket.printer)
+            if printer.has_open_print:
+                raise InvalidTransitionError("start", printer.status,
+                    f"Close the previous print on {printer.name} first: /close "
+                    f"{printer.name} finished (or failed, with a photo).")
+            if printer.start_deadline is not None and now > printer.start_deadline:
+                raise InvalidTransitionError("start", ticket.status,
+                    "Your start window has ended; the printer goes to the next member.")
+            fire_ticket(ticket, "start")
+            fire_printer(printer, "start")
+            ticket.started_at = now
+            printer.holder_ticket = printer.holder = None
+            printer.start_deadline = None
+            printer.print_ticket, printer.print_member = ticket.id, member
+            printer.started_at = now
+            printer.predicted_end = now + timedelta(minutes=ticket.est_minutes)
+            uow.printers.update(printer)
+            uow.tickets.update(ticket)
+            self._log(uow, ticket, "start", ticket.member_name, now,
+                      {"printer": printer.name,
+                       "predicted_end": printer.predicted_end.isoformat()})
+            uow.commit()
+        return ticket
+
+    def notdone(self, member: str, remaining: timedelta | None = None) -> Ticket:
+        """The previous print on my claimed printer is still running."""
+        remaining = remaining or self.policy.notdone_default
+        now = self.clock.now()
+        notices: list[QueueNotice] = []
+        with self.uow() as uow:
+            ticket = self._open_ticket(uow, member)
+            if ticket.status != "claimed" or ticket.printer is None:
+                raise InvalidTransitionError("notdone", ticket.status,
+                    "/notdone is for the member who claimed a printer whose previous print "
+                    "is still running.")
+            printer = uow.printers.get(ticket.printer)
+            if not printer.has_open_print:
+                raise InvalidTransitionError("notdone", printer.status,
+                    f"No previous print is open on {printer.name}: /report started, or "
+                    "/cancel.")
+            printer.predicted_end = now + remaining
+            printer.offer_not_before = printer.predicted_end
+            fire_printer(printer, "release")
+            fire_ticket(ticket, "release")
+            printer.holder_ticket = printer.holder = None
+            printer.start_deadline = None
+            ticket.printer = None
+            uow.printers.update(printer)
+            uow.tickets.update(ticket)
+            self._log(uow, ticket, "notdone", ticket.member_name, now,
+                      {"printer": printer.name,
+                       "predicted_end": printer.predicted_end.isoformat()})
+            self._pump(uow, now, notices)
+            uow.commit()
+        self.notifier.notify(notices)
+        return ticket
+
+    def cancel(self, member: str, actor: Actor | None = None) -> Ticket:
+        now = self.clock.now()
+        notices: list[QueueNotice] = []
+        with self.uow() as uow:
+            ticket = self._open_ticket(uow, member)
+            self._cancel(uow, ticket, now, actor)
+            self._pump(uow, now, notices)
+            uow.commit()
+        self.notifier.notify(notices)
+        return ticket
+
+    def update_time(self, member: str, est: timedelta) -> Placement:
+        if not timedelta(minutes=1) <= est <= timedelta(days=7):
+            raise ValidationError("The estimate must be between 1 minute and 7 days.",
+                                  {"est_time": "Between 1 minute and 7 days."})
+        now = self.clock.now()
+        with self.uow() as uow:
+            ticket = self._open_ticket(uow, member)
+            ticket.est_minutes = _minutes(est)
+            uow.tickets.update(ticket)
+            if ticket.status == "printing" and ticket.printer and ticket.started_at:
+                printer = uow.printers.get(ticket.printer)
+                printer.predicted_end = ticket.started_at + est
+                uow.printers.update(printer)
+            self._log(uow, ticket, "update_time", ticket.member_name, now,
+                      {"est_minutes": ticket.est_minutes})
+            uow.commit()
+            return self._placement(uow, ticket.id or 0, now)
+
+    # --- queries ----------------------------------------------------------------------
+
+    def status(self) -> tuple[list[Printer], list[Placement]]:
+        now = self.clock.now()
+        with self.uow() as uow:
+            printers = uow.printers.list()
+            tickets = uow.tickets.open_tickets()
+            etas = self._etas(printers, tickets, now)
+            queued = [t for t in tickets if t.status == "queued"]
+            return printers, [
+                Placement(t, queued.index(t) + 1 if t in queued else 0, etas.get(t.id or 0))
+                for t in tickets
+            ]
+
+    def myjobs(self, member: str) -> list[Ticket]:
+        with self.uow() as uow:
+            return uow.tickets.for_member(member)
+
+    def placement(self, member: str) -> Placement:
+        now = self.clock.now()
+        with self.uow() as uow:
+            ticket = self._open_ticket(uow, member)
+            return self._placement(uow, ticket.id or 0, now)
+
+    def history(self, limit: int = 20) -> list[Ticket]:
+        with self.uow() as uow:
+            return uow.tickets.closed(limit)
+
+    def predict(self, member: str, est: timedelta | None = None) -> Prediction:
+        """Suggest a time from history: the member's median ratio of actual to estimated
+        time applied to ``est``, and each printer's median actual minutes."""
+        with self.uow() as uow:
+            closed = [t for t in uow.tickets.closed() if t.outcome == "finished"]
+        mine = [t.actual_minutes / t.est_minutes for t in closed
+                if t.member == member and t.actual_minutes and t.est_minutes]
+        ratio = statistics.median(mine) if mine else None
+        per_printer: dict[str, list[int]] = {}
+        for t in closed:
+            if t.printer and t.actual_minutes:
+                per_printer.setdefault(t.printer, []).append(t.actual_minutes)
+        minutes = None
+        if est is not None:
+            minutes = _minutes(est * (ratio if ratio is not None else 1.0))
+        return Prediction(minutes, ratio, len(mine),
+                          {k: float(statistics.median(v)) for k, v in per_printer.items()},
+                          sum(len(v) for v in per_printer.values()))
+
+    # --- the sweep --------------------------------------------------------------------
+
+    def sweep(self, now: datetime | None = None) -> SweepReport:
+        """Fire every due deadline and offer. Idempotent: a second run at the same time
+        finds nothing due."""
+        now = now or self.clock.now()
+        notices: list[QueueNotice] = []
+        missed = expired = 0
+        with self.uow() as uow:
+            for printer in uow.printers.list():
+                due = (printer.status == "offered" and printer.claim_deadline is not None
+                       and printer.claim_deadline <= now) or (
+                    printer.status == "claimed" and printer.start_deadline is not None
+                    and printer.start_deadline <= now)
+                if not due or printer.holder_ticket is None:
+                    continue
+                ticket = uow.tickets.get(printer.holder_ticket)
+                fire_printer(printer, "lapse" if printer.status == "offered" else "release")
+                printer.holder_ticket = printer.holder = None
+                printer.claim_deadline = printer.start_deadline = None
+                uow.printers.update(printer)
+                if ticket.misses >= 1:
+                    fire_ticket(ticket, "expire")
+                    expired += 1
+                    kind = "expired"
+                else:
+                    fire_ticket(ticket, "miss")
+                    ticket.misses += 1
+                    ticket.queue_key = self._behind_next(uow, ticket)
+                    missed += 1
+                    kind = "missed"
+                ticket.printer = None
+                uow.tickets.update(ticket)
+                self._log(uow, ticket, kind, "printcore", now, {"printer": printer.name},
+                          system=True)
+                notices.append(QueueNotice(kind, ticket.member, ticket.member_name,
+                                           ticket.id or 0, printer.name))
+            offered = self._pump(uow, now, notices)
+            uow.commit()
+        self.notifier.notify(notices)
+        return SweepReport(offered=offered, missed=missed, expired=expired)
+
+    # --- staff ------------------------------------------------------------------------
+
+    def remove_ticket(self, ticket_id: int, actor: Actor) -> Ticket:
+        now = self.clock.now()
+        notices: list[QueueNotice] = []
+        with self.uow() as uow:
+            ticket = uow.tickets.get(ticket_id)
+            self._cancel(uow, ticket, now, actor)
+            self._pump(uow, now, notices)
+            uow.commit()
+        self.notifier.notify(notices)
+        return ticket
+
+    def set_in_service(self, printer_name: str, in_service: bool, actor: Actor) -> Printer:
+        """Take a printer out of service (its holder goes back to the queue head) or back."""
+        now = self.clock.now()
+        notices: list[QueueNotice] = []
+        with self.uow() as uow:
+            printer = uow.printers.get(printer_name)
+            if not in_service and printer.holder_ticket is not None:
+                ticket = uow.tickets.get(printer.holder_ticket)
+                fire_ticket(ticket, "miss" if ticket.status == "offered" else "release")
+                ticket.printer = None
+                uow.tickets.update(ticket)
+            fire_printer(printer, "put_back" if in_service else "take_out")
+            printer.holder_ticket = printer.holder = None
+            printer.claim_deadline = printer.start_deadline = None
+            uow.printers.update(printer)
+            uow.events.append(Event("printer", printer.id or 0,
+                                    "put_back" if in_service else "take_out", actor, now,
+                                    details={"printer": printer.name}))
+            self._pump(uow, now, notices)
+            uow.commit()
+        self.notifier.notify(notices)
+        return printer
+
+    # --- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _open_ticket(uow: QueueUnitOfWork, member: str) -> Ticket:
+        mine = uow.tickets.for_member(member, open_only=True)
+        if not mine:
+            raise NotFoundError("You have no ticket in the queue; /join first.")
+        return mine[0]
+
+    def _cancel(self, uow: QueueUnitOfWork, ticket: Ticket, now: datetime,
+                actor: Actor | None) -> None:
+        if ticket.status == "printing":
+            raise InvalidTransitionError("cancel", ticket.status,
+                "Your print has started; close it with /close when it ends.")
+        if ticket.printer is not None and ticket.status in ("offered", "claimed"):
+            printer = uow.printers.get(ticket.printer)
+            if printer.holder_ticket == ticket.id:
+                fire_printer(printer, "lapse" if printer.status == "offered" else "release")
+                printer.holder_ticket = printer.holder = None
+                printer.claim_deadline = printer.start_deadline = None
+                uow.printers.update(printer)
+        fire_ticket(ticket, "cancel")
+        uow.tickets.update(ticket)
+        who = actor or Actor("member", ticket.member_name)
+        uow.events.append(Event("ticket", ticket.id or 0, "cancel", who, now,
+                                details={"member": ticket.member}))
+
+    def _behind_next(self, uow: QueueUnitOfWork, ticket: Ticket) -> float:
+        keys = sorted(t.queue_key for t in uow.tickets.open_tickets()
+                      if t.status == "queued" and t.id != ticket.id)
+        later = [k for k in keys if k > ticket.queue_key]
+        if not later:
+            return ticket.queue_key
+        if len(later) == 1:
+            return later[0] + 1.0
+        return (later[0] + later[1]) / 2
+
+    def _pump(self, uow: QueueUnitOfWork, now: datetime, notices: list[QueueNotice]) -> int:
+        """Offer every available printer to the next queued member (lab open only)."""
+        if not self.access.is_open(now):
+            return 0
+        queued = [t for t in uow.tickets.open_tickets() if t.status == "queued"]
+        offered = 0
+        for printer in uow.printers.list():
+            if not queued:
+                break
+            if printer.offer_not_before is not None and now < printer.offer_not_before:
+                continue
+            free = printer.status == "idle" or (
+                printer.status == "printing" and printer.predicted_end is not None
+                and printer.predicted_end <= now)
+            if not free:
+                continue
+            ticket = queued.pop(0)
+            fire_ticket(ticket, "offer")
+            fire_printer(printer, "offer")
+            ticket.printer, ticket.offered_at = printer.name, now
+            printer.holder_ticket, printer.holder = ticket.id, ticket.member
+            printer.claim_deadline = self.access.add_open_time(now, self.policy.claim_window)
+            printer.offer_not_before = None
+            uow.printers.update(printer)
+            uow.tickets.update(ticket)
+            self._log(uow, ticket, "offer", "printcore", now,
+                      {"printer": printer.name,
+                       "claim_by": printer.claim_deadline.isoformat()}, system=True)
+            notices.append(QueueNotice("offered", ticket.member, ticket.member_name,
+                                       ticket.id or 0, printer.name, printer.claim_deadline))
+            offered += 1
+        return offered
+
+    def _etas(self, printers: list[Printer], tickets: list[Ticket],
+              now: datetime) -> dict[int, datetime]:
+        """Simulate the FIFO queue over the printers' predicted free times and access
+        hours: each queued ticket starts on the earliest free printer, at the next opening."""
+        by_id = {t.id: t for t in tickets}
+        etas: dict[int, datetime] = {}
+        heap: list[tuple[float, str]] = []
+        for p in printers:
+            if p.status == "out_of_service":
+                continue
+            free = now
+            if p.has_open_print and p.predicted_end is not None:
+                free = max(now, p.predicted_end)
+            if p.holder_ticket is not None and p.holder_ticket in by_id:
+                holder = by_id[p.holder_ticket]
+                start = self.access.next_opening(free)
+                etas[p.holder_ticket] = start
+                free = start + timedelta(minutes=holder.est_minutes)
+            heapq.heappush(heap, (free.timestamp(), p.name))
+        for t in tickets:
+            if t.status == "printing" and t.started_at is not None:
+                etas[t.id or 0] = t.started_at
+        if not heap:
+            return etas
+        for t in tickets:
+            if t.status != "queued":
+                continue
+            free_ts, name = heapq.heappop(heap)
+            start = self.access.next_opening(datetime.fromtimestamp(free_ts, tz=now.tzinfo))
+            etas[t.id or 0] = start
+            heapq.heappush(heap, ((start + timedelta(minutes=t.est_minutes)).timestamp(), name))
+        return etas
+
+    def _placement(self, uow: QueueUnitOfWork, ticket_id: int, now: datetime) -> Placement:
+        tickets = uow.tickets.open_tickets()
+        ticket = next((t for t in tickets if t.id == ticket_id), None) or uow.tickets.get(
+            ticket_id)
+        queued = [t.id for t in tickets if t.status == "queued"]
+        position = queued.index(ticket_id) + 1 if ticket_id in queued else 0
+        etas = self._etas(uow.printers.list(), tickets, now)
+        return Placement(ticket, position, etas.get(ticket_id))
+
+    @staticmethod
+    def _log(uow: QueueUnitOfWork, ticket: Ticket, kind: str, who: str, now: datetime,
+             details: dict[str, Any], system: bool = False) -> None:
+        actor = Actor.system(who) if system else Actor("member", who)
+        uow.events.append(Event("ticket", ticket.id or 0, kind, actor, now,
+                                details={"member": ticket.member, **details}))

@@ -1,0 +1,231 @@
+"""The self-service queue with in-memory repositories and a clock that moves only when told.
+
+Bad inputs tried: claiming a printer offered to someone else, claiming out of turn,
+claiming an unknown printer, starting before the previous print is closed, starting after
+the start window, closing failed without a photo, an unknown outcome, closing someone
+else's print, joining twice, notdone without an open previous print, cancelling a
+running print, an absurd estimate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+
+from printcore.access_hours import AccessHours
+from printcore.errors import InvalidTransitionError, NotFoundError, ValidationError
+from printcore.job import Actor
+from printcore.memory import FixedClock
+from printcore.queue.memory import MemoryQueueDatabase, MemoryQueueUnitOfWork
+from printcore.queue.ports import QueueNotice
+from printcore.queue.service import QueuePolicy, QueueService
+
+T0 = datetime(2026, 9, 7, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Chicago
+
+
+@attrs.define
+class Notifier:
+    sent: list[QueueNotice] = attrs.Factory(list)
+
+    def notify(self, notices: Iterable[QueueNotice]) -> None:
+        self.sent.extend(notices)
+
+    def kinds(self, member: str) -> list[str]:
+        return [n.kind for n in self.sent if n.member == member]
+
+
+@attrs.define
+class World:
+    db: MemoryQueueDatabase
+    clock: FixedClock
+    notifier: Notifier
+    svc: QueueService
+
+    def printer(self, name: str):  # type: ignore[no-untyped-def]
+        with MemoryQueueUnitOfWork(self.db) as uow:
+            return uow.printers.get(name)
+
+    def queue(self) -> list[str]:
+        with MemoryQueueUnitOfWork(self.db) as uow:
+            return [t.member for t in uow.tickets.open_tickets() if t.status == "queued"]
+
+
+def make_world(printers: int = 1, access: AccessHours | None = None) -> World:
+    db = MemoryQueueDatabase()
+    clock = FixedClock(T0)
+    notifier = Notifier()
+    svc = QueueService(uow=lambda: MemoryQueueUnitOfWork(db), clock=clock, notifier=notifier,
+                       access=access or AccessHours.always(), policy=QueuePolicy())
+    svc.sync_printers([(f"X1C-{i}", f"Bambu X1C #{i}") for i in range(1, printers + 1)])
+    return World(db, clock, notifier, svc)
+
+
+H1 = timedelta(hours=1)
+
+
+def test_join_offers_an_idle_printer_to_the_head_at_once() -> None:
+    w = make_world()
+    placement = w.svc.join("ann", "Ann", "bracket", H1)
+    assert placement.ticket.status == "offered" and placement.position == 0
+    assert w.printer("X1C-1").status == "offered"
+    assert w.notifier.kinds("ann") == ["offered"]
+    deadline = w.notifier.sent[0].deadline
+    assert deadline == T0 + timedelta(minutes=10)
+    second = w.svc.join("bob", "Bob", "gear", H1)
+    assert second.position == 1 and second.ticket.status == "queued"
+    assert second.eta is not None and second.eta >= T0 + H1  # after Ann's print
+
+
+def test_the_whole_story_claim_close_start_notdone() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "bracket", H1)
+    w.svc.claim("ann", "X1C-1")
+    w.svc.report_started("ann")
+    assert w.printer("X1C-1").status == "printing"
+    w.svc.join("bob", "Bob", "gear", H1)
+    assert w.queue() == ["bob"]
+    # Ann's print is predicted to end at T0 + 1 h: then Bob is offered the printer.
+    w.clock.advance(hours=1, minutes=1)
+    assert w.svc.sweep().offered == 1
+    assert w.printer("X1C-1").status == "offered"
+    w.svc.claim("bob", "X1C-1")
+    with pytest.raises(InvalidTransitionError, match="Close the previous print"):
+        w.svc.report_started("bob")
+    # Still running: Bob says not done, keeps the head, printer not offered for 20 min.
+    w.svc.notdone("bob", timedelta(minutes=20))
+    assert w.printer("X1C-1").status == "printing" and w.queue() == ["bob"]
+    assert w.svc.sweep().offered == 0
+    w.clock.advance(minutes=21)
+    assert w.svc.sweep().offered == 1
+    w.svc.claim("bob", "X1C-1")
+    closed = w.svc.close("bob", "X1C-1", "finished")
+    assert closed.member == "ann" and closed.status == "done" and closed.actual_minutes == 82
+    started = w.svc.report_started("bob")
+    assert started.status == "printing"
+    assert w.printer("X1C-1").print_member == "bob"
+
+
+def test_claim_refusals() -> None:
+    w = make_world(printers=2)
+    w.svc.set_in_service("X1C-2", False, Actor.staff("Ada"))
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.join("bob", "Bob", "b", H1)
+    with pytest.raises(InvalidTransitionError, match="not your turn|offered"):
+        w.svc.claim("bob", "X1C-1")
+    with pytest.raises(NotFoundError, match="printers: X1C-1, X1C-2"):
+        w.svc.claim("ann", "Prusa")
+    with pytest.raises(InvalidTransitionError, match="X1C-1 was offered to you"):
+        w.svc.claim("ann", "X1C-2")
+    with pytest.raises(NotFoundError, match="/join first"):
+        w.svc.claim("carl", "X1C-1")
+    assert w.printer("X1C-1").holder == "ann"
+
+
+def test_missed_windows_drop_behind_the_next_member_then_expire() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.join("bob", "Bob", "b", H1)
+    w.svc.join("cat", "Cat", "c", H1)
+    w.clock.advance(minutes=10)
+    report = w.svc.sweep()
+    assert (report.missed, report.offered) == (1, 1)
+    assert w.printer("X1C-1").holder == "bob"
+    assert w.queue() == ["ann", "cat"]  # Ann just behind Bob, ahead of Cat
+    assert w.svc.sweep() == type(report)()  # sweeping again changes nothing
+    w.svc.claim("bob", "X1C-1")
+    w.clock.advance(minutes=15)
+    w.svc.sweep()  # Bob misses his start window: behind Ann now
+    assert w.printer("X1C-1").holder == "ann" and w.queue() == ["bob", "cat"]
+    w.clock.advance(minutes=10)
+    w.svc.sweep()  # Ann's second miss in a row: expired
+    assert "expired" in w.notifier.kinds("ann")
+    assert w.printer("X1C-1").holder == "bob"
+
+
+def test_close_rules() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.claim("ann", "X1C-1")
+    w.svc.report_started("ann")
+    with pytest.raises(ValidationError, match="photo"):
+        w.svc.close("ann", "X1C-1", "failed")
+    with pytest.raises(ValidationError):
+        w.svc.close("ann", "X1C-1", "exploded")
+    with pytest.raises(InvalidTransitionError, match="Only the member"):
+        w.svc.close("mallory", "X1C-1", "finished")
+    with pytest.raises(InvalidTransitionError, match="Your print has started"):
+        w.svc.cancel("ann")
+    w.clock.advance(minutes=50)
+    t = w.svc.close("ann", "X1C-1", "failed", "https://cdn.example/photo.jpg")
+    assert (t.outcome, t.actual_minutes, t.photo_url) == ("failed", 50, "https://cdn.example/photo.jpg")
+    assert w.printer("X1C-1").status == "idle"
+    with pytest.raises(InvalidTransitionError, match="no open print"):
+        w.svc.close("ann", "X1C-1", "finished")
+
+
+def test_join_twice_and_bad_estimates_are_refused() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "a", H1)
+    with pytest.raises(ValidationError, match="already in the queue"):
+        w.svc.join("ann", "Ann", "again", H1)
+    for est in (timedelta(0), timedelta(minutes=-5), timedelta(days=8)):
+        with pytest.raises(ValidationError):
+            w.svc.join("bob", "Bob", "b", est)
+    with pytest.raises(ValidationError):
+        w.svc.join("bob", "Bob", "   ", H1)
+
+
+def test_start_window_and_notdone_refusals() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.claim("ann", "X1C-1")
+    with pytest.raises(InvalidTransitionError, match="No previous print"):
+        w.svc.notdone("ann")
+    w.clock.advance(minutes=16)
+    with pytest.raises(InvalidTransitionError, match="start window"):
+        w.svc.report_started("ann")
+
+
+def test_cancel_frees_the_printer_for_the_next_member() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.join("bob", "Bob", "b", H1)
+    w.svc.cancel("ann")
+    assert w.printer("X1C-1").holder == "bob"
+    assert w.svc.myjobs("ann")[0].status == "cancelled"
+
+
+def test_no_offer_while_the_lab_is_closed() -> None:
+    hours = AccessHours.parse("mon-fri 08:00-22:00", "America/Chicago")
+    w = make_world(access=hours)
+    w.clock.current = datetime(2026, 9, 5, 15, 0, tzinfo=UTC)  # a Saturday
+    placement = w.svc.join("ann", "Ann", "a", H1)
+    assert placement.ticket.status == "queued"
+    assert placement.eta == datetime(2026, 9, 7, 13, 0, tzinfo=UTC)  # Monday 08:00 CDT
+    with pytest.raises(InvalidTransitionError, match="closed"):
+        w.svc.claim("ann", "X1C-1")
+    assert w.svc.sweep().offered == 0
+    w.clock.current = datetime(2026, 9, 7, 13, 0, tzinfo=UTC)
+    assert w.svc.sweep().offered == 1
+    # A claim window opened at 21:55 runs on into the next morning's opening.
+    w2 = make_world(access=hours)
+    w2.clock.current = datetime(2026, 9, 8, 2, 55, tzinfo=UTC)  # Mon 21:55 CDT
+    w2.svc.join("bob", "Bob", "b", H1)
+    assert w2.notifier.sent[0].deadline == datetime(2026, 9, 8, 13, 5, tzinfo=UTC)
+
+
+def test_predict_uses_the_members_ratio_and_printer_medians() -> None:
+    w = make_world()
+    for minutes in (60, 90):
+        w.svc.join("ann", "Ann", "a", H1)
+        w.svc.claim("ann", "X1C-1")
+        w.svc.report_started("ann")
+        w.clock.advance(minutes=minutes)
+        w.svc.close("ann", "X1C-1", "finished")
+    prediction = w.svc.predict("ann", timedelta(hours=2))
+    assert prediction.member_prints == 2 and prediction.member_ratio == pytest.approx(1.25)
+    assert prediction.minutes == 150
+    assert prediction.printer_medians == {"X1C-1": 75.0}
