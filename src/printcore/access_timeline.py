@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 __all__ = ["EPOCH", "ONE_US", "US", "Span", "Timeline", "Windows", "from_us", "to_us"]
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = datetime(1970, 1, 1)
 ONE_US = timedelta(microseconds=1)
 US = 1_000_000  # microseconds per second
 WEEK_US = 7 * 86_400 * US
@@ -122,6 +123,28 @@ class Timeline:
                 return bounds[k] - (opened[k] - target)
             span = self.further(span, s, d)
 
+    def schedule(self, t: int, d: int) -> tuple[int, int]:
+        """``(next_opening(t), add_open(next_opening(t), d))`` with one lookup; ``d`` >= 0."""
+        span = self.span
+        if span is None or not span.lo <= t < span.hi:
+            span = self.cover(t, t)
+        while True:
+            bounds, opened = span.bounds, span.opened
+            i = bisect_right(bounds, t)
+            if i & 1:
+                start, target = t, opened[i - 1] + t - bounds[i - 1] + d
+            elif i < len(bounds):
+                start, target = bounds[i], opened[i] + d
+            else:
+                span = self.further(span, t, d)
+                continue
+            if d == 0:
+                return start, start
+            k = bisect_left(opened, target)
+            if k < len(opened):
+                return start, bounds[k] - (opened[k] - target)
+            span = self.further(span, t, d)
+
     def cover(self, t_lo: int, t_hi: int) -> Span:
         """A span with ``lo`` <= ``t_lo`` and ``t_hi`` < ``hi``, cached when not too long."""
         span = self.span
@@ -158,16 +181,19 @@ class Timeline:
             before = self._bounds(first, old.first_week)
             after = self._bounds(old.end_week, end)
             bounds = _joined(_joined(before, old.bounds), after)
-        monday = self._local_us
-        return Span(first, end, monday(_monday(first)), monday(_monday(end)), bounds)
+        instant = self._instant
+        return Span(first, end, instant(_monday(first)), instant(_monday(end)), bounds)
 
     def _bounds(self, first: int, end: int) -> list[int]:
         bounds: list[int] = []
+        steps = [
+            (timedelta(minutes=start), timedelta(minutes=stop)) for start, stop in self.windows
+        ]
         for week in range(first, end):
             monday = _monday(week)
-            for start, stop in self.windows:
-                opens = self._local_us(monday + timedelta(minutes=start))
-                closes = self._local_us(monday + timedelta(minutes=stop))
+            for start, stop in steps:
+                opens = self._instant(monday + start)
+                closes = self._instant(monday + stop)
                 if opens >= closes:  # the whole window fell in a skipped hour
                     continue
                 if bounds and opens <= bounds[-1]:
@@ -179,6 +205,13 @@ class Timeline:
     def _week_of(self, t: int) -> int:
         """Number of the local week holding instant ``t`` (week 0 starts 0001-01-01)."""
         return (from_us(t).astimezone(self.zone).toordinal() - 1) // 7
+
+    def _instant(self, wall: datetime) -> int:
+        """``_local_us(wall)``, quickly for the usual wall time that the clock shows once."""
+        offset = self.zone.utcoffset(wall)
+        if offset is not None and offset == self.zone.utcoffset(wall.replace(fold=1)):
+            return (wall - _NAIVE_EPOCH - offset) // ONE_US
+        return self._local_us(wall)
 
     def _local_us(self, wall: datetime) -> int:
         """The instant the lab's clock shows naive ``wall``: its first showing, or, for a

@@ -136,7 +136,8 @@ PATHS: dict[str, tuple[str, ...]] = {
 }
 #: The states ``first_jobs`` brings jobs to; the short-lived pending state twice as often.
 START_STATES = (*PATHS, "pending")
-#: Moves ``walk`` takes for a third of its picks only: staff stepping in, going back.
+#: The moves off the main path that ``walk`` takes when told to: staff stepping in,
+#: going back.
 DETOURS = ("force_confirm", "fail_print", "revert_completion", "revert_pickup")
 #: Hours that pass after a job's move in ``walk`` and ``first_jobs`` (the confirmation
 #: link lasts 48 h: at 48 h it still works, at 49 h it has expired).
@@ -204,12 +205,18 @@ SUBMISSION: dict[str, st.SearchStrategy[Any]] = {
     "content": CONTENT,
 }
 STAFF = st.sampled_from([ANA, BEN])
-#: One pick of ``walk``: which move, the events to poke the job with first (and whether
-#: with good values), and the hours that pass after it.
-PICK = st.tuples(
-    st.integers(min_value=0, max_value=11),
-    st.lists(st.tuples(st.sampled_from((*STAFF_EVENTS, "confirm")), st.booleans()), max_size=3),
-    st.sampled_from(WAITS),
+#: One pick of ``walk``: the events to poke the job with first (and whether with good
+#: values); whether to take the detour where there is one; whether the student clicks the
+#: link a second too late; the hours that pass after the move.
+PICK = st.fixed_dictionaries(
+    {
+        "pokes": st.lists(
+            st.tuples(st.sampled_from((*STAFF_EVENTS, "confirm")), st.booleans()), max_size=3
+        ),
+        "detour": st.booleans(),
+        "late": st.booleans(),
+        "hours": st.sampled_from(WAITS),
+    }
 )
 #: None: no expected_version; "current": the version the model holds (accepted).
 VERSION_MODE = st.sampled_from([None, "current"])
@@ -745,46 +752,42 @@ class JobMachine(RuleBasedStateMachine):
         )
 
     @rule(job_id=jobs, actor=STAFF, picks=st.lists(PICK, min_size=1, max_size=8))
-    def walk(
-        self, job_id: int, actor: Actor, picks: list[tuple[int, list[tuple[str, bool]], int]]
-    ) -> None:
+    def walk(self, job_id: int, actor: Actor, picks: list[dict[str, Any]]) -> None:
         """Walk one job deep into the lifecycle, checking every invariant after each action.
 
         Each pick may first poke the job with a few events, with good or bad values (the
         model says what must happen, so along the way every state meets every event and
-        every refusal), then takes a move
-        allowed now with good values (the main path mostly, a detour for a third of the
-        picks; never reject or delete); then some hours pass. A rejected or deleted job
-        hands over to a live one, if any.
+        every refusal), then takes the move allowed now along the main path or its detour
+        (force_confirm, fail_print, the reverts), with good values, never reject or delete;
+        then some hours pass. A rejected or deleted job hands over to the newest live one.
         """
         if self.model[job_id].status in FINAL:
-            live = sorted(i for i, m in self.model.items() if m.status not in FINAL)
-            if live:
-                job_id = live[picks[0][0] % len(live)]
+            live = [i for i, m in self.model.items() if m.status not in FINAL]
+            job_id = max(live, default=job_id)
         m = self.model[job_id]
-        for pick, pokes, hours in picks:
-            for poke, good in pokes:
+        for pick in picks:
+            for poke, good in pick["pokes"]:
                 if good:
                     self.fire_valid(job_id, poke, actor)
                 else:
                     self.fire_invalid(job_id, poke, actor)
-            if pokes:
+            if pick["pokes"]:
                 self.check_invariants_now()
             if m.status not in FINAL:
-                self.move(m, pick, actor)
+                self.move(m, actor, detour=pick["detour"], late=pick["late"])
                 self.check_invariants_now()
-            self.clock.advance(hours=hours)
+            self.clock.advance(hours=pick["hours"])
 
-    def move(self, m: ModelJob, pick: int, actor: Actor) -> None:
-        moves = [e for (s, e) in TABLE if s == m.status and TABLE[s, e] not in FINAL]
+    def move(self, m: ModelJob, actor: Actor, *, detour: bool, late: bool) -> None:
         if m.status == "uploaded" and not m.sliced:
-            moves = ["add_sliced_file"]
-        detours = [e for e in moves if e in DETOURS]
-        ahead = [e for e in moves if e not in DETOURS]
-        moves = (detours or ahead) if pick >= 8 else (ahead or detours)
-        event = moves[pick % len(moves)]
+            event = "add_sliced_file"
+        else:
+            moves = [e for (s, e) in TABLE if s == m.status and TABLE[s, e] not in FINAL]
+            detours = [e for e in moves if e in DETOURS]
+            ahead = [e for e in moves if e not in DETOURS]
+            event = ((detours or ahead) if detour else (ahead or detours))[0]
         if event == "confirm" and m.confirm_token is not None:
-            if pick % 2 and m.confirm_expires_at is not None:  # the student clicks late
+            if late and m.confirm_expires_at is not None:
                 self.clock_to(m.confirm_expires_at + timedelta(seconds=1))
             self.confirm(m.job_id, "link")
             if m.status == "ready_to_print":
@@ -823,9 +826,10 @@ class JobMachine(RuleBasedStateMachine):
         """``event`` with values the service must refuse (a ValidationError where the event
         is allowed, the usual refusal where it is not); events with no values to get
         wrong are fired with good ones."""
-        svc = self.svc
+        m, svc = self.model[job_id], self.svc
+        sliced = m.sliced[-1] if m.sliced else ""
         calls: dict[str, Callable[[], Any]] = {
-            "approve": lambda: svc.approve(job_id, actor, 0, 1.0, self.pick_sliced(m, "newest")[0]),
+            "approve": lambda: svc.approve(job_id, actor, 0, 1.0, sliced),
             "reject": lambda: svc.reject(job_id, actor, [" "], "  "),
             "force_confirm": lambda: svc.force_confirm(job_id, actor, "  "),
             "fail_print": lambda: svc.fail_print(job_id, actor, ""),
@@ -833,11 +837,10 @@ class JobMachine(RuleBasedStateMachine):
             "revert_pickup": lambda: svc.revert_pickup(job_id, actor, " "),
             "pick_up": lambda: svc.pick_up(job_id, actor, 11.0, "TXN-2", "  "),
         }
-        m = self.model[job_id]
-        if event not in calls:
+        if event in calls:
+            self.attempt(self.expect(m, event, bad=True), calls[event])
+        else:
             self.fire_valid(job_id, event, actor)
-            return
-        self.attempt(self.expect(m, event, bad=True), calls[event])
 
     @staticmethod
     def effects(m: ModelJob, event: str, job: Job) -> None:

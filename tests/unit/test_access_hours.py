@@ -31,8 +31,10 @@ LAB = "mon-fri 08:00-22:00; sat 10:00-16:00"
 ONE_US = timedelta(microseconds=1)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(
+    year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
+) -> datetime:
+    return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
 
 
 def lab() -> AccessHours:
@@ -437,3 +439,38 @@ def test_closing_just_before_a_moment_is_one_microsecond_away() -> None:
     closing = hours.next_closing(utc(2026, 3, 6, 15, 0))
     assert closing is not None
     assert hours.is_open(closing - ONE_US) and not hours.is_open(closing)
+
+
+def test_lookups_a_few_weeks_back_and_forth_widen_the_cache_consistently() -> None:
+    shared = lab()
+    moments = [
+        utc(2026, 6, 10, 15, 0),
+        utc(2026, 5, 2, 23, 0),  # weeks before the cached ones
+        utc(2026, 8, 30, 12, 0),  # weeks after them
+        utc(2026, 3, 7, 21, 0),  # across the spring clock change
+        utc(2026, 11, 1, 7, 30),  # inside the repeated hour
+    ]
+    for t in moments:
+        fresh = lab()
+        three_hours = timedelta(hours=3)
+        assert shared.next_opening(t) == fresh.next_opening(t)
+        assert shared.next_closing(t) == lab().next_closing(t)
+        assert shared.add_open_time(t, three_hours) == lab().add_open_time(t, three_hours)
+        assert shared.open_seconds_between(moments[0], t) == lab().open_seconds_between(
+            moments[0], t
+        )
+
+
+def test_schedule_ts_is_next_opening_then_add_open_time() -> None:
+    hours = lab()
+    for start in (utc(2026, 1, 17, 3, 0), utc(2026, 1, 18, 12, 0), utc(2026, 3, 7, 21, 30)):
+        opens = hours.next_opening(start)
+        ends = hours.add_open_time(opens, timedelta(minutes=95))
+        assert hours.schedule_ts(start.timestamp(), 95 * 60.0) == (
+            opens.timestamp(),
+            ends.timestamp(),
+        )
+        assert hours.schedule_ts(start.timestamp(), 0.0) == (opens.timestamp(),) * 2
+    assert AccessHours.always().schedule_ts(100.0, 60.0) == (100.0, 160.0)
+    with pytest.raises(ValueError):
+        hours.schedule_ts(100.0, -1.0)
