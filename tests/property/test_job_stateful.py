@@ -751,32 +751,43 @@ class JobMachine(RuleBasedStateMachine):
             version=version,
         )
 
-    @rule(job_id=jobs, actor=STAFF, picks=st.lists(PICK, min_size=1, max_size=8))
-    def walk(self, job_id: int, actor: Actor, picks: list[dict[str, Any]]) -> None:
-        """Walk one job deep into the lifecycle, checking every invariant after each action.
+    @rule(
+        target=jobs,
+        job_id=jobs,
+        actor=STAFF,
+        picks=st.lists(PICK, min_size=1, max_size=8),
+        fresh=st.fixed_dictionaries(SUBMISSION),
+    )
+    def walk(
+        self, job_id: int, actor: Actor, picks: list[dict[str, Any]], fresh: dict[str, Any]
+    ) -> MultipleResults[int]:
+        """Walk a job through the lifecycle, checking every invariant after each action.
 
         Each pick may first poke the job with a few events, with good or bad values (the
         model says what must happen, so along the way every state meets every event and
         every refusal), then takes the move allowed now along the main path or its detour
         (force_confirm, fail_print, the reverts), with good values, never reject or delete;
-        then some hours pass. A rejected or deleted job hands over to the newest live one.
+        then some hours pass. Once the job is done (paid and picked up, rejected or
+        deleted), the next student submits one and the walk goes on with it.
         """
-        if self.model[job_id].status in FINAL:
-            live = [i for i, m in self.model.items() if m.status not in FINAL]
-            job_id = max(live, default=job_id)
+        new_jobs: list[int] = []
         m = self.model[job_id]
         for pick in picks:
+            if m.status in FINAL or (m.status == "paid_picked_up" and not pick["detour"]):
+                m = self.model[self.submit(**fresh)]
+                new_jobs.append(m.job_id)
             for poke, good in pick["pokes"]:
                 if good:
-                    self.fire_valid(job_id, poke, actor)
+                    self.fire_valid(m.job_id, poke, actor)
                 else:
-                    self.fire_invalid(job_id, poke, actor)
+                    self.fire_invalid(m.job_id, poke, actor)
             if pick["pokes"]:
                 self.check_invariants_now()
             if m.status not in FINAL:
                 self.move(m, actor, detour=pick["detour"], late=pick["late"])
                 self.check_invariants_now()
             self.clock.advance(hours=pick["hours"])
+        return multiple(*new_jobs)
 
     def move(self, m: ModelJob, actor: Actor, *, detour: bool, late: bool) -> None:
         if m.status == "uploaded" and not m.sliced:
