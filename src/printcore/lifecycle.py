@@ -86,10 +86,15 @@ class JobLifecycle(StateMachine):
             fields["time_hours"] = "Enter the print time in hours, greater than 0."
         if not _text(authoritative_file):
             fields["authoritative_file"] = "Choose the sliced file that will be printed."
-        elif job.file(authoritative_file) is None:
+        elif (chosen := job.file(authoritative_file)) is None:
             fields["authoritative_file"] = (
                 f"{authoritative_file!r} is not one of this job's files; upload the sliced "
                 "file first."
+            )
+        elif chosen.role != "sliced":
+            fields["authoritative_file"] = (
+                "The file to print must be a sliced file (DESIGN.md), not the student's "
+                "model; upload the sliced file first."
             )
         if fields:
             raise ValidationError("The approval is incomplete.", fields)

@@ -624,6 +624,18 @@ def test_approve_refuses_a_file_that_is_not_the_jobs(lab: Lab) -> None:
     assert_unchanged(lab, job_id, before)
 
 
+def test_approve_refuses_the_students_model_as_the_file_to_print(lab: Lab) -> None:
+    """DESIGN.md: approval needs an authoritative *sliced* file."""
+    job_id = jid(lab.submit())
+    original = lab.requests.get(job_id).original
+    assert original is not None
+    before = lab.snapshot(job_id)
+    with pytest.raises(ValidationError, match="incomplete") as info:
+        lab.requests.approve(job_id, ANA, 10, 1, original.stored_name)
+    assert "sliced file" in info.value.fields["authoritative_file"]
+    assert_unchanged(lab, job_id, before)
+
+
 def test_approve_refuses_a_file_missing_from_storage(lab: Lab) -> None:
     job_id = jid(lab.submit())
     sliced = lab.add_sliced(job_id)
