@@ -134,3 +134,11 @@ def confirm_token(server: LiveServer, job_id: int) -> str:
     raise AssertionError(f"no approval email for job {job_id} in {server.mail}")
 
 
+
+
+def upload_sliced(api: httpx.Client, headers: dict[str, str], job_id: int,
+                  sliced: Path) -> httpx.Response:
+    """Upload a sliced file for a job as the test staff member; returns the response."""
+    with sliced.open("rb") as handle:
+        return api.post(f"/jobs/{job_id}/files", headers=headers, data={"staff_name": STAFF},
+                        files={"file": (sliced.name, handle)})

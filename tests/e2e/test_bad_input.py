@@ -23,7 +23,16 @@ import httpx
 import pytest
 from itsdangerous import URLSafeSerializer
 
-from _live import STAFF, LiveServer, confirm_token, login, start_server, stop_server, submit
+from _live import (
+    STAFF,
+    LiveServer,
+    confirm_token,
+    login,
+    start_server,
+    stop_server,
+    submit,
+    upload_sliced,
+)
 
 VALID = {
     "student_name": "Jane Doe",
@@ -177,14 +186,7 @@ def test_illegal_transition_is_409_naming_the_state(
 
 def _sliced_job(api: httpx.Client, headers: dict[str, str], fixtures_dir: Path) -> tuple[int, str]:
     job_id = submit(api, fixtures_dir / "models" / "Moon.stl")
-    sliced = fixtures_dir / "sliced" / "wormdrive.gcode.3mf"
-    with sliced.open("rb") as handle:
-        r = api.post(
-            f"/jobs/{job_id}/files",
-            headers=headers,
-            data={"staff_name": STAFF},
-            files={"file": (sliced.name, handle)},
-        )
+    r = upload_sliced(api, headers, job_id, fixtures_dir / "sliced" / "wormdrive.gcode.3mf")
     assert r.status_code == 201, r.text
     return job_id, r.json()["file"]["stored_name"]
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from _live import PASSWORD, STAFF, LiveServer, confirm_token, login, submit
+from _live import PASSWORD, STAFF, LiveServer, confirm_token, login, submit, upload_sliced
 
 MODELS = [
     "rear_case.stl",
@@ -36,14 +36,7 @@ def test_model_from_submission_to_pickup(
         assert _folder_of(server, job_id) == ["Uploaded"]
         headers = login(api)
 
-        sliced = fixtures_dir / "sliced" / "wormdrive.gcode.3mf"
-        with sliced.open("rb") as handle:
-            r = api.post(
-                f"/jobs/{job_id}/files",
-                headers=headers,
-                data={"staff_name": STAFF},
-                files={"file": (sliced.name, handle)},
-            )
+        r = upload_sliced(api, headers, job_id, fixtures_dir / "sliced" / "wormdrive.gcode.3mf")
         assert r.status_code == 201, r.text
         body = r.json()
         assert body["estimate"]["seconds"] == 3256
