@@ -229,3 +229,26 @@ def test_predict_uses_the_members_ratio_and_printer_medians() -> None:
     assert prediction.member_prints == 2 and prediction.member_ratio == pytest.approx(1.25)
     assert prediction.minutes == 150
     assert prediction.printer_medians == {"X1C-1": 75.0}
+
+
+def test_staff_release_returns_the_holder_to_the_head_then_clears_an_open_print() -> None:
+    w = make_world()
+    ada = Actor.staff("Ada")
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.claim("ann", "X1C-1")
+    w.svc.join("bob", "Bob", "b", H1)
+    w.svc.release_printer("X1C-1", ada)
+    # Ann goes back to the head without a miss and is offered the printer again.
+    assert w.printer("X1C-1").holder == "ann" and w.printer("X1C-1").status == "offered"
+    w.svc.claim("ann", "X1C-1")
+    w.svc.report_started("ann")
+    w.clock.advance(minutes=30)
+    released = w.svc.release_printer("X1C-1", ada)
+    # Ann's unclosed print is closed by staff; Bob is offered the printer.
+    assert released.print_ticket is None
+    assert w.printer("X1C-1").holder == "bob"
+    assert [t.outcome for t in w.svc.history()] == ["finished"]
+    w.svc.claim("bob", "X1C-1")
+    w.svc.cancel("bob")
+    with pytest.raises(InvalidTransitionError, match="nothing to release"):
+        w.svc.release_printer("X1C-1", ada)

@@ -412,6 +412,55 @@ class QueueService:
         self.notifier.notify(notices)
         return ticket
 
+    def release_printer(self, printer_name: str, actor: Actor) -> Printer:
+        """Staff: free a printer. A member holding it (offered or claimed) goes back to the
+        head of the queue without a miss; otherwise an unclosed previous print is closed as
+        ``finished`` by staff. Raises InvalidTransitionError when there is nothing to
+        release, NotFoundError for an unknown printer."""
+        now = self.clock.now()
+        notices: list[QueueNotice] = []
+        with self.uow() as uow:
+            printer = uow.printers.get(printer_name)
+            if printer.holder_ticket is not None:
+                ticket = uow.tickets.get(printer.holder_ticket)
+                if ticket.status == "offered":
+                    fire_ticket(ticket, "miss")
+                else:
+                    fire_ticket(ticket, "release")
+                ticket.printer = None
+                uow.tickets.update(ticket)
+                fire_printer(printer, "lapse" if printer.status == "offered" else "release")
+                printer.holder_ticket = printer.holder = None
+                printer.claim_deadline = printer.start_deadline = None
+                what = {"printer": printer.name, "released_ticket": ticket.id}
+            elif printer.print_ticket is not None:
+                ticket = uow.tickets.get(printer.print_ticket)
+                fire_ticket(ticket, "close")
+                ticket.closed_at, ticket.outcome = now, "finished"
+                if ticket.started_at is not None:
+                    ticket.actual_minutes = _minutes(now - ticket.started_at)
+                uow.tickets.update(ticket)
+                if printer.status == "printing":
+                    fire_printer(printer, "finish")
+                printer.print_ticket = printer.print_member = None
+                printer.started_at = printer.predicted_end = printer.offer_not_before = None
+                uow.events.append(Event("ticket", ticket.id or 0, "close", actor, now,
+                                        details={"member": ticket.member,
+                                                 "printer": printer.name,
+                                                 "outcome": "finished",
+                                                 "closed_by": actor.name}))
+                what = {"printer": printer.name, "closed_ticket": ticket.id}
+            else:
+                raise InvalidTransitionError("release", printer.status,
+                    f"{printer.name} has no holder and no open print: nothing to release.")
+            uow.printers.update(printer)
+            uow.events.append(Event("printer", printer.id or 0, "release", actor, now,
+                                    details=what))
+            self._pump(uow, now, notices)
+            uow.commit()
+        self.notifier.notify(notices)
+        return printer
+
     def set_in_service(self, printer_name: str, in_service: bool, actor: Actor) -> Printer:
         """Take a printer out of service (its holder goes back to the queue head) or back."""
         now = self.clock.now()
