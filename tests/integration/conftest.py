@@ -27,6 +27,8 @@ from adapters.sql.tables import metadata
 from printcore.errors import StorageError
 from printcore.memory import MemoryDatabase, MemoryUnitOfWork
 from printcore.ports import UnitOfWork
+from printcore.queue.memory import MemoryQueueDatabase, MemoryQueueUnitOfWork
+from printcore.queue.ports import QueueUnitOfWork
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
@@ -128,3 +130,28 @@ def uow_factory(request: pytest.FixtureRequest) -> Callable[[], UnitOfWork]:
 def backend(uow_factory: Callable[[], UnitOfWork], request: pytest.FixtureRequest) -> str:
     """The name of the backend ``uow_factory`` is for: memory, sqlite or postgresql."""
     return str(request.node.callspec.params["uow_factory"])
+
+
+@pytest.fixture(
+    params=[
+        "memory",
+        "sqlite",
+        pytest.param("postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def queue_uow_factory(request: pytest.FixtureRequest) -> Callable[[], QueueUnitOfWork]:
+    """``factory()`` → a new queue unit of work on this test's empty database."""
+    if request.param == "memory":
+        db = MemoryQueueDatabase()
+        return lambda: MemoryQueueUnitOfWork(db)
+    fixture = "pg_engine" if request.param == "postgresql" else "sqlite_engine"
+    engine: Engine = request.getfixturevalue(fixture)
+    return lambda: SqlUnitOfWork(engine)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def sql_engine(request: pytest.FixtureRequest) -> Engine:
+    """A migrated, empty SQLite or PostgreSQL database."""
+    fixture = "pg_engine" if request.param == "postgresql" else "sqlite_engine"
+    engine: Engine = request.getfixturevalue(fixture)
+    return engine

@@ -26,7 +26,7 @@ from adapters.sql.types import UTCDateTime
 from printcore.errors import StorageError
 from printcore.job import Job
 
-TABLES = {"jobs", "events", "staff", "settings"}
+TABLES = {"jobs", "events", "staff", "settings", "printers", "tickets"}
 
 
 def _job(at: datetime) -> Job:

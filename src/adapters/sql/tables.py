@@ -2,7 +2,10 @@
 
 Tables: ``jobs`` (one row per print request, with its files, rejection reasons and
 payments as JSON), ``events`` (the append-only log; deliberately no foreign key to
-``jobs``, so a deleted job keeps its history), ``staff`` and ``settings``. The Alembic
+``jobs``, so a deleted job keeps its history), ``staff`` and ``settings``; for the
+self-service queue ``printers`` (one row per configured printer, with the holder and the
+claim/start deadlines the sweep reads) and ``tickets`` (members' places, FIFO by
+``queue_key``). The Alembic
 migrations in ``adapters/sql/migrations/versions`` create the same schema by hand; a test
 compares them.
 """
@@ -21,11 +24,15 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from adapters.sql.types import UTCDateTime
 
-__all__ = ["NAMING_CONVENTION", "events", "jobs", "metadata", "settings", "staff"]
+__all__ = [
+    "NAMING_CONVENTION", "events", "jobs", "metadata", "printers", "settings", "staff",
+    "tickets",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -100,4 +107,51 @@ settings = Table(
     metadata,
     Column("key", String, primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+printers = Table(
+    "printers",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("name", String(64), nullable=False),
+    Column("label", String, nullable=False, default=""),
+    Column("status", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("holder_ticket", Integer, nullable=True),
+    Column("holder", String, nullable=True),
+    Column("claim_deadline", UTCDateTime, nullable=True),
+    Column("start_deadline", UTCDateTime, nullable=True),
+    Column("print_ticket", Integer, nullable=True),
+    Column("print_member", String, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("predicted_end", UTCDateTime, nullable=True),
+    Column("offer_not_before", UTCDateTime, nullable=True),
+    UniqueConstraint("name"),
+    sqlite_autoincrement=True,
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("member", String, nullable=False),  # Discord user id, or a local name
+    Column("member_name", String, nullable=False),
+    Column("job_name", String, nullable=False),
+    Column("est_minutes", Integer, nullable=False),  # minutes
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("queue_key", Float(precision=53), nullable=False),  # UTC timestamp order
+    Column("status", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("printer", String(64), nullable=True),
+    Column("offered_at", UTCDateTime, nullable=True),
+    Column("claimed_at", UTCDateTime, nullable=True),
+    Column("started_at", UTCDateTime, nullable=True),
+    Column("closed_at", UTCDateTime, nullable=True),
+    Column("outcome", String(16), nullable=True),
+    Column("actual_minutes", Integer, nullable=True),  # minutes
+    Column("photo_url", String, nullable=True),
+    Column("misses", Integer, nullable=False, default=0),
+    Index(None, "status", "queue_key"),
+    Index(None, "member", "id"),
+    sqlite_autoincrement=True,
 )

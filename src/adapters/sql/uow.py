@@ -1,6 +1,7 @@
 """The unit of work and repositories over SQLAlchemy Core (SQLite and PostgreSQL).
 
-``SqlUnitOfWork(engine)`` implements ``printcore.ports.UnitOfWork``: each ``with`` block
+``SqlUnitOfWork(engine)`` implements ``printcore.ports.UnitOfWork`` and the queue's
+``printcore.queue.ports.QueueUnitOfWork`` (repositories in ``adapters.sql.queue``): each ``with`` block
 checks out one connection and runs one transaction, rolled back on leaving unless
 ``commit()`` was called. After ``commit()`` the next statement starts a new transaction.
 Use one instance per thread (e.g. ``lambda: SqlUnitOfWork(engine)`` as the factory).
@@ -25,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from adapters.sql.convert import event_to_row, job_to_row, row_to_event, row_to_job
 from adapters.sql.engine import connection_error
+from adapters.sql.queue import SqlPrinterRepository, SqlTicketRepository
 from adapters.sql.tables import events, jobs, settings, staff
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.events import Event
@@ -36,6 +38,7 @@ from printcore.ports import (
     StaffMember,
     StaffRepository,
 )
+from printcore.queue.ports import PrinterRepository, TicketRepository
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -218,6 +221,8 @@ class SqlUnitOfWork:
         self.events: EventLog = SqlEventLog(self)
         self.staff: StaffRepository = SqlStaffRepository(self)
         self.settings: SettingsRepository = SqlSettingsRepository(self)
+        self.printers: PrinterRepository = SqlPrinterRepository(self)
+        self.tickets: TicketRepository = SqlTicketRepository(self)
 
     @property
     def connection(self) -> Connection:

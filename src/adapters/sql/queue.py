@@ -1,0 +1,139 @@
+"""The self-service queue's repositories over the ``printers`` and ``tickets`` tables
+(``printcore.queue.ports.PrinterRepository`` / ``TicketRepository``).
+
+Concurrency: ``update`` is a compare-and-set — ``UPDATE … WHERE id = ? AND version = ?``
+— so of 50 members claiming one printer at the same instant exactly one row update
+matches; every other transaction gets ConcurrentChangeError (PostgreSQL: the losers'
+UPDATEs wait for the winner's row lock, then match no row; SQLite: ``BEGIN IMMEDIATE``
+serialises the transactions, so the losers read the claimed printer and are refused).
+Rows map one-to-one onto the entities' attrs fields.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import attrs
+from sqlalchemy import Connection, Table, insert, select, update
+
+from adapters.sql.tables import printers, tickets
+from printcore.errors import ConcurrentChangeError, NotFoundError
+from printcore.queue.entities import OPEN_TICKET_STATUSES, Printer, Ticket
+
+if TYPE_CHECKING:
+    from adapters.sql.uow import SqlUnitOfWork
+
+__all__ = ["SqlPrinterRepository", "SqlTicketRepository"]
+
+_E = TypeVar("_E", Printer, Ticket)
+
+
+def _to_row(entity: Printer | Ticket) -> dict[str, Any]:
+    return {f.name: getattr(entity, f.name) for f in attrs.fields(type(entity))}
+
+
+def _from_row(cls: type[_E], row: Mapping[str, Any]) -> _E:
+    return cls(**{f.name: row[f.name] for f in attrs.fields(cls)})
+
+
+class _Queue:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+
+    @property
+    def _conn(self) -> Connection:
+        return self._uow.connection
+
+    def _cas(self, table: Table, entity: Printer | Ticket, what: str) -> None:
+        """Store ``entity`` if its row still has ``entity.version``; bump both."""
+        if entity.id is None:
+            raise ValueError(f"This {what} has no id yet; add it first.")
+        values = _to_row(entity)
+        del values["id"], values["version"]
+        result = self._conn.execute(
+            update(table)
+            .where(table.c.id == entity.id, table.c.version == entity.version)
+            .values(**values, version=table.c.version + 1)
+        )
+        if result.rowcount != 1:
+            exists = self._conn.execute(select(table.c.id).where(table.c.id == entity.id))
+            if exists.first() is None:
+                raise NotFoundError(f"There is no {what} #{entity.id}.")
+            label = f"Printer {entity.name}" if isinstance(entity, Printer) else (
+                f"Ticket #{entity.id}")
+            raise ConcurrentChangeError(
+                message=f"{label} was changed by someone else just now; try again.")
+        entity.version += 1
+
+    def _insert(self, table: Table, entity: Printer | Ticket) -> int:
+        values = _to_row(entity)
+        values.pop("id")
+        values["version"] = 1
+        key = self._conn.execute(insert(table).values(**values)).inserted_primary_key
+        if key is None or key[0] is None:
+            raise RuntimeError("The database did not report the id of the new row.")
+        entity.id, entity.version = int(key[0]), 1
+        return entity.id
+
+
+class SqlPrinterRepository(_Queue):
+    def list(self) -> list[Printer]:
+        """All printers, by name."""
+        rows = self._conn.execute(select(printers)).mappings()
+        return sorted((_from_row(Printer, r) for r in rows), key=lambda p: p.name)
+
+    def get(self, name: str) -> Printer:
+        """Raises NotFoundError naming the known printers."""
+        row = self._conn.execute(select(printers).where(printers.c.name == name)).mappings()
+        found = row.first()
+        if found is None:
+            names = sorted(self._conn.execute(select(printers.c.name)).scalars())
+            known = ", ".join(names) or "none configured"
+            raise NotFoundError(f"There is no printer called {name!r}; printers: {known}.")
+        return _from_row(Printer, found)
+
+    def add(self, printer: Printer) -> None:
+        self._insert(printers, printer)
+
+    def update(self, printer: Printer) -> None:
+        """Compare-and-set on the version. Raises ConcurrentChangeError."""
+        self._cas(printers, printer, "printer")
+
+
+class SqlTicketRepository(_Queue):
+    def add(self, ticket: Ticket) -> int:
+        return self._insert(tickets, ticket)
+
+    def get(self, ticket_id: int) -> Ticket:
+        """Raises NotFoundError."""
+        found = self._conn.execute(
+            select(tickets).where(tickets.c.id == ticket_id)).mappings().first()
+        if found is None:
+            raise NotFoundError(f"There is no ticket #{ticket_id}.")
+        return _from_row(Ticket, found)
+
+    def update(self, ticket: Ticket) -> None:
+        """Compare-and-set on the version. Raises ConcurrentChangeError."""
+        self._cas(tickets, ticket, "ticket")
+
+    def open_tickets(self) -> list[Ticket]:
+        """Open tickets in FIFO order (``queue_key``, then id)."""
+        query = (select(tickets).where(tickets.c.status.in_(OPEN_TICKET_STATUSES))
+                 .order_by(tickets.c.queue_key, tickets.c.id))
+        return [_from_row(Ticket, r) for r in self._conn.execute(query).mappings()]
+
+    def for_member(self, member: str, open_only: bool = False) -> list[Ticket]:
+        """A member's tickets, newest first."""
+        query = select(tickets).where(tickets.c.member == member)
+        if open_only:
+            query = query.where(tickets.c.status.in_(OPEN_TICKET_STATUSES))
+        query = query.order_by(tickets.c.id.desc())
+        return [_from_row(Ticket, r) for r in self._conn.execute(query).mappings()]
+
+    def closed(self, limit: int = 500) -> list[Ticket]:
+        """Done tickets with an actual time, newest first."""
+        query = (select(tickets)
+                 .where(tickets.c.status == "done", tickets.c.actual_minutes.is_not(None))
+                 .order_by(tickets.c.id.desc()).limit(limit))
+        return [_from_row(Ticket, r) for r in self._conn.execute(query).mappings()]

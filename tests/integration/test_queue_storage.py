@@ -1,0 +1,233 @@
+"""The queue's storage: one repository contract on memory, SQLite and PostgreSQL; 50
+threads claiming one printer; a restart after an hour of downtime.
+
+Bad inputs tried: a stale version (another claim won), an unknown printer name (the
+error lists the known ones), an unknown ticket id, a change left uncommitted.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime, timedelta
+
+import attrs
+import pytest
+from sqlalchemy import Engine
+
+from adapters.sql import SqlUnitOfWork
+from printcore.errors import ConcurrentChangeError, InvalidTransitionError, NotFoundError
+from printcore.memory import FixedClock
+from printcore.queue.entities import Printer, Ticket
+from printcore.queue.ports import QueueNotice, QueueUnitOfWork
+from printcore.queue.service import QueuePolicy, QueueService
+
+Factory = Callable[[], QueueUnitOfWork]
+T0 = datetime(2026, 9, 7, 15, 0, 0, 250000, tzinfo=UTC)  # a Monday
+THREADS = 50
+
+
+@attrs.define
+class Notices:
+    sent: list[QueueNotice] = attrs.Factory(list)
+
+    def notify(self, notices: Iterable[QueueNotice]) -> None:
+        self.sent.extend(notices)
+
+
+def ticket(member: str, key: float, **changes: object) -> Ticket:
+    made = Ticket(member=member, member_name=member.title(), job_name=f"{member}'s part",
+                  est_minutes=90, created_at=T0, queue_key=key)
+    return attrs.evolve(made, **changes)
+
+
+# --- the contract ---------------------------------------------------------------------
+
+
+def test_printers_round_trip_and_compare_and_set(queue_uow_factory: Factory) -> None:
+    with queue_uow_factory() as uow:
+        uow.printers.add(Printer("X1C-2", "Bambu X1C #2"))
+        uow.printers.add(Printer("X1C-1", "Bambu X1C #1"))
+        uow.commit()
+    with queue_uow_factory() as uow:
+        assert [p.name for p in uow.printers.list()] == ["X1C-1", "X1C-2"]
+        printer = uow.printers.get("X1C-1")
+        assert (printer.status, printer.version, printer.label) == ("idle", 1, "Bambu X1C #1")
+        with pytest.raises(NotFoundError, match="printers: X1C-1, X1C-2"):
+            uow.printers.get("Prusa MK4")
+    stale = attrs.evolve(printer)
+    with queue_uow_factory() as uow:
+        printer.status, printer.holder, printer.holder_ticket = "claimed", "ann", 7
+        printer.start_deadline = T0 + timedelta(minutes=15)
+        printer.predicted_end = T0 + timedelta(hours=2, microseconds=5)
+        uow.printers.update(printer)
+        uow.commit()
+    assert printer.version == 2
+    with queue_uow_factory() as uow:
+        stored = uow.printers.get("X1C-1")
+        assert stored == printer
+        assert stored.start_deadline is not None and stored.start_deadline.tzinfo is not None
+        stale.holder = "bob"
+        with pytest.raises(ConcurrentChangeError, match="X1C-1 was changed by someone"):
+            uow.printers.update(stale)
+    with queue_uow_factory() as uow:  # nothing committed: nothing changed
+        uow.printers.update(uow.printers.get("X1C-2"))
+    with queue_uow_factory() as uow:
+        assert uow.printers.get("X1C-2").version == 1
+        assert uow.printers.get("X1C-1").holder == "ann"
+
+
+def test_tickets_fifo_members_and_history(queue_uow_factory: Factory) -> None:
+    base = T0.timestamp()
+    with queue_uow_factory() as uow:
+        ids = [uow.tickets.add(ticket("ann", base + 2.5)),
+               uow.tickets.add(ticket("bob", base)),
+               uow.tickets.add(ticket("carl", base + 1.25)),
+               uow.tickets.add(ticket("ann", base - 100, status="done", actual_minutes=80,
+                                      outcome="finished", printer="X1C-1")),
+               uow.tickets.add(ticket("dan", base + 3, status="cancelled"))]
+        uow.commit()
+    assert len(set(ids)) == 5
+    with queue_uow_factory() as uow:
+        assert [t.member for t in uow.tickets.open_tickets()] == ["bob", "carl", "ann"]
+        assert uow.tickets.open_tickets()[2].queue_key == base + 2.5  # float precision kept
+        assert [t.id for t in uow.tickets.for_member("ann")] == [ids[3], ids[0]]
+        assert [t.id for t in uow.tickets.for_member("ann", open_only=True)] == [ids[0]]
+        assert [t.id for t in uow.tickets.closed()] == [ids[3]]
+        first = uow.tickets.get(ids[0])
+        assert first.created_at == T0 and first.est_minutes == 90
+        with pytest.raises(NotFoundError, match="no ticket #999"):
+            uow.tickets.get(999)
+        first.status, first.printer = "offered", "X1C-1"
+        uow.tickets.update(first)
+        uow.commit()
+    with queue_uow_factory() as uow:
+        stale = uow.tickets.get(ids[0])
+        stale.version = 1
+        with pytest.raises(ConcurrentChangeError):
+            uow.tickets.update(stale)
+        assert uow.tickets.get(ids[0]).status == "offered"
+
+
+# --- 50 claims at once ------------------------------------------------------------------
+
+
+def _service(engine: Engine, clock: FixedClock, notices: Notices) -> QueueService:
+    return QueueService(uow=lambda: SqlUnitOfWork(engine), clock=clock, notifier=notices,
+                        policy=QueuePolicy())
+
+
+def _race(work: Callable[[int], object]) -> Counter[str]:
+    barrier = threading.Barrier(THREADS, timeout=60)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def run(n: int) -> None:
+        barrier.wait()
+        try:
+            work(n)
+            outcome = "won"
+        except ConcurrentChangeError:
+            outcome = "concurrent"
+        except InvalidTransitionError:
+            outcome = "refused"
+        except Exception as exc:
+            outcome = f"error: {type(exc).__name__}: {exc}"
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert len(outcomes) == THREADS
+    return Counter(outcomes)
+
+
+def test_fifty_threads_storing_a_claim_on_one_printer(sql_engine: Engine) -> None:
+    """The compare-and-set itself: every thread read version 1, exactly one update lands."""
+    with SqlUnitOfWork(sql_engine) as uow:
+        uow.printers.add(Printer("X1C-1"))
+        uow.commit()
+    with SqlUnitOfWork(sql_engine) as uow:
+        loaded = uow.printers.get("X1C-1")
+
+    def claim(n: int) -> None:
+        mine = attrs.evolve(loaded, status="claimed", holder=f"member-{n}", holder_ticket=n)
+        with SqlUnitOfWork(sql_engine) as uow:
+            uow.printers.update(mine)
+            uow.commit()
+
+    outcomes = _race(claim)
+    assert outcomes == Counter({"won": 1, "concurrent": THREADS - 1})
+    with SqlUnitOfWork(sql_engine) as uow:
+        stored = uow.printers.get("X1C-1")
+    assert stored.version == 2 and stored.holder == f"member-{stored.holder_ticket}"
+
+
+def test_fifty_threads_claiming_through_the_service(sql_engine: Engine) -> None:
+    """A member's 50 taps on /claim at once: one claim, one event, the rest refused."""
+    clock, notices = FixedClock(T0), Notices()
+    service = _service(sql_engine, clock, notices)
+    service.sync_printers([("X1C-1", "Bambu X1C #1")])
+    service.join("ann", "Ann", "bracket", timedelta(hours=1))
+    outcomes = _race(lambda n: service.claim("ann", "X1C-1"))
+    assert outcomes["won"] == 1, outcomes
+    assert outcomes["won"] + outcomes["concurrent"] + outcomes["refused"] == THREADS, outcomes
+    with SqlUnitOfWork(sql_engine) as uow:
+        printer = uow.printers.get("X1C-1")
+        mine = uow.tickets.for_member("ann")[0]
+        kinds = [e.kind for e in uow.events.for_subject("ticket", mine.id or 0)]
+    assert printer.status == "claimed" and printer.holder == "ann"
+    assert mine.status == "claimed" and kinds.count("claim") == 1
+
+
+# --- restart ----------------------------------------------------------------------------
+
+
+def test_restart_after_an_hour_down_fires_each_due_deadline_once(sql_engine: Engine) -> None:
+    clock = FixedClock(T0)
+    before = _service(sql_engine, clock, Notices())
+    before.sync_printers([("X1C-1", ""), ("X1C-2", "")])
+    before.join("ann", "Ann", "a", timedelta(hours=1))  # offered X1C-1
+    before.join("bob", "Bob", "b", timedelta(hours=1))  # offered X1C-2
+    before.join("carl", "Carl", "c", timedelta(hours=1))
+    before.claim("bob", "X1C-2")  # start window of 15 min
+    # Ann already missed once before: her lapse now expires her ticket.
+    with SqlUnitOfWork(sql_engine) as uow:
+        ann = uow.tickets.for_member("ann")[0]
+        ann.misses = 1
+        uow.tickets.update(ann)
+        uow.commit()
+    sql_engine.dispose()  # the process stops; nothing runs for an hour
+
+    clock.advance(hours=1)
+    notices = Notices()
+    after = _service(sql_engine, clock, notices)  # rebuilt from the database alone
+    report = after.sweep()
+    assert (report.expired, report.missed) == (1, 1)
+    # Both printers freed; Carl (then Bob, dropped behind him) get fresh windows.
+    assert report.offered == 2
+    assert sorted((n.kind, n.member) for n in notices.sent) == [
+        ("expired", "ann"), ("missed", "bob"), ("offered", "bob"), ("offered", "carl")]
+    for notice in notices.sent:
+        if notice.kind == "offered":
+            assert notice.deadline == clock.now() + timedelta(minutes=10)
+
+    def snapshot() -> tuple[list[Printer], list[Ticket], int]:
+        with SqlUnitOfWork(sql_engine) as uow:
+            events = sum(len(uow.events.for_subject("ticket", t.id or 0))
+                         for t in [*uow.tickets.open_tickets(), *uow.tickets.for_member("ann")])
+            return uow.printers.list(), uow.tickets.open_tickets(), events
+
+    settled = snapshot()
+    again = _service(sql_engine, clock, Notices())  # a second restart, same instant
+    assert again.sweep() == type(report)()
+    assert after.sweep() == type(report)()
+    assert snapshot() == settled
+    with SqlUnitOfWork(sql_engine) as uow:
+        ann_id = uow.tickets.for_member("ann")[0].id or 0
+        kinds = [e.kind for e in uow.events.for_subject("ticket", ann_id)]
+    assert kinds.count("expired") == 1
