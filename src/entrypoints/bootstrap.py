@@ -12,16 +12,22 @@ from typing import Any
 
 import attrs
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 
 from adapters.files import LocalFileStore, StagingArea
 from adapters.mail import FileMailer, MailRenderer
 from adapters.passwords import Argon2Hasher
+from adapters.printers_file import read_printers, write_starter
+from adapters.queue_log import LogNotifier
 from adapters.sql import SqlUnitOfWork, check_connection, database_kind, make_engine, upgrade
 from adapters.tokens import ItsdangerousSigner
 from entrypoints.settings import Settings
+from printcore.access_hours import AccessHours
 from printcore.memory import SystemClock
 from printcore.ports import Clock, Mailer, PasswordHasher, TokenSigner
 from printcore.pricing import Pricing
+from printcore.queue.ports import QueueNotifier
+from printcore.queue.service import QueuePolicy, QueueService
 from printcore.services import PrintRequests
 from printcore.staff import StaffDirectory
 
@@ -39,6 +45,7 @@ class Container:
     clock: Clock
     requests: PrintRequests
     staff: StaffDirectory
+    queue: QueueService
 
     @property
     def database_kind(self) -> str:
@@ -86,7 +93,39 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
     staff = StaffDirectory(uow=uow, hasher=hasher, clock=clock)
     if settings.staff_password and not staff.has_password():
         staff.set_password(settings.staff_password)
+    queue = build_queue(settings, uow, clock, overrides.get("notifier") or LogNotifier())
     return Container(
         settings=settings, engine=engine, files=files, staging=staging, signer=signer,
-        mailer=mailer, clock=clock, requests=requests, staff=staff,
+        mailer=mailer, clock=clock, requests=requests, staff=staff, queue=queue,
     )
+
+
+def build_queue(settings: Settings, uow: Any, clock: Clock, notifier: QueueNotifier,
+                sync: bool = True) -> QueueService:
+    """The queue service on ``settings``; syncs the printers file into the database.
+
+    With no printers file at the default place (``$PRINTCORE_HOME/printers.yaml``) a
+    starter file with three X1C is written first. Raises PrintersFileError (a
+    ValueError) for a missing or bad file elsewhere.
+    """
+    queue = QueueService(
+        uow=uow,
+        clock=clock,
+        notifier=notifier,
+        access=AccessHours.parse(settings.access_hours, settings.timezone),
+        policy=QueuePolicy(
+            claim_window=timedelta(minutes=settings.claim_window_minutes),
+            start_window=timedelta(minutes=settings.start_window_minutes),
+            notdone_default=timedelta(minutes=settings.notdone_default_minutes),
+            max_open_tickets=settings.max_open_tickets,
+        ),
+    )
+    if sync:
+        if settings.printers_file == settings.home / "printers.yaml":
+            write_starter(settings.printers_file)
+        printers = read_printers(settings.printers_file)
+        try:
+            queue.sync_printers(printers)
+        except IntegrityError:  # another process added the same printer just now
+            queue.sync_printers(printers)
+    return queue

@@ -8,6 +8,9 @@
     printcore staff deactivate NAME
     printcore set-password          set the shared staff password (prompted, or --stdin)
     printcore storage check [--repair]  compare storage folders with the database
+    printcore queue …               the self-service queue (see entrypoints.queue_cli)
+    printcore sweep [--once]        fire due queue offers and deadlines
+    printcore bot [--show-commands] run the Discord bot (needs DISCORD_TOKEN) and the sweep
 
 Exit codes: 0 ok, 1 refused input, 2 configuration or database unreachable.
 """
@@ -19,6 +22,7 @@ import getpass
 import sys
 from collections.abc import Sequence
 
+from adapters.printers_file import PrintersFileError
 from entrypoints.settings import Settings, SettingsError, load_settings
 from printcore.errors import PrintcoreError, StorageError, ValidationError
 
@@ -129,6 +133,41 @@ def cmd_set_password(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
+    import json
+
+    if args.show_commands:
+        from adapters.discord import describe_commands
+
+        print(json.dumps(describe_commands(), indent=2))
+        return 0
+    if not settings.discord_token:
+        print("printcore bot: DISCORD_TOKEN is not set. Create a bot at "
+              "https://discord.com/developers/applications, invite it with the "
+              "applications.commands and bot scopes, and set DISCORD_TOKEN (and "
+              "DISCORD_GUILD_ID, DISCORD_CHANNEL_ID) in the environment or .env. "
+              "Without Discord, use `printcore queue …` and `printcore sweep`.",
+              file=sys.stderr)
+        return 2
+    if settings.discord_channel_id is None:
+        print("printcore bot: DISCORD_CHANNEL_ID is not set: offers go by DM only.",
+              file=sys.stderr)
+    from adapters.discord import run_bot
+
+    container = _container(settings)
+    print(f"printcore bot: database {_describe_database(settings)}; sweeping every "
+          f"{settings.sweep_seconds} s; commands sync to "
+          + (f"guild {settings.discord_guild_id}" if settings.discord_guild_id
+             else "every guild (global; can take up to an hour to appear)"), flush=True)
+    try:
+        run_bot(container.queue, token=settings.discord_token,
+                guild_id=settings.discord_guild_id, channel_id=settings.discord_channel_id,
+                sweep_seconds=float(settings.sweep_seconds))
+    finally:
+        container.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="printcore", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -165,6 +204,15 @@ def build_parser() -> argparse.ArgumentParser:
     pw = sub.add_parser("set-password", help="set the shared staff password")
     pw.add_argument("--stdin", action="store_true", help="read it from standard input")
     pw.set_defaults(func=cmd_set_password)
+
+    from entrypoints.queue_cli import add_parsers
+
+    add_parsers(sub)
+
+    bot = sub.add_parser("bot", help="run the Discord bot and the queue sweep")
+    bot.add_argument("--show-commands", action="store_true",
+                     help="print the slash commands the bot would sync, and exit")
+    bot.set_defaults(func=cmd_bot)
     return parser
 
 
@@ -173,7 +221,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return int(args.func(settings, args))
-    except (SettingsError, StorageError) as err:
+    except (SettingsError, StorageError, PrintersFileError) as err:
         print(f"printcore: {err}", file=sys.stderr)
         return 2
     except PrintcoreError as err:

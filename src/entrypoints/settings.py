@@ -46,13 +46,24 @@ class Settings:
     confirmation_days: int
     lab_name: str
     https_only: bool
+    # The self-service queue (issue 3).
+    printers_file: Path = Path("printers.yaml")
+    access_hours: str = "always"
+    claim_window_minutes: int = 10
+    start_window_minutes: int = 15
+    notdone_default_minutes: int = 30
+    max_open_tickets: int = 1
+    sweep_seconds: int = 15
+    discord_token: str | None = None
+    discord_guild_id: int | None = None
+    discord_channel_id: int | None = None
 
     def describe(self) -> dict[str, str]:
         """The effective settings as text, secrets masked (for ``printcore config``)."""
         out: dict[str, str] = {}
         for field in attrs.fields(Settings):
             value = getattr(self, field.name)
-            if field.name in ("secret_key", "staff_password"):
+            if field.name in ("secret_key", "staff_password", "discord_token"):
                 value = "(not set)" if not value else "********"
             elif field.name == "database_url":
                 value = _mask_url(str(value))
@@ -115,6 +126,28 @@ def _secret(home: Path, env: Mapping[str, str]) -> str:
     return key
 
 
+def _snowflake(env: Mapping[str, str], key: str) -> int | None:
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or not 15 <= len(raw) <= 20:
+        raise SettingsError(f"{key}={raw!r} is not a Discord id (a number of 17-20 digits; "
+                            "Discord: Developer Mode → right-click → Copy ID).")
+    return int(raw)
+
+
+def _access_hours(env: Mapping[str, str], timezone: str) -> str:
+    from printcore.access_hours import AccessHours
+    from printcore.errors import ValidationError
+
+    spec = env.get("PRINTCORE_ACCESS_HOURS") or "always"
+    try:
+        AccessHours.parse(spec, timezone, "PRINTCORE_ACCESS_HOURS")
+    except ValidationError as exc:
+        raise SettingsError(f"PRINTCORE_ACCESS_HOURS={spec!r}: {exc}") from None
+    return spec
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
 ) -> Settings:
@@ -160,4 +193,14 @@ def load_settings(
         confirmation_days=_int(env, "PRINTCORE_CONFIRMATION_DAYS", 7, 1, 365),
         lab_name=env.get("PRINTCORE_LAB_NAME") or "Fab Lab 3D printing",
         https_only=(env.get("PRINTCORE_HTTPS_ONLY") or "").lower() in ("1", "true", "yes"),
+        printers_file=Path(env.get("PRINTCORE_PRINTERS_FILE") or home / "printers.yaml").resolve(),
+        access_hours=_access_hours(env, timezone),
+        claim_window_minutes=_int(env, "PRINTCORE_CLAIM_WINDOW_MINUTES", 10, 1, 24 * 60),
+        start_window_minutes=_int(env, "PRINTCORE_START_WINDOW_MINUTES", 15, 1, 24 * 60),
+        notdone_default_minutes=_int(env, "PRINTCORE_NOTDONE_MINUTES", 30, 1, 7 * 24 * 60),
+        max_open_tickets=_int(env, "PRINTCORE_MAX_OPEN_TICKETS", 1, 1, 100),
+        sweep_seconds=_int(env, "PRINTCORE_SWEEP_SECONDS", 15, 1, 3600),
+        discord_token=(env.get("DISCORD_TOKEN") or "").strip() or None,
+        discord_guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
+        discord_channel_id=_snowflake(env, "DISCORD_CHANNEL_ID"),
     )

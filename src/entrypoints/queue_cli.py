@@ -1,0 +1,301 @@
+"""``printcore queue …`` and ``printcore sweep``: the self-service queue from a terminal.
+
+The same services as the Discord bot, for a lab without Discord, for staff, and for
+trying the story by hand on the embedded default::
+
+    printcore queue join MEMBER JOB EST [--name NAME] [--sliced FILE]
+    printcore queue claim MEMBER PRINTER
+    printcore queue close MEMBER PRINTER finished|failed [--photo URL]
+    printcore queue start MEMBER                 (the /report started of Discord)
+    printcore queue notdone MEMBER [REMAINING]
+    printcore queue cancel MEMBER
+    printcore queue update-time MEMBER EST
+    printcore queue status | history | mine MEMBER | predict MEMBER [EST]
+    printcore queue sweep [--at TIME]
+    printcore queue remove TICKET --staff NAME   (staff)
+    printcore queue release PRINTER --staff NAME
+    printcore queue out-of-service PRINTER --staff NAME | back-in-service PRINTER --staff NAME
+    printcore sweep [--once]                     (cron, or a loop every PRINTCORE_SWEEP_SECONDS)
+
+``MEMBER`` is the member's id (on Discord their user id; here any name). Durations
+accept ``90m``, ``1h30m``, ``2:15``, ``150`` (minutes), ``1.5h``. Times are shown in the
+lab's zone. What members would be told (offers, missed windows, expiries) is printed
+after each command. Exit codes: 0 done, 1 refused (the message says why), 2 setup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from adapters.queue_log import LogNotifier
+from entrypoints.settings import Settings
+from printcore.durations import format_duration, parse_duration
+from printcore.errors import ValidationError
+from printcore.job import Actor
+from printcore.queue.entities import Ticket
+from printcore.queue.service import Placement, QueueService
+
+__all__ = ["add_parsers"]
+
+
+def _when(at: datetime | None, settings: Settings) -> str:
+    if at is None:
+        return "unknown"
+    return at.astimezone(ZoneInfo(settings.timezone)).strftime("%a %d %b %H:%M %Z")
+
+
+def _ticket_line(ticket: Ticket, settings: Settings) -> str:
+    where = f" on {ticket.printer}" if ticket.printer else ""
+    extra = ""
+    if ticket.outcome:
+        extra = f", {ticket.outcome}" + (
+            f" after {format_duration(timedelta(minutes=ticket.actual_minutes))}"
+            if ticket.actual_minutes else "")
+    return (f"#{ticket.id} {ticket.member_name} ({ticket.member}): {ticket.job_name!r}, "
+            f"est. {format_duration(timedelta(minutes=ticket.est_minutes))}, "
+            f"{ticket.status}{where}{extra}")
+
+
+def _placement_line(placement: Placement, settings: Settings) -> str:
+    where = (f"position {placement.position}" if placement.position
+             else placement.ticket.status)
+    return f"{_ticket_line(placement.ticket, settings)}; {where}, ETA {_when(placement.eta, settings)}"
+
+
+def _estimate_from_sliced(path: Path) -> timedelta:
+    from adapters.meshes.sliced import read_slice_estimate, sliced_extension
+
+    extension = sliced_extension(path.name)
+    if extension not in (".gcode", ".gcode.3mf"):
+        raise ValidationError(f"{path.name} is not a sliced file (.gcode.3mf or .gcode).",
+                              {"sliced_file": "A .gcode.3mf or .gcode file."})
+    try:
+        estimate = read_slice_estimate(path, extension)
+    except FileNotFoundError:
+        raise ValidationError(f"There is no file {path}.", {"sliced_file": "Not found."}) from None
+    if estimate.seconds is None:
+        raise ValidationError(f"{path.name} holds no print-time estimate; give EST instead.",
+                              {"sliced_file": "No estimate in the file."})
+    return timedelta(minutes=max(1, round(estimate.seconds / 60)))
+
+
+def _print_notices(notifier: Any, settings: Settings, since: int) -> None:
+    if not isinstance(notifier, LogNotifier):
+        return
+    for notice in list(notifier.recent)[since:]:
+        if notice.kind == "offered":
+            print(f"  → {notice.member_name} ({notice.member}): {notice.printer} is yours; "
+                  f"claim it by {_when(notice.deadline, settings)}")
+        elif notice.kind == "missed":
+            print(f"  → {notice.member_name} ({notice.member}): missed the window on "
+                  f"{notice.printer}; back in the queue behind the next member")
+        elif notice.kind == "expired":
+            print(f"  → {notice.member_name} ({notice.member}): ticket #{notice.ticket_id} "
+                  "expired (second missed window in a row)")
+        else:
+            print(f"  → {notice.member_name} ({notice.member}): {notice.kind}")
+
+
+def cmd_queue(settings: Settings, args: argparse.Namespace) -> int:
+    import structlog
+
+    from entrypoints.cli import _container
+
+    # The notices are printed below in the lab's words; keep the log lines for warnings.
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
+    container = _container(settings)
+    queue: QueueService = container.queue
+    notifier = queue.notifier
+    seen = len(notifier.recent) if isinstance(notifier, LogNotifier) else 0
+    try:
+        if getattr(args, "staff", None) is not None:
+            active = [m.name for m in container.staff.list()]
+            if args.staff not in active:
+                raise ValidationError(
+                    f"{args.staff!r} is not an active staff member; staff: "
+                    f"{', '.join(active) or 'none yet (printcore staff add NAME)'}.",
+                    {"staff": "Unknown staff member."})
+        _run(queue, settings, args)
+        _print_notices(notifier, settings, seen)
+    finally:
+        container.close()
+    return 0
+
+
+def _staff(args: argparse.Namespace) -> Actor:
+    return Actor.staff(args.staff, "printcore queue")
+
+
+def _run(queue: QueueService, settings: Settings, args: argparse.Namespace) -> None:
+    action = args.queue_command
+    if action == "join":
+        if args.sliced is not None:
+            est = _estimate_from_sliced(Path(args.sliced))
+        elif args.est is not None:
+            est = parse_duration(args.est)
+        else:
+            raise ValidationError("Give the estimate (EST, e.g. 1h30m) or --sliced FILE.")
+        placement = queue.join(args.member, args.name or args.member, args.job, est)
+        print(f"joined: {_placement_line(placement, settings)}")
+    elif action == "claim":
+        ticket = queue.claim(args.member, args.printer)
+        printer = next(p for p in queue.status()[0] if p.name == args.printer)
+        print(f"claimed {args.printer}: start by {_when(printer.start_deadline, settings)} "
+              f"(close the previous print first if there is one)")
+        del ticket
+    elif action == "close":
+        ticket = queue.close(args.member, args.printer, args.outcome, args.photo)
+        print(f"closed: {_ticket_line(ticket, settings)}")
+    elif action == "start":
+        ticket = queue.report_started(args.member)
+        printer = next(p for p in queue.status()[0] if p.name == ticket.printer)
+        print(f"started on {ticket.printer}: predicted end "
+              f"{_when(printer.predicted_end, settings)}")
+    elif action == "notdone":
+        remaining = parse_duration(args.remaining, "remaining") if args.remaining else None
+        ticket = queue.notdone(args.member, remaining)
+        print(f"released; {ticket.member_name} keeps the head of the queue")
+    elif action == "cancel":
+        ticket = queue.cancel(args.member)
+        print(f"cancelled: {_ticket_line(ticket, settings)}")
+    elif action == "update-time":
+        placement = queue.update_time(args.member, parse_duration(args.est))
+        print(f"updated: {_placement_line(placement, settings)}")
+    elif action == "status":
+        printers, placements = queue.status()
+        print("printers:")
+        for p in printers:
+            detail = f" (holder {p.holder})" if p.holder else ""
+            if p.print_member:
+                detail += (f" (print of {p.print_member}, predicted end "
+                           f"{_when(p.predicted_end, settings)})")
+            print(f"  {p.name:12} {p.status}{detail}")
+        print("queue:" if placements else "queue: empty")
+        for placement in placements:
+            print(f"  {_placement_line(placement, settings)}")
+    elif action == "mine":
+        for ticket in queue.myjobs(args.member) or []:
+            print(_ticket_line(ticket, settings))
+    elif action == "history":
+        for ticket in queue.history(args.limit):
+            print(_ticket_line(ticket, settings))
+    elif action == "predict":
+        est = parse_duration(args.est) if args.est else None
+        guess = queue.predict(args.member, est)
+        if guess.minutes is not None:
+            print(f"suggested: {format_duration(timedelta(minutes=guess.minutes))}")
+        print(f"based on {guess.member_prints} of your prints"
+              + (f" (you take {guess.member_ratio:.2f}× your estimate)"
+                 if guess.member_ratio is not None else "")
+              + f" and {guess.printer_prints} prints overall")
+        for name, median in sorted(guess.printer_medians.items()):
+            print(f"  {name}: median {format_duration(timedelta(minutes=median))}")
+    elif action == "sweep":
+        at = _parse_at(args.at) if args.at else None
+        report = queue.sweep(at)
+        print(f"sweep: {report.offered} offered, {report.missed} missed, "
+              f"{report.expired} expired")
+    elif action == "remove":
+        ticket = queue.remove_ticket(args.ticket, _staff(args))
+        print(f"removed: {_ticket_line(ticket, settings)}")
+    elif action == "release":
+        printer = queue.release_printer(args.printer, _staff(args))
+        print(f"released {printer.name}: now {printer.status}")
+    elif action in ("out-of-service", "back-in-service"):
+        printer = queue.set_in_service(args.printer, action == "back-in-service", _staff(args))
+        print(f"{printer.name}: {printer.status.replace('_', ' ')}")
+
+
+def _parse_at(text: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError(f"--at {text!r} is not an ISO time such as 2026-11-23T15:30Z.",
+                              {"at": "ISO 8601 time"}) from None
+    if at.tzinfo is None:
+        raise ValidationError("--at needs a zone (e.g. 2026-11-23T15:30Z or +00:00).",
+                              {"at": "Add a zone."})
+    now = datetime.now(UTC)
+    if not now - timedelta(minutes=1) <= at <= now + timedelta(days=7):
+        raise ValidationError("--at must be between now and 7 days ahead.",
+                              {"at": "Between now and 7 days ahead."})
+    return at.astimezone(UTC)
+
+
+def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
+    from entrypoints.cli import _container
+
+    container = _container(settings)
+    try:
+        while True:
+            report = container.queue.sweep()
+            print(f"sweep: {report.offered} offered, {report.missed} missed, "
+                  f"{report.expired} expired", flush=True)
+            if args.once:
+                return 0
+            time.sleep(settings.sweep_seconds)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        container.close()
+
+
+def add_parsers(sub: Any) -> None:
+    """Add ``queue`` and ``sweep`` to the ``printcore`` parser's subcommands."""
+    queue = sub.add_parser("queue", help="the self-service printer queue")
+    q = queue.add_subparsers(dest="queue_command", required=True)
+    join = q.add_parser("join", help="join the queue")
+    join.add_argument("member")
+    join.add_argument("job")
+    join.add_argument("est", nargs="?", help="estimated print time, e.g. 1h30m")
+    join.add_argument("--name", help="the member's display name (default: MEMBER)")
+    join.add_argument("--sliced", help="read the estimate from a .gcode.3mf or .gcode file")
+    claim = q.add_parser("claim", help="claim the printer offered to you")
+    claim.add_argument("member")
+    claim.add_argument("printer")
+    close = q.add_parser("close", help="close the previous print on a printer")
+    close.add_argument("member")
+    close.add_argument("printer")
+    close.add_argument("outcome", choices=["finished", "failed"])
+    close.add_argument("--photo", help="a link to a photo (required when failed)")
+    q.add_parser("start", help="report your print started").add_argument("member")
+    notdone = q.add_parser("notdone", help="the previous print is still running")
+    notdone.add_argument("member")
+    notdone.add_argument("remaining", nargs="?", help="time it still needs, e.g. 20m")
+    q.add_parser("cancel", help="leave the queue").add_argument("member")
+    update = q.add_parser("update-time", help="change your estimate")
+    update.add_argument("member")
+    update.add_argument("est")
+    q.add_parser("status", help="printers and the queue with ETAs")
+    q.add_parser("mine", help="a member's tickets").add_argument("member")
+    history = q.add_parser("history", help="recent closed prints")
+    history.add_argument("--limit", type=int, default=20)
+    predict = q.add_parser("predict", help="suggest a print time from history")
+    predict.add_argument("member")
+    predict.add_argument("est", nargs="?")
+    sweep = q.add_parser("sweep", help="fire due offers and deadlines once")
+    sweep.add_argument("--at", help="sweep as if it were this (future) time, for trying "
+                       "the story by hand, e.g. 2026-11-23T15:30Z")
+    remove = q.add_parser("remove", help="staff: remove a ticket")
+    remove.add_argument("ticket", type=int)
+    remove.add_argument("--staff", required=True)
+    for name, text in (("release", "staff: free a printer (holder back to the queue "
+                        "head, or close a forgotten print)"),
+                       ("out-of-service", "staff: take a printer out of service"),
+                       ("back-in-service", "staff: put a printer back in service")):
+        staff_cmd = q.add_parser(name, help=text)
+        staff_cmd.add_argument("printer")
+        staff_cmd.add_argument("--staff", required=True)
+    queue.set_defaults(func=cmd_queue)
+
+    sweep_cmd = sub.add_parser("sweep", help="fire due queue offers and deadlines")
+    sweep_cmd.add_argument("--once", action="store_true",
+                           help="one sweep and exit (cron); default: every "
+                           "PRINTCORE_SWEEP_SECONDS until stopped")
+    sweep_cmd.set_defaults(func=cmd_sweep)
