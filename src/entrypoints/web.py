@@ -32,6 +32,8 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
         database_kind=container.database_kind,
         storage_root=s.storage_root,
         https_only=s.https_only,
+        queue=container.queue,
+        access_hours=s.access_hours,
     )
     app = create_app(ctx)
 

@@ -9,6 +9,7 @@ import attrs
 from adapters.files import LocalFileStore, StagingArea
 from adapters.web.inspection import Inspector
 from printcore.ports import TokenSigner
+from printcore.queue.service import QueueService
 from printcore.services import PrintRequests
 from printcore.staff import StaffDirectory
 
@@ -19,7 +20,8 @@ __all__ = ["WebContext"]
 class WebContext:
     """``max_upload_bytes`` caps each uploaded file; ``timezone`` is the lab's zone for
     display; ``database_kind`` is ``sqlite`` or ``postgresql`` (shown by /api/v1/health);
-    ``session_hours`` is how long a staff login lasts."""
+    ``session_hours`` is how long a staff login lasts; ``queue`` is the self-service
+    queue's service (None: the printers page says it is not set up)."""
 
     requests: PrintRequests
     staff: StaffDirectory
@@ -35,3 +37,5 @@ class WebContext:
     storage_root: Path | None = None
     https_only: bool = False
     session_hours: int = 12
+    queue: QueueService | None = None  # the self-service queue (staff printers page)
+    access_hours: str = "always"  # the spec, shown on the printers page
