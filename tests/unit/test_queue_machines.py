@@ -94,7 +94,8 @@ def test_unknown_events_are_refused() -> None:
 
 
 def test_losing_the_holder_returns_to_printing_while_a_print_is_unclosed() -> None:
-    for state, event in (("offered", "lapse"), ("claimed", "release")):
+    for state, event in (("offered", "lapse"), ("claimed", "release"),
+                         ("out_of_service", "put_back")):
         printer = Thing(state, has_open_print=True)
         fire_printer(printer, event)
         assert printer.status == "printing"

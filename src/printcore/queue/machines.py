@@ -7,7 +7,7 @@ Printer (DESIGN.md, "Printer queue")::
       └───────────────┴──────────────────┘                         ▼  passed, print unclosed)
     any ──take_out──▶ out_of_service ──put_back──▶ idle          offered
 
-    lapse/release go back to ``printing`` instead of ``idle`` while the previous print on
+    lapse/release/put_back go to ``printing`` instead of ``idle`` while the previous print on
     the printer is still unclosed (the entity's ``has_open_print``).
 
 Ticket::
@@ -60,7 +60,8 @@ class PrinterMachine(StateMachine):
         | claimed.to(out_of_service)
         | printing.to(out_of_service)
     )
-    put_back = out_of_service.to(idle)
+    # Back in service: printing again while the print left on the bed is unclosed.
+    put_back = out_of_service.to(printing, cond="has_open_print") | out_of_service.to(idle)
 
 
 class TicketMachine(StateMachine):
