@@ -152,7 +152,7 @@ def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
     if settings.discord_channel_id is None:
         print("printcore bot: DISCORD_CHANNEL_ID is not set: offers go by DM only.",
               file=sys.stderr)
-    from adapters.discord import run_bot
+    from adapters.discord import BotStartError, run_bot
 
     container = _container(settings)
     print(f"printcore bot: database {_describe_database(settings)}; sweeping every "
@@ -162,7 +162,11 @@ def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
     try:
         run_bot(container.queue, token=settings.discord_token,
                 guild_id=settings.discord_guild_id, channel_id=settings.discord_channel_id,
-                sweep_seconds=float(settings.sweep_seconds))
+                sweep_seconds=float(settings.sweep_seconds),
+                max_file_bytes=settings.max_upload_bytes)
+    except BotStartError as err:
+        print(f"printcore bot: {err}", file=sys.stderr)
+        return 2
     finally:
         container.close()
     return 0

@@ -12,6 +12,7 @@ without a photo, joining twice, someone else closing a print, an unknown staff m
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -168,3 +169,12 @@ def test_sliced_file_estimate_and_process_setup_errors(lab: Lab, tmp_path: Path)
 
     out = lab.run("bot", code=2)
     assert "DISCORD_TOKEN is not set" in out and "printcore queue" in out
+    shown = json.loads(lab.run("bot", "--show-commands"))
+    assert sorted(c["name"] for c in shown) == sorted(
+        ["join", "claim", "close", "report", "notdone", "cancel", "update_time", "status",
+         "myjobs", "predict", "history"])
+    # With a token but no way to reach Discord (these machines): a clear exit 2.
+    lab.env["DISCORD_TOKEN"] = "MTIz.not-a-real-token.abc"
+    printers.write_text("printers:\n  - name: X1C-1\n")
+    out = lab.run("bot", code=2)
+    assert "Could not reach Discord" in out or "rejected" in out

@@ -1,0 +1,133 @@
+"""The bot process: wiring (the service gets the Discord notifier), command sync to the
+guild or globally, the sweep loop, and clear start failures.
+
+Bad inputs tried: an empty token, a junk token (these machines cannot reach Discord, so
+it fails on the network; with network it fails as a rejected token — either way a
+BotStartError naming the cause, within seconds), a zero sweep period, a guild that
+refuses the command sync, a sweep that raises (the loop logs it and goes on).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import attrs
+import discord
+import pytest
+import structlog
+from _discord_fakes import Notices, http_response, make_lab
+
+from adapters.discord import BotStartError, DiscordNotifier, PrintcoreBot, run_bot
+from adapters.discord.bot import sweep_forever, sweep_once
+from adapters.discord.tree import COMMAND_NAMES
+from printcore.queue.service import SweepReport
+
+
+def test_the_bot_sends_notices_to_discord_and_registers_the_commands(backend: Any) -> None:
+    lab = make_lab(backend)
+    bot = PrintcoreBot(lab.service, guild_id=42, channel_id=555)
+    assert isinstance(bot.service.notifier, DiscordNotifier)
+    assert bot.service.notifier.channel_id == 555
+    assert isinstance(lab.service.notifier, Notices)  # the original is left alone
+    assert sorted(c.name for c in bot.tree.get_commands()) == sorted(COMMAND_NAMES)
+    assert bot.commands.service is bot.service
+
+
+@pytest.mark.parametrize("guild_id", [42, None])
+def test_setup_hook_syncs_to_the_guild_when_given_else_globally(
+        backend: Any, guild_id: int | None) -> None:
+    bot = PrintcoreBot(make_lab(backend).service, guild_id=guild_id, channel_id=None)
+    synced: list[Any] = []
+
+    async def fake_sync(*, guild: Any = None) -> list[Any]:
+        synced.append(guild)
+        return []
+
+    async def main() -> None:
+        bot.tree.sync = fake_sync  # type: ignore[method-assign]
+        await bot.setup_hook()
+        assert bot._sweeper is not None
+        bot._sweeper.cancel()
+
+    asyncio.run(main())
+    if guild_id is None:
+        assert synced == [None]
+    else:
+        assert [g.id for g in synced] == [42]
+        assert sorted(c.name for c in bot.tree.get_commands(guild=synced[0])) == sorted(
+            COMMAND_NAMES)
+
+
+def test_a_refused_guild_sync_names_the_guild(backend: Any) -> None:
+    bot = PrintcoreBot(make_lab(backend).service, guild_id=42, channel_id=None)
+
+    async def refused(*, guild: Any = None) -> list[Any]:
+        raise discord.Forbidden(http_response(403), "Missing Access")
+
+    async def main() -> None:
+        bot.tree.sync = refused  # type: ignore[method-assign]
+        await bot.setup_hook()
+
+    with pytest.raises(BotStartError, match="guild 42.*applications.commands"):
+        asyncio.run(main())
+    assert bot._sweeper is None
+
+
+def test_sweep_once_reports_and_survives_errors(backend: Any) -> None:
+    lab = make_lab(backend)
+    assert asyncio.run(sweep_once(lab.service)) == SweepReport()
+
+    def boom() -> Any:
+        raise RuntimeError("database on fire")
+
+    broken = attrs.evolve(lab.service, uow=boom)
+    with structlog.testing.capture_logs() as logs:
+        assert asyncio.run(sweep_once(broken)) is None
+    assert [e["event"] for e in logs] == ["queue sweep failed"]
+
+
+def test_the_sweep_loop_keeps_going_after_a_failure() -> None:
+    calls: list[int] = []
+
+    class Flaky:
+        def sweep(self) -> SweepReport:
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("first sweep fails")
+            return SweepReport(offered=1)
+
+    async def main() -> None:
+        task = asyncio.create_task(sweep_forever(Flaky(), 0.01))  # type: ignore[arg-type]
+        for _ in range(300):
+            if len(calls) >= 3:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    with structlog.testing.capture_logs() as logs:
+        asyncio.run(main())
+    assert len(calls) >= 3
+    events = [e["event"] for e in logs]
+    assert events[0] == "queue sweep failed" and "queue sweep" in events[1:]
+
+
+def test_an_empty_token_or_sweep_period_is_refused_at_once(backend: Any) -> None:
+    service = make_lab(backend).service
+    with pytest.raises(BotStartError, match="DISCORD_TOKEN is empty"):
+        run_bot(service, token="  ", guild_id=None, channel_id=None)
+    with pytest.raises(BotStartError, match="sweep period"):
+        run_bot(service, token="x", guild_id=None, channel_id=None, sweep_seconds=0)
+
+
+def test_a_junk_token_fails_with_a_clear_message_within_seconds(backend: Any) -> None:
+    service = make_lab(backend).service
+    started = time.monotonic()
+    with pytest.raises(BotStartError) as caught:
+        run_bot(service, token="junk.token.value", guild_id=None, channel_id=None,
+                login_timeout=10)
+    assert time.monotonic() - started < 15
+    message = str(caught.value)
+    assert ("Could not reach Discord" in message and "network access" in message) or (
+        "Discord rejected DISCORD_TOKEN" in message)
