@@ -1,4 +1,5 @@
 """The JSON API under ``/api/v1``: the staff actions for scripts and later front ends.
+The self-service queue's endpoints come from :mod:`adapters.web.queue_api`.
 
 Each endpoint parses its input, calls one printcore service and maps printcore errors to
 the JSON error shape of :mod:`adapters.web.responses`. The OpenAPI document is served at
@@ -20,6 +21,7 @@ from adapters.serialization import to_json_dict
 from adapters.web.context import WebContext
 from adapters.web.intake import FormRejected, receive_sliced_file, receive_submission
 from adapters.web.openapi import openapi_document
+from adapters.web.queue_api import queue_api_routes
 from adapters.web.responses import error_json, plain_error
 from adapters.web.security import bearer_token, clean_workstation, csrf_token, login_session
 from adapters.web.security import workstation as current_workstation
@@ -291,6 +293,7 @@ def make_routes(ctx: WebContext) -> list[Route]:
     ]
     for path, name in ACTION_PATHS.items():
         routes.append(Route(f"/jobs/{{job_id:int}}/{path}", endpoint(action(name)), methods=["POST"]))
+    routes.extend(queue_api_routes(ctx, _body, endpoint))
     return routes
 
 

@@ -13,7 +13,7 @@ def _errors(*codes: int) -> dict[str, Any]:
     text = {400: "Bad token", 401: "Not logged in", 403: "CSRF check failed", 404: "No such job",
             409: "Not allowed in this state, or changed by someone else",
             413: "File over the upload limit", 415: "Not a model / sliced file",
-            422: "Invalid fields"}
+            422: "Invalid fields", 503: "Not available on this server"}
     return {
         str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}}
         for c in codes
@@ -44,6 +44,76 @@ def _action(summary: str, body: dict[str, Any], required: list[str]) -> dict[str
         "requestBody": _json_body(body, required),
         "responses": {**_JOB_RESPONSE, **_errors(401, 404, 409, 422)},
     }}
+
+
+_QUEUE_RESPONSE = {"200": {"description": "message (what happened) and queue (as GET /queue)",
+                           "content": {"application/json": {"schema": {
+                               "type": "object", "properties": {
+                                   "message": {"type": "string"},
+                                   "queue": {"$ref": "#/components/schemas/Queue"}}}}}}}
+_QUEUE_STAFF = {"staff_name": {"type": "string", "description": "An active staff member's name"},
+                "version": {"type": "integer",
+                            "description": "The printer's version you saw (optional; a "
+                                           "changed printer answers 409)"}}
+
+
+def _printer_action(summary: str) -> dict[str, Any]:
+    return {"post": {
+        "summary": summary,
+        "security": [{"bearer": []}, {"cookie": []}],
+        "parameters": [{"name": "name", "in": "path", "required": True,
+                        "schema": {"type": "string"}}],
+        "requestBody": _json_body(_QUEUE_STAFF, ["staff_name"]),
+        "responses": {**_QUEUE_RESPONSE, **_errors(401, 403, 404, 409, 422)},
+    }}
+
+
+def _queue_paths() -> dict[str, Any]:
+    return {
+        "/queue": {"get": {
+            "summary": "Self-service printers, the queue with positions and ETAs, recent "
+                       "closed prints, access hours and whether the lab is open",
+            "security": [{"bearer": []}, {"cookie": []}],
+            "responses": {"200": {"description": "the queue", "content": {"application/json": {
+                "schema": {"$ref": "#/components/schemas/Queue"}}}}, **_errors(401)}}},
+        "/queue/tickets/{ticket_id}": {"delete": {
+            "summary": "Staff: remove a ticket from the queue",
+            "security": [{"bearer": []}, {"cookie": []}],
+            "parameters": [{"name": "ticket_id", "in": "path", "required": True,
+                            "schema": {"type": "integer"}},
+                           {"name": "staff_name", "in": "query", "schema": {"type": "string"}}],
+            "responses": {**_QUEUE_RESPONSE, **_errors(401, 403, 404, 409, 422)}}},
+        "/printers/{name}/release": _printer_action(
+            "Staff: free a printer (its holder goes back to the queue head, or a forgotten "
+            "print is closed as finished)"),
+        "/printers/{name}/out-of-service": _printer_action("Staff: take a printer out of service"),
+        "/printers/{name}/back-in-service": _printer_action("Staff: put a printer back in service"),
+    }
+
+
+_QUEUE_SCHEMA = {"type": "object", "properties": {
+    "now": {"type": "string", "format": "date-time"},
+    "timezone": {"type": "string", "description": "The lab's zone, for display"},
+    "access_hours": {"type": "object", "properties": {
+        "spec": {"type": "string"}, "open_now": {"type": "boolean"},
+        "always_open": {"type": "boolean"},
+        "next_change": {"type": ["string", "null"], "format": "date-time",
+                        "description": "When the lab closes (open now) or opens (closed)"}}},
+    "printers": {"type": "array", "items": {"type": "object", "properties": {
+        "name": {"type": "string"}, "label": {"type": "string"},
+        "status": {"type": "string", "enum": ["idle", "offered", "claimed", "printing",
+                                              "out_of_service"]},
+        "version": {"type": "integer"}, "holder_name": {"type": ["string", "null"]},
+        "print_member_name": {"type": ["string", "null"]}}}},
+    "queue": {"type": "array", "description": "Open tickets in FIFO order", "items": {
+        "type": "object", "properties": {
+            "id": {"type": "integer"}, "member_name": {"type": "string"},
+            "job_name": {"type": "string"}, "est_minutes": {"type": "integer"},
+            "status": {"type": "string"},
+            "position": {"type": "integer", "description": "1-based among queued; 0 once "
+                                                           "offered, claimed or printing"},
+            "eta": {"type": ["string", "null"], "format": "date-time"}}}},
+    "history": {"type": "array", "items": {"type": "object"}}}}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -81,6 +151,7 @@ def openapi_document() -> dict[str, Any]:
                     "files": {"type": "array", "items": {"type": "object"}},
                     "allowed_actions": {"type": "array", "items": {"type": "string"}},
                     "events": {"type": "array", "items": {"type": "object"}}}},
+                "Queue": _QUEUE_SCHEMA,
             },
         },
         "paths": {
@@ -157,5 +228,6 @@ def openapi_document() -> dict[str, Any]:
                 "summary": "The student confirms the cost with the emailed token",
                 "requestBody": _json_body({"token": {"type": "string"}}, ["token"]),
                 "responses": {"200": {"description": "confirmed"}, **_errors(400, 404)}}},
+            **_queue_paths(),
         },
     }

@@ -1,4 +1,5 @@
-"""Staff pages: login per workstation, the dashboard, a job's page and its action forms."""
+"""Staff pages: login per workstation, the dashboard, a job's page and its action forms;
+the printers-and-queue page comes from :mod:`adapters.web.printers`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from starlette.routing import Route
 
 from adapters.web.context import WebContext
 from adapters.web.intake import receive_sliced_file
+from adapters.web.printers import printer_routes
 from adapters.web.render import Renderer
 from adapters.web.responses import status_for
 from adapters.web.security import (
@@ -261,4 +263,5 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         Route("/staff/jobs/{job_id:int}/files", upload_sliced, methods=["POST"]),
         Route("/staff/jobs/{job_id:int}/files/{name}", download),
         Route("/staff/jobs/{job_id:int}/{event}", act, methods=["POST"]),
+        *printer_routes(ctx, render),
     ]
