@@ -147,6 +147,12 @@ class QueueService:
                 raise InvalidTransitionError("claim", ticket.status,
                     f"{ticket.printer} was offered to you, not {printer.name}: "
                     f"/claim {ticket.printer}.")
+            if (ticket.status == "offered" and printer.claim_deadline is not None
+                    and now >= printer.claim_deadline):
+                # The window has ended even if the sweep has not run yet: same answer.
+                raise InvalidTransitionError("claim", ticket.status,
+                    "Your claim window has ended; the printer goes to the next member and "
+                    "you stay in the queue just behind them.")
             if ticket.status == "queued":
                 head = next(t for t in uow.tickets.open_tickets() if t.status == "queued")
                 if printer.status != "idle":
@@ -198,6 +204,9 @@ class QueueService:
                     f"Only the member who printed on {printer.name}, or whoever claimed it "
                     "now, can close its print.")
             ticket = uow.tickets.get(printer.print_ticket)
+            closer = ticket.member_name
+            if member != ticket.member and printer.holder_ticket is not None:
+                closer = uow.tickets.get(printer.holder_ticket).member_name
             fire_ticket(ticket, "close")
             ticket.closed_at, ticket.outcome = now, outcome
             ticket.photo_url = (photo_url or "").strip() or None
@@ -209,7 +218,7 @@ class QueueService:
             printer.started_at = printer.predicted_end = printer.offer_not_before = None
             uow.printers.update(printer)
             uow.tickets.update(ticket)
-            self._log(uow, ticket, "close", ticket.member_name, now,
+            self._log(uow, ticket, "close", closer, now,
                       {"printer": printer.name, "outcome": outcome,
                        "actual_minutes": ticket.actual_minutes, "closed_by": member})
             self._pump(uow, now, notices)
@@ -229,7 +238,7 @@ class QueueService:
                 raise InvalidTransitionError("start", printer.status,
                     f"Close the previous print on {printer.name} first: /close "
                     f"{printer.name} finished (or failed, with a photo).")
-            if printer.start_deadline is not None and now > printer.start_deadline:
+            if printer.start_deadline is not None and now >= printer.start_deadline:
                 raise InvalidTransitionError("start", ticket.status,
                     "Your start window has ended; the printer goes to the next member.")
             fire_ticket(ticket, "start")
@@ -249,8 +258,14 @@ class QueueService:
         return ticket
 
     def notdone(self, member: str, remaining: timedelta | None = None) -> Ticket:
-        """The previous print on my claimed printer is still running."""
-        remaining = remaining or self.policy.notdone_default
+        """The previous print on my claimed printer is still running: its predicted end
+        moves to now + ``remaining`` (default ``policy.notdone_default``). Raises
+        ValidationError for a remaining time outside 1 minute to 7 days."""
+        if remaining is None:
+            remaining = self.policy.notdone_default
+        elif not timedelta(minutes=1) <= remaining <= timedelta(days=7):
+            raise ValidationError("The remaining time must be between 1 minute and 7 days.",
+                                  {"remaining": "Between 1 minute and 7 days."})
         now = self.clock.now()
         notices: list[QueueNotice] = []
         with self.uow() as uow:
@@ -429,6 +444,7 @@ class QueueService:
                     fire_ticket(ticket, "release")
                 ticket.printer = None
                 uow.tickets.update(ticket)
+                self._log_release(uow, ticket, printer.name, actor, now)
                 fire_printer(printer, "lapse" if printer.status == "offered" else "release")
                 printer.holder_ticket = printer.holder = None
                 printer.claim_deadline = printer.start_deadline = None
@@ -472,6 +488,7 @@ class QueueService:
                 fire_ticket(ticket, "miss" if ticket.status == "offered" else "release")
                 ticket.printer = None
                 uow.tickets.update(ticket)
+                self._log_release(uow, ticket, printer.name, actor, now)
             fire_printer(printer, "put_back" if in_service else "take_out")
             printer.holder_ticket = printer.holder = None
             printer.claim_deadline = printer.start_deadline = None
@@ -512,14 +529,27 @@ class QueueService:
                                 details={"member": ticket.member}))
 
     def _behind_next(self, uow: QueueUnitOfWork, ticket: Ticket) -> float:
-        keys = sorted(t.queue_key for t in uow.tickets.open_tickets()
-                      if t.status == "queued" and t.id != ticket.id)
-        later = [k for k in keys if k > ticket.queue_key]
-        if not later:
+        """The queue key that puts ``ticket`` (which missed a window) just behind the next
+        queued member: strictly between that member's key and the key of whoever waits
+        right after them, counting offered and claimed tickets too (they keep their places,
+        and come back to them after /notdone or a staff release). When two keys are too
+        close for a float in between, the tickets after that member move back by one."""
+        waiting = [t for t in uow.tickets.open_tickets()
+                   if t.status in ("queued", "offered", "claimed") and t.id != ticket.id]
+        mine = (ticket.queue_key, ticket.id or 0)
+        behind = [t for t in waiting if (t.queue_key, t.id or 0) > mine]
+        at = next((i for i, t in enumerate(behind) if t.status == "queued"), None)
+        if at is None:
             return ticket.queue_key
-        if len(later) == 1:
-            return later[0] + 1.0
-        return (later[0] + later[1]) / 2
+        if at + 1 == len(behind):
+            return behind[at].queue_key + 1.0
+        lo, hi = behind[at].queue_key, behind[at + 1].queue_key
+        if lo < (lo + hi) / 2 < hi:
+            return (lo + hi) / 2
+        for later in behind[at + 1:]:
+            later.queue_key += 1.0
+            uow.tickets.update(later)
+        return lo + 0.5
 
     def _pump(self, uow: QueueUnitOfWork, now: datetime, notices: list[QueueNotice]) -> int:
         """Offer every available printer to the next queued member (lab open only)."""
@@ -595,6 +625,13 @@ class QueueService:
         position = queued.index(ticket_id) + 1 if ticket_id in queued else 0
         etas = self._etas(uow.printers.list(), tickets, now)
         return Placement(ticket, position, etas.get(ticket_id))
+
+    @staticmethod
+    def _log_release(uow: QueueUnitOfWork, ticket: Ticket, printer: str, actor: Actor,
+                     now: datetime) -> None:
+        """Staff took the printer from its holder: the ticket's own history says so."""
+        uow.events.append(Event("ticket", ticket.id or 0, "release", actor, now,
+                                details={"member": ticket.member, "printer": printer}))
 
     @staticmethod
     def _log(uow: QueueUnitOfWork, ticket: Ticket, kind: str, who: str, now: datetime,
