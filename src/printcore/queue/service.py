@@ -333,9 +333,12 @@ class QueueService:
             printers = uow.printers.list()
             tickets = uow.tickets.open_tickets()
             etas = self._etas(printers, tickets, now)
-            queued = [t for t in tickets if t.status == "queued"]
+            positions: dict[int, int] = {}
+            for t in tickets:
+                if t.status == "queued":
+                    positions[t.id or 0] = len(positions) + 1
             return printers, [
-                Placement(t, queued.index(t) + 1 if t in queued else 0, etas.get(t.id or 0))
+                Placement(t, positions.get(t.id or 0, 0), etas.get(t.id or 0))
                 for t in tickets
             ]
 
