@@ -103,12 +103,12 @@ def bulk_tickets(engine: Engine, count: int, start: datetime, status: str = "que
 
 def bench_commands(engine: Engine, samples: int) -> dict[str, Any]:
     clock = FixedClock(T0)
-    svc = service(engine, clock, AccessHours.parse(HOURS, "America/Chicago"))
+    svc = service(engine, clock, AccessHours.always())
     svc.sync_printers([(f"X1C-{i}", "") for i in range(1, 11)])
     # 10 members print, then 1,000 wait.
     for i in range(10):
-        svc.join(f"p{i}", f"Printing {i}", "part", timedelta(hours=3))
-        svc.claim(f"p{i}", f"X1C-{i + 1}")
+        offered = svc.join(f"p{i}", f"Printing {i}", "part", timedelta(hours=3))
+        svc.claim(f"p{i}", offered.ticket.printer or "")
         svc.report_started(f"p{i}")
     bulk_tickets(engine, 1000, T0)
 
