@@ -154,7 +154,7 @@ class QueueMachine(RuleBasedStateMachine):
         self.order: list[int] = []  # waiting tickets (queued/offered/claimed), FIFO
         self.misses: dict[int, int] = {}  # missed windows in a row, per waiting ticket
         self.known: set[int] = set()  # every ticket ever joined
-        self.last: Snap | None = None
+        self.claimed_by: dict[str, str] = {}  # printer → the member whose claim last worked
 
     # --- reading the store -----------------------------------------------------------
 
@@ -259,7 +259,6 @@ class QueueMachine(RuleBasedStateMachine):
         if kind in PUMPING and HOURS.is_open(now) and self.queued(after):
             idle = [p.name for p in after.printers.values() if _available(p, now)]
             assert not idle, f"after {kind}, {idle} free but not offered to the queue"
-        self.last = after
 
     # --- the structure, after every step -----------------------------------------------
 
@@ -405,6 +404,7 @@ class QueueMachine(RuleBasedStateMachine):
                 "claimed", member, t.id)
             assert after.tickets[t.id].claimed_at == now
             self.misses[t.id] = 0
+            self.claimed_by[printer] = member
             return {t.id: {"claimed"}}
 
         self.step("claim", before, expect, lambda: self.svc.claim(member, printer), effect,
@@ -431,6 +431,7 @@ class QueueMachine(RuleBasedStateMachine):
 
         def effect(after: Snap, ticket: Any) -> dict[int, set[str]]:
             assert t is not None and t.id is not None and p is not None
+            assert self.claimed_by.pop(p.name) == member, "started by someone who never claimed"
             on = after.printers[p.name]
             assert (on.status, on.print_ticket, on.print_member, on.holder) == (
                 "printing", t.id, member, None), on
@@ -489,6 +490,7 @@ class QueueMachine(RuleBasedStateMachine):
 
         def effect(after: Snap, ticket: Any) -> dict[int, set[str]]:
             assert t is not None and t.id is not None and p is not None
+            assert self.claimed_by.pop(p.name) == member, "released by someone who never claimed"
             on = after.printers[p.name]
             assert (on.status, on.predicted_end, on.offer_not_before) == (
                 "printing", now + rest, now + rest), on
@@ -558,8 +560,9 @@ class QueueMachine(RuleBasedStateMachine):
                          key=lambda t: t.id or 0)
         for k, old in enumerate(tickets):
             bit = bool(who >> k & 1)
-            t = self.snap().tickets[old.id or 0]
-            on = self.snap().printers.get(t.printer or "")
+            now = self.snap()  # as the previous member's move left it
+            t = now.tickets[old.id or 0]
+            on = now.printers.get(t.printer or "")
             if t.status == "offered" and on is not None:
                 self.claim(t.member, on.name)
             elif t.status == "claimed" and on is not None and on.print_ticket is not None:

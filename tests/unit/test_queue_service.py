@@ -9,6 +9,7 @@ running print, an absurd estimate.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
@@ -252,3 +253,101 @@ def test_staff_release_returns_the_holder_to_the_head_then_clears_an_open_print(
     w.svc.cancel("bob")
     with pytest.raises(InvalidTransitionError, match="nothing to release"):
         w.svc.release_printer("X1C-1", ada)
+
+
+# --- regressions found by tests/property/test_queue_stateful.py ---------------------------
+
+
+def test_a_claim_after_the_claim_window_is_refused_even_before_the_sweep() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "a", H1)
+    w.clock.advance(minutes=10)  # the window has ended; the sweep has not run yet
+    with pytest.raises(InvalidTransitionError, match="claim window has ended"):
+        w.svc.claim("ann", "X1C-1")
+    assert w.printer("X1C-1").status == "offered"
+    assert w.svc.sweep().missed == 1  # the sweep then moves her, as for anyone late
+
+
+def test_a_start_at_the_start_deadline_is_refused_as_the_sweep_would_release_it() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.claim("ann", "X1C-1")
+    w.clock.advance(minutes=15)
+    with pytest.raises(InvalidTransitionError, match="start window"):
+        w.svc.report_started("ann")
+    assert w.svc.sweep().missed == 1
+
+
+def test_closing_someone_elses_print_is_logged_as_done_by_the_closer() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.claim("ann", "X1C-1")
+    w.svc.report_started("ann")
+    w.svc.join("bob", "Bob", "b", H1)
+    w.clock.advance(hours=1)
+    w.svc.sweep()
+    w.svc.claim("bob", "X1C-1")
+    closed = w.svc.close("bob", "X1C-1", "finished")
+    close = [e for e in w.db.events if e.kind == "close"]
+    assert closed.member == "ann" and len(close) == 1
+    assert close[0].actor == Actor("member", "Bob") and close[0].details["closed_by"] == "bob"
+
+
+def test_staff_taking_a_printer_from_its_holder_is_in_the_tickets_history() -> None:
+    w = make_world(printers=2)
+    ada = Actor.staff("Ada")
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.join("bob", "Bob", "b", H1)
+    w.svc.claim("ann", "X1C-1")
+    w.svc.release_printer("X1C-1", ada)
+    w.svc.set_in_service("X1C-2", False, ada)
+    with MemoryQueueUnitOfWork(w.db) as uow:
+        for member in ("ann", "bob"):
+            ticket = uow.tickets.for_member(member)[0]
+            kinds = [(e.kind, e.actor) for e in uow.events.for_subject("ticket", ticket.id or 0)]
+            assert ("release", ada) in kinds, (member, kinds)
+
+
+def test_a_missed_window_drops_one_place_even_past_offered_tickets() -> None:
+    w = make_world(printers=3)
+    for member in ("ann", "dan", "eve"):
+        w.svc.join(member, member.title(), "part", H1)  # offered X1C-1, -2, -3
+        w.clock.advance(minutes=1)
+    w.clock.advance(minutes=3)
+    w.svc.join("bob", "Bob", "b", H1)
+    w.svc.set_in_service("X1C-2", False, Actor.staff("Ada"))  # Dan back at the head
+    assert w.queue() == ["dan", "bob"]
+    w.clock.advance(minutes=6)  # Ann's window (T0+10) and Eve's (T0+12) have ended
+    assert w.svc.sweep().missed == 2
+    # Ann drops behind Dan only, so she stays ahead of Eve; Eve drops behind Bob.
+    assert (w.printer("X1C-1").holder, w.printer("X1C-3").holder) == ("dan", "ann")
+    assert w.queue() == ["bob", "eve"]
+
+
+def test_a_missed_window_keeps_the_order_when_keys_are_too_close_for_a_float() -> None:
+    w = make_world()
+    for member in ("ann", "bob", "cat"):
+        w.svc.join(member, member.title(), "part", H1)
+    by_member = {t.member: t for t in w.db.tickets.values()}
+    by_member["cat"].queue_key = math.nextafter(by_member["bob"].queue_key, math.inf)
+    w.clock.advance(minutes=10)
+    assert w.svc.sweep().missed == 1
+    assert w.printer("X1C-1").holder == "bob" and w.queue() == ["ann", "cat"]
+    with MemoryQueueUnitOfWork(w.db) as uow:
+        keys = [t.queue_key for t in uow.tickets.open_tickets()]
+    assert keys == sorted(keys) and len(set(keys)) == 3
+
+
+def test_notdone_refuses_a_remaining_time_out_of_range() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.claim("ann", "X1C-1")
+    w.svc.report_started("ann")
+    w.svc.join("bob", "Bob", "b", H1)
+    w.clock.advance(hours=1)
+    w.svc.sweep()
+    w.svc.claim("bob", "X1C-1")
+    for remaining in (timedelta(0), timedelta(minutes=-10), timedelta(days=8)):
+        with pytest.raises(ValidationError, match="remaining time"):
+            w.svc.notdone("bob", remaining)
+    assert w.printer("X1C-1").status == "claimed"

@@ -6,13 +6,19 @@ Policy (documented in docs/queue.md):
 * One FIFO queue over all printers, ordered by ``Ticket.queue_key`` (join time).
 * An offer goes to the head queued ticket when a printer is idle, or printing past its
   predicted end (its print still unclosed), and only while the lab is open. The claim
-  window (10 min) and start window (15 min) count open time only.
-* A missed window puts the ticket back in the queue just behind the next member; a
-  second miss in a row expires it.
+  window (10 min) and start window (15 min) count open time only, and end at their
+  deadline: a claim or start at or after it is refused whether or not the sweep has run.
+* A missed window puts the ticket back in the queue just behind the next member — one
+  place only, still ahead of whoever waits behind that member, offered and claimed
+  tickets included; a second miss in a row expires it.
+* ``close``: by the member who printed, or the member the printer is offered to or
+  claimed by; the event's actor is whoever closed it.
 * ``report_started`` is refused until the previous print on the printer is closed.
-* ``notdone``: the previous print still runs; its predicted end moves, the claim is
-  released, the member keeps their place at the head, and that printer is not offered
-  again before the new predicted end.
+* ``notdone``: the previous print still runs; its predicted end moves (1 min to 7 days
+  from now), the claim is released, the member keeps their place at the head, and that
+  printer is not offered again before the new predicted end.
+* Staff taking a printer from its holder (release, out of service) is logged on the
+  ticket as well as on the printer.
 * ``sweep(now)`` re-reads everything and acts only on what is due: running it twice
   changes nothing more. Every change appends an event to the shared event log.
 
