@@ -123,15 +123,23 @@ def submit(api: httpx.Client, model: Path, **fields: str) -> int:
     return int(r.json()["id"])
 
 
-def confirm_token(server: LiveServer, job_id: int) -> str:
-    """The confirmation token from the newest approval email written for the job."""
-    for path in sorted(server.mail.glob(f"*-job{job_id}-approved-*.eml"), reverse=True):
-        message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
-        text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
-        match = re.search(r"/confirm/(\S+)", text)
-        if match:
-            return match.group(1)
-    raise AssertionError(f"no approval email for job {job_id} in {server.mail}")
+def confirm_token(server: LiveServer, job_id: int, newer_than: str | None = None,
+                  wait: float = 20.0) -> str:
+    """The confirmation token from the newest approval email written for the job (the
+    server delivers from its outbox in the background, so this waits up to ``wait`` s;
+    with ``newer_than``, for a token other than that one)."""
+    deadline = time.monotonic() + wait
+    while True:
+        for path in sorted(server.mail.glob(f"*-job{job_id}-approved-*.eml"), reverse=True):
+            message = email.message_from_bytes(path.read_bytes(), policy=policy.default)
+            text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+            match = re.search(r"/confirm/(\S+)", text)
+            if match and match.group(1) != newer_than:
+                return match.group(1)
+            break
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no approval email for job {job_id} in {server.mail}")
+        time.sleep(0.05)
 
 
 

@@ -2,11 +2,16 @@
 
 ``bootstrap(settings, **overrides)`` opens the database (failing hard when it cannot be
 reached; never falling back to SQLite), prepares the storage folders, and returns a
-``Container``. Tests pass fakes as overrides (``mailer=``, ``clock=``...).
+``Container``. Tests pass fakes as overrides (``clock=``, ``transport=``...).
+
+Messages: every unit of work hands the outbox rows it committed to ``delivery.kick``:
+with ``REDIS_URL`` set, that puts them on the Dramatiq queue for ``printcore worker``;
+without, it wakes the web process's own delivery thread (``Container.start_delivery``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -14,19 +19,27 @@ import attrs
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from adapters.delivery import InlineDelivery, Relay
+from adapters.delivery.broker import OutboxBroker
 from adapters.files import LocalFileStore, StagingArea
-from adapters.mail import FileMailer, MailRenderer
+from adapters.mail import (
+    EmailSender,
+    FileTransport,
+    MailRenderer,
+    MailTransport,
+    SmtpSettings,
+    SmtpTransport,
+)
 from adapters.passwords import Argon2Hasher
 from adapters.printers_file import read_printers, write_starter
-from adapters.queue_log import LogNotifier
 from adapters.sql import SqlUnitOfWork, check_connection, database_kind, make_engine, upgrade
 from adapters.tokens import ItsdangerousSigner
 from entrypoints.settings import Settings
 from printcore.access_hours import AccessHours
 from printcore.memory import SystemClock
-from printcore.ports import Clock, Mailer, PasswordHasher, TokenSigner
+from printcore.outbox import MessageSender, OutboxService, RetryPolicy
+from printcore.ports import Clock, PasswordHasher, TokenSigner
 from printcore.pricing import Pricing
-from printcore.queue.ports import QueueNotifier
 from printcore.queue.service import QueuePolicy, QueueService
 from printcore.services import PrintRequests
 from printcore.staff import StaffDirectory
@@ -41,18 +54,53 @@ class Container:
     files: LocalFileStore
     staging: StagingArea
     signer: TokenSigner
-    mailer: Mailer
     clock: Clock
     requests: PrintRequests
     staff: StaffDirectory
     queue: QueueService
+    outbox: OutboxService
+    email_sender: EmailSender
+    inline: InlineDelivery | None = None
+    broker: OutboxBroker | None = None
 
     @property
     def database_kind(self) -> str:
         return database_kind(self.engine)
 
+    def start_delivery(self) -> None:
+        """Start delivering from the outbox in this process (the embedded default, no
+        Redis); with Redis, ``printcore worker`` delivers and this does nothing."""
+        if self.inline is not None:
+            self.inline.start()
+            self.inline.kick()
+
     def close(self) -> None:
+        if self.inline is not None:
+            self.inline.stop()
+        if self.broker is not None:
+            self.broker.close()
         self.engine.dispose()
+
+
+def mail_transport(settings: Settings) -> MailTransport:
+    """SMTP or ``.eml`` files, as ``PRINTCORE_MAIL_BACKEND`` says."""
+    if settings.mail_backend == "smtp":
+        assert settings.smtp_host is not None  # load_settings checked it
+        return SmtpTransport(SmtpSettings(
+            host=settings.smtp_host, port=settings.smtp_port,
+            username=settings.smtp_username, password=settings.smtp_password,
+            tls=settings.smtp_tls, timeout=float(settings.smtp_timeout_seconds),
+        ))
+    return FileTransport(settings.mail_dir)
+
+
+def retry_policy(settings: Settings) -> RetryPolicy:
+    return RetryPolicy(
+        base=timedelta(seconds=settings.outbox_retry_seconds),
+        max_attempts=settings.outbox_max_attempts,
+        lease=timedelta(seconds=settings.outbox_lease_seconds),
+        relay_grace=timedelta(seconds=settings.outbox_lease_seconds),
+    )
 
 
 def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> Container:
@@ -68,19 +116,38 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
     staging = StagingArea(files.staging_dir)
     clock: Clock = overrides.get("clock") or SystemClock()
     signer: TokenSigner = overrides.get("signer") or ItsdangerousSigner(settings.secret_key)
-    mailer: Mailer = overrides.get("mailer") or FileMailer(
-        settings.mail_dir,
-        MailRenderer(settings.base_url, settings.lab_name, settings.mail_from, settings.timezone),
+    renderer = MailRenderer(
+        settings.base_url, settings.lab_name, settings.mail_from, settings.timezone,
+        lab_address=settings.lab_address, pickup_hours=settings.pickup_hours,
+        reply_to=settings.reply_to,
     )
+    transport: MailTransport = overrides.get("transport") or mail_transport(settings)
+    email_sender = EmailSender(renderer, transport)
     hasher: PasswordHasher = overrides.get("hasher") or Argon2Hasher()
+    kick: list[Callable[[Sequence[int]], None]] = []  # filled below, once outbox exists
+
+    def after_commit(message_ids: Sequence[int]) -> None:
+        for hook in kick:
+            hook(message_ids)
 
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine)
+        return SqlUnitOfWork(engine, after_commit=after_commit)
+
+    senders: dict[str, MessageSender] = {"email": email_sender}
+    outbox = OutboxService(uow=uow, clock=clock, senders=senders,
+                           policy=retry_policy(settings))
+    inline: InlineDelivery | None = None
+    broker: OutboxBroker | None = None
+    if settings.redis_url:
+        broker = OutboxBroker(settings.redis_url)
+        kick.append(Relay(outbox, broker.enqueue).kick)
+    else:
+        inline = InlineDelivery(outbox)
+        kick.append(inline.kick)
 
     requests = PrintRequests(
         uow=uow,
         files=files,
-        mailer=mailer,
         signer=signer,
         clock=clock,
         pricing=Pricing(
@@ -93,14 +160,15 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
     staff = StaffDirectory(uow=uow, hasher=hasher, clock=clock)
     if settings.staff_password and not staff.has_password():
         staff.set_password(settings.staff_password)
-    queue = build_queue(settings, uow, clock, overrides.get("notifier") or LogNotifier())
+    queue = build_queue(settings, uow, clock)
     return Container(
         settings=settings, engine=engine, files=files, staging=staging, signer=signer,
-        mailer=mailer, clock=clock, requests=requests, staff=staff, queue=queue,
+        clock=clock, requests=requests, staff=staff, queue=queue, outbox=outbox,
+        email_sender=email_sender, inline=inline, broker=broker,
     )
 
 
-def build_queue(settings: Settings, uow: Any, clock: Clock, notifier: QueueNotifier,
+def build_queue(settings: Settings, uow: Any, clock: Clock,
                 sync: bool = True) -> QueueService:
     """The queue service on ``settings``; syncs the printers file into the database.
 
@@ -111,7 +179,6 @@ def build_queue(settings: Settings, uow: Any, clock: Clock, notifier: QueueNotif
     queue = QueueService(
         uow=uow,
         clock=clock,
-        notifier=notifier,
         access=AccessHours.parse(settings.access_hours, settings.timezone),
         policy=QueuePolicy(
             claim_window=timedelta(minutes=settings.claim_window_minutes),

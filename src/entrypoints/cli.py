@@ -11,6 +11,8 @@
     printcore queue …               the self-service queue (see entrypoints.queue_cli)
     printcore sweep [--once]        fire due queue offers and deadlines
     printcore bot [--show-commands] run the Discord bot (needs DISCORD_TOKEN) and the sweep
+    printcore worker                deliver messages through Dramatiq (needs REDIS_URL)
+    printcore outbox list|retry ID|deliver   outbound messages (see entrypoints.outbox_cli)
 
 Exit codes: 0 ok, 1 refused input, 2 configuration or database unreachable.
 """
@@ -53,7 +55,15 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     print(f"printcore serving at http://{host}:{port}/  (staff: http://{host}:{port}/staff)")
     print(f"  database: {_describe_database(settings)}")
     print(f"  storage:  {settings.storage_root}")
-    print(f"  mail:     .eml files in {settings.mail_dir}")
+    if settings.mail_backend == "smtp":
+        print(f"  mail:     SMTP {settings.smtp_host}:{settings.smtp_port} ({settings.smtp_tls})")
+    else:
+        print(f"  mail:     .eml files in {settings.mail_dir}")
+    if settings.redis_url:
+        print(f"  delivery: Dramatiq on {settings.describe()['redis_url']} "
+              "(run `printcore worker`)")
+    else:
+        print("  delivery: by this process (no REDIS_URL)")
     if not container.staff.has_password():
         print("  ! no staff password yet: run `printcore set-password` (or set "
               "PRINTCORE_STAFF_PASSWORD) before logging in")
@@ -212,6 +222,10 @@ def build_parser() -> argparse.ArgumentParser:
     from entrypoints.queue_cli import add_parsers
 
     add_parsers(sub)
+
+    from entrypoints.outbox_cli import add_parsers as add_outbox_parsers
+
+    add_outbox_parsers(sub)
 
     bot = sub.add_parser("bot", help="run the Discord bot and the queue sweep")
     bot.add_argument("--show-commands", action="store_true",

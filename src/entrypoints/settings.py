@@ -57,15 +57,34 @@ class Settings:
     discord_token: str | None = None
     discord_guild_id: int | None = None
     discord_channel_id: int | None = None
+    # Messages (issue 4): the outbox, Redis/Dramatiq and SMTP.
+    redis_url: str | None = None
+    mail_backend: str = "file"
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_tls: str = "starttls"
+    smtp_timeout_seconds: int = 30
+    reply_to: str | None = None
+    lab_address: str = ""
+    pickup_hours: str = ""
+    outbox_retry_seconds: int = 30
+    outbox_max_attempts: int = 12
+    outbox_lease_seconds: int = 120
+    worker_threads: int = 8
+    # The slicer opener (issue 5): signs print3d:// links; None: no links.
+    opener_secret: str | None = None
 
     def describe(self) -> dict[str, str]:
         """The effective settings as text, secrets masked (for ``printcore config``)."""
         out: dict[str, str] = {}
         for field in attrs.fields(Settings):
             value = getattr(self, field.name)
-            if field.name in ("secret_key", "staff_password", "discord_token"):
+            if field.name in ("secret_key", "staff_password", "discord_token", "smtp_password",
+                              "opener_secret"):
                 value = "(not set)" if not value else "********"
-            elif field.name == "database_url":
+            elif field.name in ("database_url", "redis_url") and value:
                 value = _mask_url(str(value))
             out[field.name] = str(value)
         return out
@@ -148,6 +167,74 @@ def _access_hours(env: Mapping[str, str], timezone: str) -> str:
     return spec
 
 
+def _opener_secret(env: Mapping[str, str]) -> str | None:
+    """PRINTCORE_OPENER_SECRET (at least 16 characters), or None when unset."""
+    from entrypoints.opener_token import check_secret
+
+    if not (env.get("PRINTCORE_OPENER_SECRET") or "").strip():
+        return None
+    try:
+        return check_secret(env["PRINTCORE_OPENER_SECRET"], "PRINTCORE_OPENER_SECRET")
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+
+
+def _address(env: Mapping[str, str], key: str, default: str | None) -> str | None:
+    """An email address setting (``lab@uni.edu`` or ``Fab Lab <lab@uni.edu>``), checked
+    with email-validator (syntax only, no DNS)."""
+    from email.utils import parseaddr
+
+    from email_validator import EmailNotValidError, validate_email
+
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return default
+    if any(c in raw for c in "\r\n\x00"):
+        raise SettingsError(f"{key} must be one line.")
+    _name, address = parseaddr(raw)
+    try:
+        validate_email(address, check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise SettingsError(f"{key}={raw!r} is not an email address: {exc}") from None
+    return raw
+
+
+def _mail(env: Mapping[str, str]) -> dict[str, object]:
+    backend = (env.get("PRINTCORE_MAIL_BACKEND") or "file").strip().lower()
+    if backend not in ("file", "smtp"):
+        raise SettingsError(f"PRINTCORE_MAIL_BACKEND={backend!r}: use file or smtp.")
+    tls = (env.get("SMTP_TLS") or "starttls").strip().lower()
+    tls = {"true": "starttls", "yes": "starttls", "1": "starttls", "implicit": "ssl",
+           "tls": "ssl", "false": "none", "no": "none", "0": "none"}.get(tls, tls)
+    if tls not in ("starttls", "ssl", "none"):
+        raise SettingsError(f"SMTP_TLS={tls!r}: use starttls (port 587), ssl (implicit "
+                            "TLS, port 465) or none.")
+    host = (env.get("SMTP_HOST") or "").strip() or None
+    if backend == "smtp" and host is None:
+        raise SettingsError("PRINTCORE_MAIL_BACKEND=smtp needs SMTP_HOST (e.g. "
+                            "smtp.office365.com).")
+    redis_url = (env.get("REDIS_URL") or "").strip() or None
+    if redis_url and not redis_url.startswith(("redis://", "rediss://", "unix://")):
+        raise SettingsError(f"REDIS_URL={redis_url!r}: use redis://host:6379/0.")
+    return {
+        "redis_url": redis_url,
+        "mail_backend": backend,
+        "smtp_host": host,
+        "smtp_port": _int(env, "SMTP_PORT", 465 if tls == "ssl" else 587, 1, 65535),
+        "smtp_username": (env.get("SMTP_USERNAME") or "").strip() or None,
+        "smtp_password": env.get("SMTP_PASSWORD") or None,
+        "smtp_tls": tls,
+        "smtp_timeout_seconds": _int(env, "SMTP_TIMEOUT", 30, 1, 600),
+        "reply_to": _address(env, "PRINTCORE_REPLY_TO", None),
+        "lab_address": (env.get("PRINTCORE_LAB_ADDRESS") or "").strip(),
+        "pickup_hours": (env.get("PRINTCORE_PICKUP_HOURS") or "").strip(),
+        "outbox_retry_seconds": _int(env, "PRINTCORE_OUTBOX_RETRY_SECONDS", 30, 1, 86400),
+        "outbox_max_attempts": _int(env, "PRINTCORE_OUTBOX_MAX_ATTEMPTS", 12, 1, 100),
+        "outbox_lease_seconds": _int(env, "PRINTCORE_OUTBOX_LEASE_SECONDS", 120, 2, 86400),
+        "worker_threads": _int(env, "PRINTCORE_WORKER_THREADS", 8, 1, 64),
+    }
+
+
 def load_settings(
     environ: Mapping[str, str] | None = None, env_file: Path | None = Path(".env")
 ) -> Settings:
@@ -179,7 +266,8 @@ def load_settings(
         database_url_is_default=database_url == default_db,
         storage_root=Path(env.get("PRINTCORE_STORAGE") or home / "storage").resolve(),
         mail_dir=Path(env.get("PRINTCORE_MAIL_DIR") or home / "mail").resolve(),
-        mail_from=env.get("SMTP_FROM") or env.get("PRINTCORE_MAIL_FROM") or "printlab@localhost",
+        mail_from=_address(env, "SMTP_FROM", None) or _address(
+            env, "PRINTCORE_MAIL_FROM", "printlab@localhost") or "printlab@localhost",
         secret_key=_secret(home, env),
         staff_password=env.get("PRINTCORE_STAFF_PASSWORD") or None,
         timezone=timezone,
@@ -203,4 +291,6 @@ def load_settings(
         discord_token=(env.get("DISCORD_TOKEN") or "").strip() or None,
         discord_guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
         discord_channel_id=_snowflake(env, "DISCORD_CHANNEL_ID"),
+        opener_secret=_opener_secret(env),
+        **_mail(env),  # type: ignore[arg-type]
     )

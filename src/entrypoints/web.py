@@ -34,12 +34,14 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
         https_only=s.https_only,
         queue=container.queue,
         access_hours=s.access_hours,
+        opener_secret=s.opener_secret,
     )
     app = create_app(ctx)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         container.staging.sweep()
+        container.start_delivery()
         try:
             yield
         finally:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -20,13 +20,15 @@ import attrs
 from printcore.errors import ConcurrentChangeError, NotFoundError, TokenTamperedError
 from printcore.events import Event
 from printcore.job import Job, JobFile
+from printcore.outbox import OutboxMessage
 from printcore.ports import Notice, StaffMember, StagedFile
 
 __all__ = [
     "FixedClock",
     "MemoryDatabase",
     "MemoryFileStore",
-    "MemoryMailer",
+    "MemoryOutbox",
+    "MemoryOutboxStore",
     "MemorySigner",
     "MemoryUnitOfWork",
     "PlainHasher",
@@ -58,6 +60,7 @@ class MemoryDatabase:
     events: list[Event] = attrs.Factory(list)
     staff: dict[str, StaffMember] = attrs.Factory(dict)
     settings: dict[str, str] = attrs.Factory(dict)
+    outbox: MemoryOutboxStore = attrs.Factory(lambda: MemoryOutboxStore())
     next_job_id: int = 1
     next_event_id: int = 0
     lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
@@ -173,6 +176,7 @@ class MemoryUnitOfWork:
         self.events = _Events(self)
         self.staff = _Staff(self)
         self.settings = _Settings(self)
+        self.outbox = MemoryOutbox(db.outbox)
         self._reset()
 
     def _reset(self) -> None:
@@ -180,6 +184,7 @@ class MemoryUnitOfWork:
         self.pending_events: list[Event] = []
         self.pending_staff: dict[str, StaffMember] = {}
         self.pending_settings: dict[str, str] = {}
+        self.outbox.reset()
 
     def __enter__(self) -> MemoryUnitOfWork:
         self._reset()
@@ -210,6 +215,7 @@ class MemoryUnitOfWork:
             db.events.extend(self.pending_events)
             db.staff.update(self.pending_staff)
             db.settings.update(self.pending_settings)
+            self.outbox.publish()
         self._reset()
 
     def rollback(self) -> None:
@@ -290,11 +296,124 @@ class MemoryFileStore:
 
 
 @attrs.define
-class MemoryMailer:
-    sent: list[Notice] = attrs.Factory(list)
+class MemoryOutboxStore:
+    """Committed outbox rows (shared by the print request and queue fakes)."""
 
-    def send(self, notices: Iterable[Notice]) -> None:
-        self.sent.extend(notices)
+    rows: dict[int, OutboxMessage] = attrs.Factory(dict)
+    next_id: int = 1
+    lock: threading.RLock = attrs.field(factory=threading.RLock, repr=False)
+
+    def messages(self, channel: str | None = None) -> list[OutboxMessage]:
+        """Committed rows, oldest first (copies)."""
+        with self.lock:
+            rows = [copy.deepcopy(m) for _, m in sorted(self.rows.items())]
+        return [m for m in rows if channel is None or m.channel == channel]
+
+    @property
+    def sent(self) -> list[Notice]:
+        """The email notices of committed changes, oldest first."""
+        return [m.notice() for m in self.messages("email")]
+
+
+class MemoryOutbox:
+    """``printcore.outbox.OutboxRepository`` over a :class:`MemoryOutboxStore`: writes are
+    kept in the transaction until :meth:`publish`; a lease taken by two transactions at
+    once lets only the first commit."""
+
+    def __init__(self, store: MemoryOutboxStore) -> None:
+        self.store = store
+        self.pending: dict[int, tuple[OutboxMessage, int | None]] = {}
+
+    def reset(self) -> None:
+        self.pending = {}
+
+    def publish(self) -> None:
+        """Called by the unit of work's commit, under no other lock."""
+        with self.store.lock:
+            for message_id, (_m, base) in self.pending.items():
+                stored = self.store.rows.get(message_id)
+                if base is not None and (stored is None or stored.attempts != base):
+                    raise ConcurrentChangeError(message=f"Message {message_id} changed.")
+            for message_id, (message, _) in self.pending.items():
+                self.store.rows[message_id] = copy.deepcopy(message)
+        self.reset()
+
+    def _view(self) -> dict[int, OutboxMessage]:
+        with self.store.lock:
+            view = dict(self.store.rows)
+        view.update({k: m for k, (m, _) in self.pending.items()})
+        return view
+
+    def add(self, message: OutboxMessage) -> int:
+        with self.store.lock:
+            message.id = self.store.next_id
+            self.store.next_id += 1
+        if message.next_attempt_at is None:
+            message.next_attempt_at = message.created_at
+        self.pending[message.id] = (copy.deepcopy(message), None)
+        return message.id
+
+    def get(self, message_id: int) -> OutboxMessage:
+        found = self._view().get(message_id)
+        if found is None:
+            raise NotFoundError(f"There is no message {message_id}.")
+        return copy.deepcopy(found)
+
+    def lease(self, message_id: int, now: datetime, until: datetime) -> OutboxMessage | None:
+        found = self._view().get(message_id)
+        if found is None or found.status != "pending":
+            return None
+        if found.next_attempt_at is not None and found.next_attempt_at > now:
+            return None
+        if found.lease_until is not None and found.lease_until > now:
+            return None
+        message = copy.deepcopy(found)
+        base = self.pending.get(message_id, (None, message.attempts))[1]
+        message.lease_until = until
+        message.attempts += 1
+        self.pending[message_id] = (copy.deepcopy(message), base)
+        return message
+
+    def finish(self, message: OutboxMessage) -> None:
+        assert message.id is not None
+        self.pending[message.id] = (copy.deepcopy(message), None)
+
+    def due(self, now: datetime, limit: int, channels: Sequence[str],
+            relayed_before: datetime | None = None) -> list[int]:
+        out = []
+        for message_id, m in sorted(self._view().items()):
+            if m.status != "pending" or m.channel not in channels:
+                continue
+            if m.next_attempt_at is not None and m.next_attempt_at > now:
+                continue
+            if m.lease_until is not None and m.lease_until > now:
+                continue
+            if relayed_before is not None and m.relayed_at is not None \
+                    and m.relayed_at > relayed_before:
+                continue
+            out.append(message_id)
+        return out[:limit]
+
+    def mark_relayed(self, message_ids: Sequence[int], at: datetime | None) -> None:
+        for message_id in message_ids:
+            message = self.get(message_id)
+            message.relayed_at = at
+            self.pending[message_id] = (message, None)
+
+    def list(self, status: str | None = None, subject: str | None = None,
+             subject_id: int | None = None, limit: int = 100) -> list[OutboxMessage]:
+        rows = [copy.deepcopy(m) for _, m in sorted(self._view().items(), reverse=True)]
+        rows = [m for m in rows if (status is None or m.status == status)
+                and (subject is None or m.subject == subject)
+                and (subject_id is None or m.subject_id == subject_id)]
+        return rows[:limit]
+
+    def failed_subjects(self, subject: str) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for m in self._view().values():
+            if m.status == "failed" and m.subject == subject:
+                out[m.subject_id] = out.get(m.subject_id, 0) + 1
+        return out
 
 
 class MemorySigner:

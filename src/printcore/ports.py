@@ -6,23 +6,25 @@ unit tests use the in-memory fakes of :mod:`printcore.memory`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import attrs
 
 from printcore.events import Event
 from printcore.job import Job, JobFile
 
+if TYPE_CHECKING:
+    from printcore.outbox import OutboxRepository
+
 __all__ = [
     "Clock",
     "EventLog",
     "FileStore",
     "JobRepository",
-    "Mailer",
     "Notice",
     "PasswordHasher",
     "SettingsRepository",
@@ -108,12 +110,17 @@ class SettingsRepository(Protocol):
 
 
 class UnitOfWork(Protocol):
-    """One database transaction. ``with uow:`` begins; leaving without ``commit()`` rolls back."""
+    """One database transaction. ``with uow:`` begins; leaving without ``commit()`` rolls back.
+
+    Messages a change causes are added to ``outbox`` in the same transaction, so they are
+    sent if and only if the change is committed (:mod:`printcore.outbox`).
+    """
 
     jobs: JobRepository
     events: EventLog
     staff: StaffRepository
     settings: SettingsRepository
+    outbox: OutboxRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -187,7 +194,8 @@ class FileStore(Protocol):
 
 @attrs.frozen
 class Notice:
-    """A message to someone, rendered and delivered by the mail adapter.
+    """An email to a student, stored in the outbox with the change that causes it and
+    rendered and delivered later by the mail adapter.
 
     ``kind``: ``submitted``, ``approved``, ``rejected``, ``confirmed``, ``completed``,
     ``payment_receipt``. ``context`` holds JSON-compatible values (the job's figures,
@@ -199,11 +207,6 @@ class Notice:
     job_id: int
     context: Mapping[str, Any] = attrs.Factory(dict)
 
-
-class Mailer(Protocol):
-    def send(self, notices: Iterable[Notice]) -> None:
-        """Deliver (or queue) notices for a change that has been committed."""
-        ...
 
 
 class TokenSigner(Protocol):

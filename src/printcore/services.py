@@ -1,7 +1,8 @@
 """Print request use cases: one method per thing a student or staff member does.
 
 Each method opens one unit of work, checks, applies the lifecycle, appends exactly one
-event, moves files copy → commit → delete, and sends notices after the commit.
+event, adds the emails it causes to the outbox (same transaction: sent if and only if the
+change commits, see :mod:`printcore.outbox`), and moves files copy → commit → delete.
 Errors raised are those of :mod:`printcore.errors`.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -26,7 +27,8 @@ from printcore.events import Event
 from printcore.job import Actor, Job, JobFile, JobStatus, Submission
 from printcore.lifecycle import fire
 from printcore.naming import job_basename, stored_file_name
-from printcore.ports import Clock, FileStore, Mailer, Notice, StagedFile, TokenSigner, UnitOfWork
+from printcore.outbox import OutboxMessage
+from printcore.ports import Clock, FileStore, Notice, StagedFile, TokenSigner, UnitOfWork
 from printcore.pricing import Pricing
 from printcore.slicing import SliceEstimate
 from printcore.validation import check_submission
@@ -56,7 +58,6 @@ class PrintRequests:
 
     uow: Callable[[], UnitOfWork]
     files: FileStore
-    mailer: Mailer
     signer: TokenSigner
     clock: Clock
     pricing: Pricing = attrs.Factory(Pricing)
@@ -105,15 +106,14 @@ class PrintRequests:
                             to_status=job.status,
                         )
                     )
+                    notice = Notice("submitted", job.email, job_id, self._summary(job))
+                    uow.outbox.add(OutboxMessage.email(notice, now))
                     uow.commit()
                 except BaseException:
                     self.files.remove_copy(job, job.status)
                     raise
         finally:
             self.files.discard(upload)
-        self.mailer.send(
-            [Notice("submitted", job.email, job_id, {**self._summary(job), "status_token": self.status_token(job_id)})]
-        )
         return job
 
     def status_token(self, job_id: int) -> str:
@@ -254,21 +254,7 @@ class PrintRequests:
                 )
 
         def notices(job: Job) -> list[Notice]:
-            token = self.signer.dumps(
-                "confirm", {"job": job_id, "nonce": nonce, "exp": expires_at.timestamp()}
-            )
-            return [
-                Notice(
-                    "approved",
-                    job.email,
-                    job_id,
-                    {
-                        **self._summary(job),
-                        "confirm_token": token,
-                        "expires_at": expires_at.isoformat(),
-                    },
-                )
-            ]
+            return [self._approval_notice(job, nonce, expires_at)]
 
         return self._transition(
             job_id,
@@ -287,6 +273,53 @@ class PrintRequests:
             authoritative_file=authoritative_file,
             nonce=nonce,
             expires_at=expires_at,
+        )
+
+    def resend_confirmation(
+        self, job_id: int, actor: Actor, expected_version: int | None = None
+    ) -> Job:
+        """Email a pending job's student a new confirmation link (e.g. the first one was
+        lost or expired). The new link gets a fresh ``confirmation_ttl``; every earlier link
+        stops working (its nonce no longer matches). Raises NotFoundError,
+        InvalidTransitionError (the job is not pending), ConcurrentChangeError,
+        ValidationError (not active staff)."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            self._require_staff(uow, actor)
+            job = uow.jobs.get(job_id)
+            self._check_version(job, expected_version)
+            if job.status != JobStatus.PENDING.value:
+                raise InvalidTransitionError(
+                    "resend_confirmation",
+                    job.status,
+                    "Only a job waiting for the student's confirmation has a link to resend "
+                    f"(this one is {job.state.label.lower()}).",
+                )
+            nonce = secrets.token_urlsafe(12)
+            expires_at = now + self.confirmation_ttl
+            job.confirmation_nonce = nonce
+            job.confirmation_expires_at = expires_at
+            job.updated_at = now
+            uow.jobs.update(job)
+            uow.events.append(Event(
+                "job", job_id, "resend_confirmation", actor, now,
+                details={"expires_at": expires_at.isoformat()},
+            ))
+            uow.outbox.add(OutboxMessage.email(self._approval_notice(job, nonce, expires_at), now))
+            uow.commit()
+        self.files.write_metadata(job)
+        return job
+
+    def _approval_notice(self, job: Job, nonce: str, expires_at: datetime) -> Notice:
+        assert job.id is not None
+        token = self.signer.dumps(
+            "confirm", {"job": job.id, "nonce": nonce, "exp": expires_at.timestamp()}
+        )
+        return Notice(
+            "approved",
+            job.email,
+            job.id,
+            {**self._summary(job), "confirm_token": token, "expires_at": expires_at.isoformat()},
         )
 
     def reject(
@@ -453,6 +486,7 @@ class PrintRequests:
             "weight_g": job.weight_g,
             "time_hours": job.time_hours,
             "cost_cents": job.cost_cents,
+            "status_token": self.status_token(job.id) if job.id is not None else None,
         }
 
     @staticmethod
@@ -519,14 +553,14 @@ class PrintRequests:
                         to_status=new,
                     )
                 )
+                for notice in notices(job) if notices is not None else ():
+                    uow.outbox.add(OutboxMessage.email(notice, now))
                 uow.commit()
             except BaseException:
                 if not deleting:
                     self._undo_copy(job, new)
                 raise
         self.files.remove_copy(job, old)
-        if notices is not None:
-            self.mailer.send(notices(job))
         return job
 
     def _undo_copy(self, job: Job, status: str) -> None:

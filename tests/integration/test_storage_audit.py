@@ -16,7 +16,7 @@ from adapters.files.audit import audit_storage
 from adapters.sql import SqlUnitOfWork, make_engine, upgrade
 from adapters.tokens import ItsdangerousSigner
 from printcore import Actor, PrintRequests, SliceEstimate, StaffDirectory, StagedFile, Submission
-from printcore.memory import MemoryMailer, PlainHasher, SystemClock
+from printcore.memory import PlainHasher, SystemClock
 
 ADA = Actor.staff("Ada", "Desk")
 
@@ -35,7 +35,7 @@ def world(tmp_path: Path):  # type: ignore[no-untyped-def]
     store = LocalFileStore(tmp_path / "storage")
     store.prepare()
     uow = lambda: SqlUnitOfWork(engine)  # noqa: E731
-    svc = PrintRequests(uow=uow, files=store, mailer=MemoryMailer(),
+    svc = PrintRequests(uow=uow, files=store,
                         signer=ItsdangerousSigner("s"), clock=SystemClock())
     StaffDirectory(uow=uow, hasher=PlainHasher(), clock=SystemClock()).add("Ada")
     yield svc, store, uow, tmp_path

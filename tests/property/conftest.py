@@ -16,7 +16,7 @@ from printcore.memory import (
     FixedClock,
     MemoryDatabase,
     MemoryFileStore,
-    MemoryMailer,
+    MemoryOutboxStore,
     MemorySigner,
     MemoryUnitOfWork,
     PlainHasher,
@@ -51,19 +51,23 @@ class Snapshot:
 class Lab:
     db: MemoryDatabase = attrs.Factory(MemoryDatabase)
     files: MemoryFileStore = attrs.Factory(MemoryFileStore)
-    mailer: MemoryMailer = attrs.Factory(MemoryMailer)
     signer: MemorySigner = attrs.Factory(MemorySigner)
     clock: FixedClock = attrs.Factory(FixedClock)
     requests: PrintRequests = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
         self.requests = PrintRequests(
-            uow=self.uow, files=self.files, mailer=self.mailer, signer=self.signer, clock=self.clock
+            uow=self.uow, files=self.files, signer=self.signer, clock=self.clock
         )
         StaffDirectory(uow=self.uow, hasher=PlainHasher(), clock=self.clock).add(STAFF.name)
 
     def uow(self) -> MemoryUnitOfWork:
         return MemoryUnitOfWork(self.db)
+
+    @property
+    def outbox(self) -> MemoryOutboxStore:
+        """Committed outbox rows; ``outbox.sent`` lists their email notices."""
+        return self.db.outbox
 
     def new_job(self) -> int:
         """A submitted job with one sliced file, in ``uploaded``."""
@@ -85,7 +89,7 @@ class Lab:
 
     def confirm_token(self, job_id: int) -> str:
         """The newest confirmation link sent for the job, or a well-signed one with no nonce."""
-        for notice in reversed(self.mailer.sent):
+        for notice in reversed(self.outbox.sent):
             if notice.kind == "approved" and notice.job_id == job_id:
                 token: str = notice.context["confirm_token"]
                 return token
@@ -122,7 +126,7 @@ class Lab:
             events=list(self.db.events),
             files=dict(self.files.files),
             metadata=copy.deepcopy(self.files.metadata),
-            sent=list(self.mailer.sent),
+            sent=list(self.outbox.sent),
         )
 
 

@@ -78,7 +78,8 @@ from printcore import (
     ValidationError,
     job_basename,
 )
-from printcore.memory import FixedClock, MemoryMailer, PlainHasher
+from printcore.memory import FixedClock, PlainHasher
+from printcore.ports import Notice
 from printcore.pricing import MAX_GRAMS
 
 #: DESIGN.md's transition table: (state, event) → target state. Everything else is refused.
@@ -304,12 +305,10 @@ class JobMachine(RuleBasedStateMachine):
         self.store = LocalFileStore(self.root)
         self.store.prepare()
         self.clock = FixedClock()
-        self.mailer = MemoryMailer()
         self.signer = ItsdangerousSigner("stateful-test-secret")
         self.svc = PrintRequests(
             uow=self.uow,
             files=self.store,
-            mailer=self.mailer,
             signer=self.signer,
             clock=self.clock,
             confirmation_ttl=CONFIRMATION_TTL,
@@ -322,6 +321,12 @@ class JobMachine(RuleBasedStateMachine):
 
     def uow(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(self.engine)
+
+    def sent_notices(self) -> list[Notice]:
+        """The email notices of committed changes, oldest first (the SQL outbox)."""
+        with self.uow() as uow:
+            rows = uow.outbox.list(limit=1_000_000)
+        return [m.notice() for m in reversed(rows) if m.channel == "email"]
 
     def teardown(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
@@ -423,7 +428,7 @@ class JobMachine(RuleBasedStateMachine):
         assert Fraction(hours) <= Fraction(job.time_hours) < Fraction(hours) + Fraction(1, 2)
         assert job.cost_cents == Pricing().cost_cents(m.print_method, float(weight))
         m.weight_g, m.time_hours, m.cost_cents = job.weight_g, job.time_hours, job.cost_cents
-        notice = self.mailer.sent[-1]
+        notice = self.sent_notices()[-1]
         assert (notice.kind, notice.job_id) == ("approved", m.job_id)
         m.confirm_token = notice.context["confirm_token"]
         m.confirm_expires_at = self.clock.now() + CONFIRMATION_TTL
@@ -968,7 +973,7 @@ class JobMachine(RuleBasedStateMachine):
     @invariant()
     def outbox_matches_model(self) -> None:
         sent: dict[int, list[str]] = {}
-        for notice in self.mailer.sent:
+        for notice in self.sent_notices():
             sent.setdefault(notice.job_id, []).append(notice.kind)
         assert sent == {i: m.notices for i, m in self.model.items()}
 

@@ -17,7 +17,7 @@ from printcore.memory import (
     FixedClock,
     MemoryDatabase,
     MemoryFileStore,
-    MemoryMailer,
+    MemoryOutboxStore,
     MemorySigner,
     MemoryUnitOfWork,
     PlainHasher,
@@ -65,7 +65,6 @@ class Lab:
 
     db: MemoryDatabase = attrs.Factory(MemoryDatabase)
     files: MemoryFileStore = attrs.Factory(MemoryFileStore)
-    mailer: MemoryMailer = attrs.Factory(MemoryMailer)
     signer: MemorySigner = attrs.Factory(MemorySigner)
     clock: FixedClock = attrs.Factory(FixedClock)
 
@@ -73,9 +72,14 @@ class Lab:
         return MemoryUnitOfWork(self.db)
 
     @property
+    def outbox(self) -> MemoryOutboxStore:
+        """Committed outbox rows; ``outbox.sent`` lists their email notices."""
+        return self.db.outbox
+
+    @property
     def requests(self) -> PrintRequests:
         return PrintRequests(
-            uow=self.uow, files=self.files, mailer=self.mailer, signer=self.signer, clock=self.clock
+            uow=self.uow, files=self.files, signer=self.signer, clock=self.clock
         )
 
     @property
@@ -109,7 +113,7 @@ class Lab:
 
     def confirm_token(self, job_id: int) -> str:
         """The link token of the newest ``approved`` notice for the job."""
-        notices = [n for n in self.mailer.sent if n.kind == "approved" and n.job_id == job_id]
+        notices = [n for n in self.outbox.sent if n.kind == "approved" and n.job_id == job_id]
         assert notices, f"no approved notice for job {job_id}"
         token: str = notices[-1].context["confirm_token"]
         return token
@@ -155,7 +159,7 @@ class Lab:
             events=list(self.db.events),
             files=dict(self.files.files),
             metadata=copy.deepcopy(self.files.metadata),
-            sent=list(self.mailer.sent),
+            sent=list(self.outbox.sent),
         )
 
     def events_of(self, job_id: int) -> list[Any]:

@@ -27,7 +27,6 @@ from printcore import (
     ValidationError,
 )
 from printcore.memory import MemoryDatabase, MemoryFileStore, MemorySigner, MemoryUnitOfWork
-from printcore.ports import Notice
 
 if TYPE_CHECKING:
     from conftest import Lab
@@ -162,15 +161,15 @@ def test_a_print_request_from_upload_to_pickup(lab: Lab) -> None:
     ids = [e.id for e in lab.events_of(job_id)]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
 
-    assert [(n.kind, n.to, n.job_id) for n in lab.mailer.sent] == [
+    assert [(n.kind, n.to, n.job_id) for n in lab.outbox.sent] == [
         (kind, "jane.doe@university.edu", job_id)
         for kind in ("submitted", "approved", "confirmed", "completed", "payment_receipt")
     ]
-    approved = lab.mailer.sent[1].context
+    approved = lab.outbox.sent[1].context
     assert approved["cost_cents"] == 300 and approved["time_hours"] == 1.0
     assert approved["expires_at"] == (t0 + timedelta(hours=2, minutes=30, days=7)).isoformat()
-    assert lab.mailer.sent[-1].context["amount_cents"] == 300
-    assert svc.job_for_status_token(lab.mailer.sent[0].context["status_token"]) == svc.get(job_id)
+    assert lab.outbox.sent[-1].context["amount_cents"] == 300
+    assert svc.job_for_status_token(lab.outbox.sent[0].context["status_token"]) == svc.get(job_id)
 
 
 def test_each_job_gets_its_own_id_and_folder(lab: Lab) -> None:
@@ -196,7 +195,7 @@ def test_an_invalid_submission_stores_nothing_and_discards_the_upload(
     assert set(info.value.fields) == {"email", "color"}
     assert lab.db.jobs == {} and lab.db.events == [] and lab.files.files == {}
     assert lab.files.staged == {}
-    assert lab.mailer.sent == []
+    assert lab.outbox.sent == []
 
 
 def test_sliced_files_are_numbered_and_allowed_until_printing(lab: Lab) -> None:
@@ -230,7 +229,7 @@ def test_reject_with_listed_and_custom_reasons(lab: Lab) -> None:
         BEN,
         job.rejection_reasons,
     )
-    notice = lab.mailer.sent[-1]
+    notice = lab.outbox.sent[-1]
     assert (notice.kind, notice.to) == ("rejected", "jane.doe@university.edu")
     assert notice.context["reasons"] == job.rejection_reasons
 
@@ -429,7 +428,7 @@ def test_a_tampered_link_is_refused_and_changes_nothing(lab: Lab) -> None:
 
 def test_a_status_link_is_not_a_confirmation_link(lab: Lab) -> None:
     job_id = jid(lab.job_in("pending"))
-    status_token = lab.mailer.sent[0].context["status_token"]
+    status_token = lab.outbox.sent[0].context["status_token"]
     before = lab.snapshot(job_id)
     with pytest.raises(TokenTamperedError):
         lab.requests.confirm(status_token)
@@ -697,7 +696,7 @@ def test_two_workstations_at_once_exactly_one_wins(
         lambda: getattr(lab.requests, winner)(job_id, BEN, *args[winner])
     ]
     racing = attrs.evolve(lab.requests, uow=lambda: RacingUnitOfWork(lab.db, pending))
-    sent_before = len(lab.mailer.sent)
+    sent_before = len(lab.outbox.sent)
     with pytest.raises(ConcurrentChangeError):
         getattr(racing, loser)(job_id, ANA, *args[loser])
     job = lab.requests.get(job_id)
@@ -705,7 +704,7 @@ def test_two_workstations_at_once_exactly_one_wins(
     assert lab.files.folders_of(job) == {winner_folder}
     events = lab.events_of(job_id)
     assert events[-1].actor == BEN and events[-2].kind == "start_print"
-    assert len(lab.mailer.sent) == sent_before + (winner == "complete")
+    assert len(lab.outbox.sent) == sent_before + (winner == "complete")
 
 
 # --- failures half way ------------------------------------------------------------------
@@ -718,11 +717,6 @@ class Boom(Exception):
 class FailingCommit(MemoryUnitOfWork):
     def commit(self) -> None:
         raise Boom("the database went away")
-
-
-class FailingMailer:
-    def send(self, notices: Iterable[Notice]) -> None:
-        raise Boom("SMTP is down")
 
 
 @attrs.define
@@ -783,7 +777,7 @@ def test_a_failing_commit_on_submit_stores_nothing(
         failing.submit(a_submission(), lab.stage_model())
     assert lab.db.jobs == {} and lab.db.events == []
     assert lab.files.files == {} and lab.files.metadata == {} and lab.files.staged == {}
-    assert lab.mailer.sent == []
+    assert lab.outbox.sent == []
 
 
 def test_a_failing_commit_on_add_sliced_file_leaves_no_file(lab: Lab) -> None:
@@ -796,47 +790,70 @@ def test_a_failing_commit_on_add_sliced_file_leaves_no_file(lab: Lab) -> None:
     assert lab.files.staged == {}
 
 
+EMAILS = {"approve": ["approved"], "reject": ["rejected"], "confirm": ["confirmed"],
+          "complete": ["completed"], "pick_up": ["payment_receipt"]}
+
+
 @pytest.mark.parametrize("action", sorted(TRANSITIONS))
-def test_a_failing_mailer_never_leaves_a_half_done_change(lab: Lab, action: str) -> None:
-    """Notices go out after the commit: if the mailer fails, the change is complete (job,
-    files, one event) and the error still reaches the caller."""
+def test_each_change_commits_its_emails_with_it(lab: Lab, action: str) -> None:
+    """The emails a change causes are outbox rows of the same commit: pending, due now,
+    addressed to the student, about the job; changes that email nobody add none."""
     status, run = TRANSITIONS[action]
     job_id = _job_for(lab, status)
-    events_before = len(lab.db.events)
-    token = lab.confirm_token(job_id) if status == "pending" else None
-    failing = attrs.evolve(lab.requests, mailer=FailingMailer())
-    sends = action in {"approve", "reject", "confirm", "complete", "pick_up"}
-    if sends:
-        with pytest.raises(Boom):
-            run(failing, job_id, lab)
-    else:
-        run(failing, job_id, lab)
-    assert len(lab.db.events) == events_before + 1
-    event = lab.db.events[-1]
-    assert event.kind == action
-    if action == "delete":
-        assert job_id not in lab.db.jobs
-        assert not any(f"_{job_id}/" in k for k in lab.files.files)
-        return
-    job = lab.requests.get(job_id)
-    assert job.status == event.to_status != status
-    assert lab.files.folders_of(job) == {JobStatus(job.status).folder}
-    if token is not None and action == "confirm":
-        with pytest.raises(TokenUsedError):
-            lab.requests.confirm(token)
+    before = {m.id for m in lab.outbox.messages()}
+    run(lab.requests, job_id, lab)
+    new = [m for m in lab.outbox.messages() if m.id not in before]
+    assert [m.kind for m in new] == EMAILS.get(action, [])
+    for message in new:
+        assert (message.channel, message.subject, message.subject_id) == ("email", "job", job_id)
+        assert message.recipient == "jane.doe@university.edu"
+        assert (message.status, message.attempts) == ("pending", 0)
+        assert message.next_attempt_at == message.created_at == lab.clock.now()
 
 
-def test_a_failing_mailer_on_submit_keeps_the_complete_job(
-    lab: Lab, make_submission: Callable[..., Submission]
-) -> None:
-    a_submission = make_submission
-    failing = attrs.evolve(lab.requests, mailer=FailingMailer())
+def test_a_failing_commit_on_a_transition_emails_nobody(lab: Lab) -> None:
+    job_id = jid(lab.submit())
+    lab.add_sliced(job_id)
+    before = len(lab.outbox.messages())
+    failing = attrs.evolve(lab.requests, uow=lambda: FailingCommit(lab.db))
     with pytest.raises(Boom):
-        failing.submit(a_submission(), lab.stage_model())
-    job = lab.requests.get(1)
-    assert lab.files.folders_of(job) == {"Uploaded"}
-    assert [e.kind for e in lab.events_of(1)] == ["submit"]
-    assert lab.files.staged == {}
+        failing.reject(job_id, ANA, ["Walls or details are too thin to print."])
+    assert len(lab.outbox.messages()) == before
+    assert lab.requests.get(job_id).status == "uploaded"
+
+
+def test_resend_confirmation_sends_a_new_link_and_voids_the_old_one(lab: Lab) -> None:
+    job = lab.approved()
+    job_id = jid(job)
+    old = lab.confirm_token(job_id)
+    lab.clock.advance(days=6)
+    resent = lab.requests.resend_confirmation(job_id, BEN)
+    new = lab.confirm_token(job_id)
+    assert new != old and resent.status == "pending"
+    assert resent.confirmation_expires_at == lab.clock.now() + timedelta(days=7)
+    assert [e.kind for e in lab.events_of(job_id)][-1] == "resend_confirmation"
+    assert lab.events_of(job_id)[-1].actor == BEN
+    with pytest.raises(TokenUsedError):
+        lab.requests.confirm(old)
+    lab.clock.advance(days=6)  # 12 days after approval: only the new link still works
+    assert lab.requests.confirm(new).status == "ready_to_print"
+
+
+@pytest.mark.parametrize("status", ["uploaded", "ready_to_print", "completed", "rejected"])
+def test_resend_confirmation_is_refused_unless_pending(lab: Lab, status: str) -> None:
+    job_id = _job_for(lab, status)
+    before = lab.snapshot(job_id)
+    with pytest.raises(InvalidTransitionError, match="Only a job waiting"):
+        lab.requests.resend_confirmation(job_id, ANA)
+    assert_unchanged(lab, job_id, before)
+
+
+def test_resend_confirmation_needs_active_staff(lab: Lab) -> None:
+    job_id = jid(lab.approved())
+    before = lab.snapshot(job_id)
+    with pytest.raises(ValidationError):
+        lab.requests.resend_confirmation(job_id, Actor.staff("Nobody"))
+    assert_unchanged(lab, job_id, before)
 
 
 def test_the_memory_database_is_not_shared_by_accident(lab: Lab) -> None:

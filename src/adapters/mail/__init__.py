@@ -1,6 +1,11 @@
-"""Outbound email: rendering printcore notices into messages, and delivering them."""
+"""Outbound email: rendering outbox rows into messages and delivering them by SMTP or
+as ``.eml`` files."""
 
-from adapters.mail.files import FileMailer
-from adapters.mail.render import MailRenderer
+from adapters.mail.render import MailRenderer, RenderError
+from adapters.mail.sender import EmailSender, message_id_for
+from adapters.mail.transports import FileTransport, MailTransport, SmtpSettings, SmtpTransport
 
-__all__ = ["FileMailer", "MailRenderer"]
+__all__ = [
+    "EmailSender", "FileTransport", "MailRenderer", "MailTransport", "RenderError",
+    "SmtpSettings", "SmtpTransport", "message_id_for",
+]

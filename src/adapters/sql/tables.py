@@ -5,7 +5,8 @@ payments as JSON), ``events`` (the append-only log; deliberately no foreign key 
 ``jobs``, so a deleted job keeps its history), ``staff`` and ``settings``; for the
 self-service queue ``printers`` (one row per configured printer, with the holder and the
 claim/start deadlines the sweep reads) and ``tickets`` (members' places, FIFO by
-``queue_key``). The Alembic
+``queue_key``); ``outbox`` (every outbound email and Discord notice, written in the
+transaction of the change that causes it, with its delivery state). The Alembic
 migrations in ``adapters/sql/migrations/versions`` create the same schema by hand; a test
 compares them.
 """
@@ -30,8 +31,8 @@ from sqlalchemy import (
 from adapters.sql.types import UTCDateTime
 
 __all__ = [
-    "NAMING_CONVENTION", "events", "jobs", "metadata", "printers", "settings", "staff",
-    "tickets",
+    "NAMING_CONVENTION", "events", "jobs", "metadata", "outbox", "printers", "settings",
+    "staff", "tickets",
 ]
 
 NAMING_CONVENTION = {
@@ -153,5 +154,28 @@ tickets = Table(
     Column("misses", Integer, nullable=False, default=0),
     Index(None, "status", "queue_key"),
     Index(None, "member", "id"),
+    sqlite_autoincrement=True,
+)
+
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, Identity(), primary_key=True),
+    Column("channel", String(16), nullable=False),  # email | discord
+    Column("kind", String(32), nullable=False),
+    Column("recipient", String, nullable=False),
+    Column("subject", String(32), nullable=False),  # job | ticket
+    Column("subject_id", Integer, nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("status", String(16), nullable=False),  # pending | sent | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("next_attempt_at", UTCDateTime, nullable=False),
+    Column("lease_until", UTCDateTime, nullable=True),
+    Column("relayed_at", UTCDateTime, nullable=True),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "subject", "subject_id"),
     sqlite_autoincrement=True,
 )

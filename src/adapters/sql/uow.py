@@ -1,6 +1,7 @@
 """The unit of work and repositories over SQLAlchemy Core (SQLite and PostgreSQL).
 
-``SqlUnitOfWork(engine)`` implements ``printcore.ports.UnitOfWork`` and the queue's
+``SqlUnitOfWork(engine, after_commit=None)`` implements ``printcore.ports.UnitOfWork`` (with
+its ``outbox``, ``adapters.sql.outbox``) and the queue's
 ``printcore.queue.ports.QueueUnitOfWork`` (repositories in ``adapters.sql.queue``): each ``with`` block
 checks out one connection and runs one transaction, rolled back on leaving unless
 ``commit()`` was called. After ``commit()`` the next statement starts a new transaction.
@@ -16,6 +17,7 @@ is enough (the loser's UPDATE waits for the winner's row lock and then matches n
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
@@ -26,11 +28,13 @@ from sqlalchemy.exc import DBAPIError
 
 from adapters.sql.convert import event_to_row, job_to_row, row_to_event, row_to_job
 from adapters.sql.engine import connection_error
+from adapters.sql.outbox import SqlOutboxRepository
 from adapters.sql.queue import SqlPrinterRepository, SqlTicketRepository
 from adapters.sql.tables import events, jobs, settings, staff
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.events import Event
 from printcore.job import Job
+from printcore.outbox import OutboxRepository
 from printcore.ports import (
     EventLog,
     JobRepository,
@@ -213,8 +217,11 @@ class SqlUnitOfWork:
     Raises StorageError on entering when the database cannot be reached.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(
+        self, engine: Engine, after_commit: Callable[[Sequence[int]], None] | None = None
+    ) -> None:
         self.engine = engine
+        self.after_commit = after_commit
         self._connection: Connection | None = None
         # Typed as the ports: the protocol's attributes are settable, hence invariant.
         self.jobs: JobRepository = SqlJobRepository(self)
@@ -223,6 +230,8 @@ class SqlUnitOfWork:
         self.settings: SettingsRepository = SqlSettingsRepository(self)
         self.printers: PrinterRepository = SqlPrinterRepository(self)
         self.tickets: TicketRepository = SqlTicketRepository(self)
+        self._outbox = SqlOutboxRepository(self)
+        self.outbox: OutboxRepository = self._outbox
 
     @property
     def connection(self) -> Connection:
@@ -253,6 +262,7 @@ class SqlUnitOfWork:
         tb: TracebackType | None,
     ) -> None:
         conn, self._connection = self._connection, None
+        self._outbox.added = []
         if conn is None:
             return
         try:
@@ -262,8 +272,17 @@ class SqlUnitOfWork:
             conn.close()
 
     def commit(self) -> None:
-        """Commit the work so far; later statements in the block start a new transaction."""
+        """Commit the work so far; later statements in the block start a new transaction.
+
+        Then hands the ids of the outbox rows this transaction added to ``after_commit``
+        (the relay's fast path); that hook must not raise (it is best effort: the relay
+        finds any row it missed).
+        """
         self.connection.commit()
+        added, self._outbox.added = self._outbox.added, []
+        if added and self.after_commit is not None:
+            self.after_commit(added)
 
     def rollback(self) -> None:
+        self._outbox.added = []
         self.connection.rollback()

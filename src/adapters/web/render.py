@@ -37,6 +37,8 @@ EVENT_TITLES: dict[str, str] = {
     "revert_completion": "Completion undone",
     "revert_pickup": "Pickup undone",
     "delete": "Deleted",
+    "resend_confirmation": "Confirmation link resent",
+    "message_retried": "Email sent again",
 }
 
 _DETAIL_LABELS: dict[str, str] = {

@@ -1,0 +1,141 @@
+"""The ``outbox`` table (``printcore.outbox.OutboxRepository``) over SQLAlchemy Core.
+
+``lease`` is one conditional UPDATE (``... WHERE id = ? AND status = 'pending' AND
+next_attempt_at <= now AND (lease_until IS NULL OR lease_until <= now)``): of two
+deliverers racing for a row, the database lets exactly one match it. Rows added in a unit
+of work are remembered so the unit of work can hand their ids to its ``after_commit``
+hook (the relay's fast path) once the transaction is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, insert, or_, select, update
+
+from adapters.sql.tables import outbox
+from printcore.errors import NotFoundError
+from printcore.outbox import OutboxMessage
+
+if TYPE_CHECKING:
+    from adapters.sql.uow import SqlUnitOfWork
+
+__all__ = ["SqlOutboxRepository"]
+
+_FIELDS = (
+    "channel", "kind", "recipient", "subject", "subject_id", "payload", "status",
+    "attempts", "created_at", "next_attempt_at", "lease_until", "relayed_at", "sent_at",
+    "last_error",
+)
+_OUTCOME = ("status", "attempts", "next_attempt_at", "lease_until", "relayed_at", "sent_at",
+            "last_error")
+
+
+def _to_message(row: Mapping[str, Any]) -> OutboxMessage:
+    return OutboxMessage(id=row["id"], **{name: row[name] for name in _FIELDS})
+
+
+class SqlOutboxRepository:
+    def __init__(self, uow: SqlUnitOfWork) -> None:
+        self._uow = uow
+        #: Ids added in the current transaction (cleared by the unit of work).
+        self.added: list[int] = []
+
+    @property
+    def _conn(self) -> Any:
+        return self._uow.connection
+
+    def add(self, message: OutboxMessage) -> int:
+        """Insert a pending row (due at once unless ``next_attempt_at`` says otherwise)."""
+        values = {name: getattr(message, name) for name in _FIELDS}
+        values["payload"] = dict(message.payload)
+        values["next_attempt_at"] = message.next_attempt_at or message.created_at
+        result = self._conn.execute(insert(outbox).values(**values))
+        key = result.inserted_primary_key
+        message.id = int(key[0])
+        message.next_attempt_at = values["next_attempt_at"]
+        self.added.append(message.id)
+        return message.id
+
+    def get(self, message_id: int) -> OutboxMessage:
+        """Raises NotFoundError."""
+        row = self._conn.execute(
+            select(outbox).where(outbox.c.id == message_id)
+        ).mappings().first()
+        if row is None:
+            raise NotFoundError(f"There is no message {message_id}.")
+        return _to_message(row)
+
+    def lease(self, message_id: int, now: datetime, until: datetime) -> OutboxMessage | None:
+        """Take a due, unheld pending row for this caller (see the module doc)."""
+        result = self._conn.execute(
+            update(outbox)
+            .where(
+                outbox.c.id == message_id,
+                outbox.c.status == "pending",
+                outbox.c.next_attempt_at <= now,
+                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now),
+            )
+            .values(lease_until=until, attempts=outbox.c.attempts + 1)
+        )
+        if result.rowcount != 1:
+            return None
+        return self.get(message_id)
+
+    def finish(self, message: OutboxMessage) -> None:
+        """Store the delivery outcome fields of a row."""
+        if message.id is None:
+            raise ValueError("This message has no id; add it first.")
+        self._conn.execute(
+            update(outbox)
+            .where(outbox.c.id == message.id)
+            .values(**{name: getattr(message, name) for name in _OUTCOME})
+        )
+
+    def due(self, now: datetime, limit: int, channels: Sequence[str],
+            relayed_before: datetime | None = None) -> list[int]:
+        """Pending, due, unheld rows of ``channels``, oldest first."""
+        query = (
+            select(outbox.c.id)
+            .where(
+                outbox.c.status == "pending",
+                outbox.c.next_attempt_at <= now,
+                outbox.c.channel.in_(list(channels)),
+                or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now),
+            )
+            .order_by(outbox.c.next_attempt_at, outbox.c.id)
+            .limit(limit)
+        )
+        if relayed_before is not None:
+            query = query.where(
+                or_(outbox.c.relayed_at.is_(None), outbox.c.relayed_at <= relayed_before)
+            )
+        return [int(i) for i in self._conn.execute(query).scalars()]
+
+    def mark_relayed(self, message_ids: Sequence[int], at: datetime | None) -> None:
+        if message_ids:
+            self._conn.execute(
+                update(outbox).where(outbox.c.id.in_(list(message_ids))).values(relayed_at=at)
+            )
+
+    def list(self, status: str | None = None, subject: str | None = None,
+             subject_id: int | None = None, limit: int = 100) -> list[OutboxMessage]:
+        """Rows newest first."""
+        query = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+        if status is not None:
+            query = query.where(outbox.c.status == status)
+        if subject is not None:
+            query = query.where(outbox.c.subject == subject)
+        if subject_id is not None:
+            query = query.where(outbox.c.subject_id == subject_id)
+        return [_to_message(row) for row in self._conn.execute(query).mappings()]
+
+    def failed_subjects(self, subject: str) -> dict[int, int]:
+        query = (
+            select(outbox.c.subject_id, func.count())
+            .where(outbox.c.status == "failed", outbox.c.subject == subject)
+            .group_by(outbox.c.subject_id)
+        )
+        return {int(i): int(n) for i, n in self._conn.execute(query)}
