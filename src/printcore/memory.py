@@ -381,7 +381,9 @@ class MemoryOutbox:
     def due(self, now: datetime, limit: int, channels: Sequence[str],
             relayed_before: datetime | None = None) -> list[int]:
         out = []
-        for message_id, m in sorted(self._view().items()):
+        rows = sorted(self._view().items(),
+                      key=lambda item: (item[1].next_attempt_at or item[1].created_at, item[0]))
+        for message_id, m in rows:
             if m.status != "pending" or m.channel not in channels:
                 continue
             if m.next_attempt_at is not None and m.next_attempt_at > now:

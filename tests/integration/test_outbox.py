@@ -1,0 +1,248 @@
+"""The outbox service on every backend (memory, SQLite, PostgreSQL): delivery, backoff,
+permanent failures, retry, leases, the relay's view, and racing deliverers.
+
+Bad inputs tried: an unknown message id, retrying a sent message, an unknown status
+filter, a sender raising a non-DeliveryError exception, a channel nobody delivers here.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+
+from adapters.sql import SqlUnitOfWork
+from printcore.errors import NotFoundError, ValidationError
+from printcore.job import Actor
+from printcore.memory import FixedClock
+from printcore.outbox import DeliveryError, OutboxMessage, OutboxService, RetryPolicy
+from printcore.ports import Notice
+
+T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+ANA = Actor.staff("Ana Lee", "Front desk")
+
+
+class Recorder:
+    """A sender that records messages, or fails as told (a list of outcomes to play)."""
+
+    def __init__(self, script: list[Exception | None] | None = None) -> None:
+        self.sent: list[OutboxMessage] = []
+        self.script = list(script or [])
+        self.lock = threading.Lock()
+
+    def send(self, message: OutboxMessage) -> None:
+        with self.lock:
+            outcome = self.script.pop(0) if self.script else None
+            if outcome is not None:
+                raise outcome
+            self.sent.append(message)
+
+
+def add(uow_factory: Callable[[], Any], kind: str = "approved", job_id: int = 7,
+        at: datetime = T0, channel: str = "email") -> int:
+    with uow_factory() as uow:
+        if channel == "email":
+            message = OutboxMessage.email(
+                Notice(kind, "jane.doe@university.edu", job_id, {"cost_cents": 300}), at)
+        else:
+            message = OutboxMessage(channel=channel, kind=kind, recipient="123",
+                                    subject="ticket", subject_id=job_id, created_at=at)
+        message_id = uow.outbox.add(message)
+        uow.commit()
+    return int(message_id)
+
+
+def service(uow_factory: Callable[[], Any], sender: Recorder, clock: FixedClock,
+            **policy: Any) -> OutboxService:
+    return OutboxService(uow=uow_factory, clock=clock, senders={"email": sender},
+                         policy=RetryPolicy(**policy))
+
+
+def test_a_committed_row_is_delivered_once(uow_factory: Callable[[], Any]) -> None:
+    clock, sender = FixedClock(T0), Recorder()
+    svc = service(uow_factory, sender, clock)
+    message_id = add(uow_factory)
+    assert svc.due() == [message_id]
+    assert svc.deliver(message_id) == "sent"
+    assert svc.deliver(message_id) == "skipped"  # a second hand-over sends nothing
+    assert [m.id for m in sender.sent] == [message_id]
+    row = svc.get(message_id)
+    assert (row.status, row.attempts, row.sent_at, row.last_error) == ("sent", 1, T0, None)
+    assert row.payload == {"cost_cents": 300} and row.recipient == "jane.doe@university.edu"
+    assert svc.due() == []
+
+
+def test_a_rolled_back_row_never_exists(uow_factory: Callable[[], Any]) -> None:
+    with uow_factory() as uow:
+        uow.outbox.add(OutboxMessage.email(Notice("approved", "a@b.edu", 1, {}), T0))
+        # leaving without commit rolls back
+    svc = service(uow_factory, Recorder(), FixedClock(T0))
+    assert svc.due() == [] and svc.list() == []
+
+
+def test_temporary_failures_back_off_exponentially_then_succeed(
+    uow_factory: Callable[[], Any],
+) -> None:
+    clock = FixedClock(T0)
+    down = DeliveryError("Cannot reach the SMTP server: [Errno 111] Connection refused")
+    sender = Recorder([down, ConnectionResetError("reset by peer"), None])
+    svc = service(uow_factory, sender, clock, base=timedelta(seconds=30))
+    message_id = add(uow_factory)
+    assert svc.deliver(message_id) == "retry"
+    row = svc.get(message_id)
+    assert (row.status, row.attempts, row.next_attempt_at) == ("pending", 1, T0 + timedelta(seconds=30))
+    assert "Connection refused" in (row.last_error or "")
+    assert svc.deliver(message_id) == "skipped" and svc.due() == []  # not due yet
+    clock.advance(seconds=30)
+    assert svc.deliver(message_id) == "retry"  # a non-DeliveryError counts as temporary
+    row = svc.get(message_id)
+    assert row.next_attempt_at == clock.now() + timedelta(seconds=60)
+    assert row.last_error == "ConnectionResetError: reset by peer"
+    clock.advance(seconds=60)
+    assert svc.due() == [message_id]
+    assert svc.deliver(message_id) == "sent"
+    assert svc.get(message_id).attempts == 3 and len(sender.sent) == 1
+
+
+def test_a_permanent_failure_is_kept_for_staff_and_can_be_retried(
+    uow_factory: Callable[[], Any],
+) -> None:
+    clock = FixedClock(T0)
+    answer = "The SMTP server refused the recipient: 550 5.1.1 User unknown"
+    sender = Recorder([DeliveryError(answer, permanent=True)])
+    svc = service(uow_factory, sender, clock)
+    message_id = add(uow_factory, job_id=42)
+    assert svc.deliver(message_id) == "failed"
+    row = svc.get(message_id)
+    assert (row.status, row.last_error) == ("failed", answer)
+    assert svc.failed_jobs() == {42: 1}
+    assert svc.due() == [] and svc.deliver(message_id) == "skipped"
+    assert [m.id for m in svc.list(status="failed")] == [message_id]
+    clock.advance(minutes=5)
+    again = svc.retry(message_id, ANA)
+    assert (again.status, again.attempts, again.next_attempt_at) == ("pending", 0, clock.now())
+    assert svc.deliver(message_id) == "sent"
+    assert svc.failed_jobs() == {}
+    with uow_factory() as uow:
+        events = uow.events.for_subject("job", 42)
+    assert [(e.kind, e.actor.name, e.details["previous_error"]) for e in events] == [
+        ("message_retried", "Ana Lee", answer)]
+
+
+def test_temporary_failures_give_up_after_max_attempts(uow_factory: Callable[[], Any]) -> None:
+    clock = FixedClock(T0)
+    sender = Recorder([DeliveryError("421 try later")] * 3)
+    svc = service(uow_factory, sender, clock, max_attempts=3, base=timedelta(seconds=1))
+    message_id = add(uow_factory)
+    outcomes = []
+    for _ in range(3):
+        outcomes.append(svc.deliver(message_id))
+        clock.advance(minutes=1)
+    assert outcomes == ["retry", "retry", "failed"]
+    row = svc.get(message_id)
+    assert row.status == "failed" and row.last_error == (
+        "Gave up after 3 attempts; last: 421 try later")
+
+
+def test_retry_refuses_sent_and_unknown_messages(uow_factory: Callable[[], Any]) -> None:
+    svc = service(uow_factory, Recorder(), FixedClock(T0))
+    message_id = add(uow_factory)
+    svc.deliver(message_id)
+    with pytest.raises(ValidationError, match="already delivered"):
+        svc.retry(message_id, ANA)
+    with pytest.raises(NotFoundError):
+        svc.retry(999, ANA)
+    with pytest.raises(ValidationError, match="Unknown message status"):
+        svc.list(status="lost")
+    assert svc.deliver(999) == "skipped"
+
+
+def test_a_leased_row_is_left_alone_until_the_lease_ends(
+    uow_factory: Callable[[], Any],
+) -> None:
+    """A deliverer that died holding a row (after its lease, before sending) blocks the
+    row only until the lease ends; then another deliverer takes it."""
+    clock = FixedClock(T0)
+    svc = service(uow_factory, Recorder(), clock, lease=timedelta(seconds=60))
+    message_id = add(uow_factory)
+    with uow_factory() as uow:  # the dead deliverer's lease
+        assert uow.outbox.lease(message_id, T0, T0 + timedelta(seconds=60)) is not None
+        uow.commit()
+    assert svc.deliver(message_id) == "skipped" and svc.due() == []
+    clock.advance(seconds=61)
+    assert svc.due() == [message_id]
+    assert svc.deliver(message_id) == "sent"
+    assert svc.get(message_id).attempts == 2
+
+
+def test_channels_are_delivered_only_where_a_sender_exists(
+    uow_factory: Callable[[], Any],
+) -> None:
+    sender = Recorder()
+    svc = service(uow_factory, sender, FixedClock(T0))
+    discord_id = add(uow_factory, kind="offered", channel="discord")
+    email_id = add(uow_factory)
+    assert svc.due() == [email_id]
+    assert svc.deliver(discord_id) == "skipped"
+    assert svc.get(discord_id).attempts == 0  # untouched, left for the bot
+    report = svc.deliver_due()
+    assert (report.sent, report.total) == (1, 1)
+
+
+def test_the_relay_view_skips_rows_handed_over_recently(
+    uow_factory: Callable[[], Any],
+) -> None:
+    clock = FixedClock(T0)
+    svc = service(uow_factory, Recorder(), clock, relay_grace=timedelta(seconds=30))
+    first, second = add(uow_factory), add(uow_factory)
+    with uow_factory() as uow:
+        uow.outbox.mark_relayed([first], T0)
+        uow.commit()
+    assert svc.due(relay=True) == [second]
+    assert svc.due() == [first, second]  # delivering in-process ignores the relay mark
+    clock.advance(seconds=31)
+    assert svc.due(relay=True) == [first, second]
+
+
+def test_ordering_and_listing_by_job(uow_factory: Callable[[], Any]) -> None:
+    svc = service(uow_factory, Recorder(), FixedClock(T0 + timedelta(hours=1)))
+    a = add(uow_factory, "submitted", job_id=1, at=T0)
+    b = add(uow_factory, "approved", job_id=1, at=T0 + timedelta(minutes=5))
+    c = add(uow_factory, "submitted", job_id=2, at=T0 + timedelta(minutes=1))
+    assert svc.due() == [a, c, b]  # oldest due first
+    assert [m.id for m in svc.list(subject="job", subject_id=1)] == [b, a]  # newest first
+    assert [m.id for m in svc.list(limit=1)] == [c]
+
+
+def test_racing_deliverers_send_each_row_once(sql_engine: Engine) -> None:
+    """Eight threads deliver the same 40 rows at once (each thread its own connection):
+    the conditional UPDATE lease lets exactly one thread send each row."""
+    def uow() -> SqlUnitOfWork:
+        return SqlUnitOfWork(sql_engine)
+
+    ids = [add(uow, job_id=i) for i in range(40)]
+    sender = Recorder()
+    svc = OutboxService(uow=uow, clock=FixedClock(T0), senders={"email": sender})
+    barrier = threading.Barrier(8)
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            for message_id in ids:
+                svc.deliver(message_id)
+        except BaseException as err:  # noqa: BLE001 - reported below
+            errors.append(err)
+
+    threads = [threading.Thread(target=run) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    assert sorted(m.id for m in sender.sent) == ids
+    assert {svc.get(i).status for i in ids} == {"sent"}
