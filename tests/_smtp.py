@@ -47,7 +47,7 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any,  # noqa: N802
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any,
                           address: str, rcpt_options: list[str]) -> str:
         answer = self.server.refuse.get(address.lower())
         if answer:
@@ -55,7 +55,7 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         raw = envelope.original_content or envelope.content
         message = email.message_from_bytes(raw, policy=policy.default)
         if self.server.on_data is not None:

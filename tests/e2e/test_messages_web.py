@@ -20,7 +20,16 @@ from pathlib import Path
 import httpx
 import pytest
 
-from _live import PASSWORD, STAFF, LiveServer, login, start_server, stop_server, submit, upload_sliced
+from _live import (
+    PASSWORD,
+    STAFF,
+    LiveServer,
+    login,
+    start_server,
+    stop_server,
+    submit,
+    upload_sliced,
+)
 from _smtp import SmtpServer
 
 STUDENT = "jane.doe@university.edu"

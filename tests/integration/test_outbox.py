@@ -235,7 +235,7 @@ def test_racing_deliverers_send_each_row_once(sql_engine: Engine) -> None:
             barrier.wait()
             for message_id in ids:
                 svc.deliver(message_id)
-        except BaseException as err:  # noqa: BLE001 - reported below
+        except BaseException as err:
             errors.append(err)
 
     threads = [threading.Thread(target=run) for _ in range(8)]
