@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,6 @@ from adapters.sql.tables import tickets as tickets_table
 from printcore.access_hours import AccessHours
 from printcore.memory import FixedClock
 from printcore.queue.entities import Printer, Ticket
-from printcore.queue.ports import QueueNotice
 from printcore.queue.service import QueuePolicy, QueueService
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,12 +52,6 @@ PG_DSN = os.environ.get("PRINTCORE_TEST_PG_DSN", "postgresql://postgres@127.0.0.
 HOURS = "mon-fri 08:00-22:00; sat 10:00-16:00"
 T0 = datetime(2026, 9, 7, 15, 0, tzinfo=UTC)  # Monday 10:00 in Chicago
 GOALS = {"command_p99_ms_max": 100.0, "eta_ms_max": 50.0, "sweep_s_max": 1.0}
-
-
-class Silent:
-    def notify(self, notices: Iterable[QueueNotice]) -> None:
-        for _ in notices:
-            pass
 
 
 def pct(values: list[float], q: float) -> float:
@@ -82,7 +75,7 @@ def drop_schema(schema: str) -> None:
 
 
 def service(engine: Engine, clock: FixedClock, access: AccessHours) -> QueueService:
-    return QueueService(uow=lambda: SqlUnitOfWork(engine), clock=clock, notifier=Silent(),
+    return QueueService(uow=lambda: SqlUnitOfWork(engine), clock=clock,
                         access=access, policy=QueuePolicy(max_open_tickets=1))
 
 

@@ -32,6 +32,7 @@ from adapters.mail import (
 )
 from adapters.passwords import Argon2Hasher
 from adapters.printers_file import read_printers, write_starter
+from adapters.queue_log import LogSender
 from adapters.sql import SqlUnitOfWork, check_connection, database_kind, make_engine, upgrade
 from adapters.tokens import ItsdangerousSigner
 from entrypoints.settings import Settings
@@ -134,6 +135,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
         return SqlUnitOfWork(engine, after_commit=after_commit)
 
     senders: dict[str, MessageSender] = {"email": email_sender}
+    if not settings.discord_token:  # no bot: queue notices go to the log
+        senders["discord"] = LogSender()
     outbox = OutboxService(uow=uow, clock=clock, senders=senders,
                            policy=retry_policy(settings))
     inline: InlineDelivery | None = None

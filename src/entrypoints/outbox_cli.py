@@ -86,7 +86,7 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
             else:
                 try:
                     container.broker.enqueue(args.id)  # a worker sends it
-                except Exception as err:  # noqa: BLE001 - the relay will hand it over
+                except Exception as err:
                     print(f"Redis is unreachable ({err}); the worker's relay sends it "
                           "once Redis is back.", file=sys.stderr)
             print(format_message(outbox.get(args.id)))

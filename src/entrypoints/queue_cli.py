@@ -19,8 +19,11 @@ trying the story by hand on the embedded default::
 
 ``MEMBER`` is the member's id (on Discord their user id; here any name). Durations
 accept ``90m``, ``1h30m``, ``2:15``, ``150`` (minutes), ``1.5h``. Times are shown in the
-lab's zone. What members would be told (offers, missed windows, expiries) is printed
-after each command. Exit codes: 0 done, 1 refused (the message says why), 2 setup.
+lab's zone. What members are told (offers, missed windows, expiries) is printed after
+each command, read back from the outbox rows the command committed. Without a Discord bot
+(no ``DISCORD_TOKEN``) those rows are delivered here, to the log (``adapters.queue_log``);
+with one, the bot delivers them. Exit codes: 0 done, 1 refused (the message says why), 2
+setup.
 """
 
 from __future__ import annotations
@@ -33,12 +36,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.queue_log import LogNotifier
+from adapters.queue_log import LogSender
 from entrypoints.settings import Settings
 from printcore.durations import format_duration, parse_duration
 from printcore.errors import ValidationError
 from printcore.job import Actor
+from printcore.outbox import MessageSender, OutboxMessage, OutboxService
 from printcore.queue.entities import Ticket
+from printcore.queue.ports import QueueNotice, queue_notice_of
 from printcore.queue.service import Placement, QueueService
 
 __all__ = ["add_parsers"]
@@ -85,10 +90,28 @@ def _estimate_from_sliced(path: Path) -> timedelta:
     return timedelta(minutes=max(1, round(estimate.seconds / 60)))
 
 
-def _print_notices(notifier: Any, settings: Settings, since: int) -> None:
-    if not isinstance(notifier, LogNotifier):
-        return
-    for notice in list(notifier.recent)[since:]:
+def _outbox(queue: QueueService, settings: Settings) -> OutboxService:
+    """The queue's outbox rows; delivering the ``discord`` channel to the log when no
+    Discord bot is configured (else it is the bot's)."""
+    senders: dict[str, MessageSender] = {}
+    if not settings.discord_token:
+        senders["discord"] = LogSender()
+    return OutboxService(uow=queue.uow, clock=queue.clock, senders=senders)
+
+
+def _newest_notice(outbox: OutboxService) -> int:
+    newest = outbox.list(subject="ticket", limit=1)
+    return (newest[0].id or 0) if newest else 0
+
+
+def _notices_after(outbox: OutboxService, after: int) -> list[OutboxMessage]:
+    """Queue notices committed after row ``after``, oldest first."""
+    rows = outbox.list(subject="ticket", limit=1000)
+    return [m for m in reversed(rows) if (m.id or 0) > after and m.channel == "discord"]
+
+
+def _print_notices(notices: list[QueueNotice], settings: Settings) -> None:
+    for notice in notices:
         if notice.kind == "offered":
             print(f"  → {notice.member_name} ({notice.member}): {notice.printer} is yours; "
                   f"claim it by {_when(notice.deadline, settings)}")
@@ -111,8 +134,7 @@ def cmd_queue(settings: Settings, args: argparse.Namespace) -> int:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     container = _container(settings)
     queue: QueueService = container.queue
-    notifier = queue.notifier
-    seen = len(notifier.recent) if isinstance(notifier, LogNotifier) else 0
+    outbox = _outbox(queue, settings)
     try:
         if getattr(args, "staff", None) is not None:
             active = [m.name for m in container.staff.list()]
@@ -121,8 +143,12 @@ def cmd_queue(settings: Settings, args: argparse.Namespace) -> int:
                     f"{args.staff!r} is not an active staff member; staff: "
                     f"{', '.join(active) or 'none yet (printcore staff add NAME)'}.",
                     {"staff": "Unknown staff member."})
+        before = _newest_notice(outbox)
         _run(queue, settings, args)
-        _print_notices(notifier, settings, seen)
+        committed = _notices_after(outbox, before)
+        _print_notices([queue_notice_of(m) for m in committed], settings)
+        for message in committed:
+            outbox.deliver(message.id or 0)  # skipped when the bot delivers them
     finally:
         container.close()
     return 0
@@ -232,11 +258,14 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     from entrypoints.cli import _container
 
     container = _container(settings)
+    outbox = _outbox(container.queue, settings)
     try:
         while True:
             report = container.queue.sweep()
             print(f"sweep: {report.offered} offered, {report.missed} missed, "
                   f"{report.expired} expired", flush=True)
+            if outbox.senders:  # no Discord bot: the notices go to the log
+                outbox.deliver_due()
             if args.once:
                 return 0
             time.sleep(settings.sweep_seconds)

@@ -280,6 +280,7 @@ class OutboxService:
             outcome = "failed"
         else:
             message.next_attempt_at = now + self.policy.backoff(message.attempts)
+            message.relayed_at = None  # the relay hands it over again once due
             outcome = "retry"
         with self.uow() as uow:
             uow.outbox.finish(message)

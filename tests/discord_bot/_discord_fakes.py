@@ -1,12 +1,11 @@
 """Fakes for the Discord adapter's tests: interactions, users, attachments, channels, a
 client; and ``make_lab``, a real ``QueueService`` with two printers behind the real
-discord.py command callbacks."""
+discord.py command callbacks, whose notices are read back from the committed outbox."""
 
 from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,7 +17,8 @@ import discord
 from adapters.discord.commands import QueueCommands
 from adapters.discord.tree import build_commands
 from printcore.memory import FixedClock
-from printcore.queue.ports import QueueNotice
+from printcore.outbox import OutboxMessage
+from printcore.queue.ports import QueueNotice, queue_notice_of
 from printcore.queue.service import QueueService
 
 T0 = datetime(2026, 9, 7, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Chicago
@@ -43,6 +43,7 @@ class FakeUser:
     display_name: str
     dms_closed: bool = False
     dms: list[str] = attrs.Factory(list)
+    fail: BaseException | None = None
 
     @property
     def mention(self) -> str:
@@ -51,6 +52,8 @@ class FakeUser:
     async def send(self, content: str, **_: Any) -> None:
         if self.dms_closed:
             raise discord.Forbidden(http_response(403), "Cannot send messages to this user")
+        if self.fail is not None:
+            raise self.fail
         self.dms.append(content)
 
 
@@ -133,20 +136,28 @@ class FakeAttachment:
 
 @attrs.define
 class FakeChannel:
-    """A text channel; ``posts`` are (content, allowed_mentions), ``threads`` who sent."""
+    """A text channel; ``posts`` are (content, allowed_mentions), ``threads`` who sent.
+    ``fail``: raised by the next sends instead of posting (e.g. a 503); ``hang``: seconds
+    each send sleeps first."""
 
     id: int
     posts: list[tuple[str, Any]] = attrs.Factory(list)
     threads: list[threading.Thread] = attrs.Factory(list)
+    fail: BaseException | None = None
+    hang: float = 0.0
 
     async def send(self, content: str, *, allowed_mentions: Any = None, **_: Any) -> None:
+        if self.hang:
+            await asyncio.sleep(self.hang)
+        if self.fail is not None:
+            raise self.fail
         self.posts.append((content, allowed_mentions))
         self.threads.append(threading.current_thread())
 
 
 @attrs.define
 class FakeClient:
-    """What DiscordNotifier uses of a ``discord.Client``."""
+    """What DiscordSender uses of a ``discord.Client``."""
 
     channel: FakeChannel | None
     users: dict[int, FakeUser] = attrs.Factory(dict)
@@ -171,10 +182,18 @@ class FakeClient:
 
 @attrs.define
 class Notices:
-    sent: list[QueueNotice] = attrs.Factory(list)
+    """What the queue told members: its committed ``discord`` outbox rows."""
 
-    def notify(self, notices: Iterable[QueueNotice]) -> None:
-        self.sent.extend(notices)
+    uow: Any
+
+    def messages(self) -> list[OutboxMessage]:
+        with self.uow() as uow:
+            rows = uow.outbox.list(subject="ticket", limit=10_000)
+        return [m for m in reversed(rows) if m.channel == "discord"]
+
+    @property
+    def sent(self) -> list[QueueNotice]:
+        return [queue_notice_of(m) for m in self.messages()]
 
 
 @attrs.define
@@ -203,8 +222,8 @@ class Lab:
 
 def make_lab(factory: Any, reply_timeout: float = 5.0) -> Lab:
     clock = FixedClock(T0)
-    notices = Notices()
-    service = QueueService(uow=factory, clock=clock, notifier=notices)
+    notices = Notices(factory)
+    service = QueueService(uow=factory, clock=clock)
     service.sync_printers(PRINTERS)
     handler = QueueCommands(service, reply_timeout=reply_timeout, max_file_bytes=5_000_000)
     commands = {c.name: c for c in build_commands(handler)}

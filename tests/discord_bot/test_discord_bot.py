@@ -1,5 +1,6 @@
-"""The bot process: wiring (the service gets the Discord notifier), command sync to the
-guild or globally, the sweep loop, and clear start failures.
+"""The bot process: wiring (the outbox's discord channel goes to a DiscordSender), command
+sync to the guild or globally, the sweep loop, the delivery loop (rows committed by any
+process, delivered once even by two bots), and clear start failures.
 
 Bad inputs tried: an empty token, a junk token (these machines cannot reach Discord, so
 it fails on the network; with network it fails as a rejected token — either way a
@@ -17,22 +18,28 @@ import attrs
 import discord
 import pytest
 import structlog
-from _discord_fakes import Notices, http_response, make_lab
+from _discord_fakes import http_response, make_lab
 
-from adapters.discord import BotStartError, DiscordNotifier, PrintcoreBot, run_bot
-from adapters.discord.bot import sweep_forever, sweep_once
+from adapters.discord import BotStartError, DiscordSender, PrintcoreBot, run_bot
+from adapters.discord.bot import (
+    DISCORD_RETRY,
+    sweep_forever,
+    sweep_once,
+)
 from adapters.discord.tree import COMMAND_NAMES
 from printcore.queue.service import SweepReport
 
 
-def test_the_bot_sends_notices_to_discord_and_registers_the_commands(backend: Any) -> None:
+def test_the_bot_delivers_discord_rows_and_registers_the_commands(backend: Any) -> None:
     lab = make_lab(backend)
     bot = PrintcoreBot(lab.service, guild_id=42, channel_id=555)
-    assert isinstance(bot.service.notifier, DiscordNotifier)
-    assert bot.service.notifier.channel_id == 555
-    assert isinstance(lab.service.notifier, Notices)  # the original is left alone
+    assert isinstance(bot.sender, DiscordSender) and bot.sender.channel_id == 555
+    assert bot.sender.client is bot
+    assert dict(bot.outbox.senders) == {"discord": bot.sender}
+    assert bot.outbox.uow is lab.service.uow and bot.outbox.clock is lab.service.clock
+    assert bot.outbox.policy == DISCORD_RETRY
     assert sorted(c.name for c in bot.tree.get_commands()) == sorted(COMMAND_NAMES)
-    assert bot.commands.service is bot.service
+    assert bot.commands.service is bot.service is lab.service
 
 
 @pytest.mark.parametrize("guild_id", [42, None])
@@ -48,8 +55,9 @@ def test_setup_hook_syncs_to_the_guild_when_given_else_globally(
     async def main() -> None:
         bot.tree.sync = fake_sync  # type: ignore[method-assign]
         await bot.setup_hook()
-        assert bot._sweeper is not None
+        assert bot._sweeper is not None and bot._deliverer is not None
         bot._sweeper.cancel()
+        bot._deliverer.cancel()
 
     asyncio.run(main())
     if guild_id is None:
@@ -119,6 +127,8 @@ def test_an_empty_token_or_sweep_period_is_refused_at_once(backend: Any) -> None
         run_bot(service, token="  ", guild_id=None, channel_id=None)
     with pytest.raises(BotStartError, match="sweep period"):
         run_bot(service, token="x", guild_id=None, channel_id=None, sweep_seconds=0)
+    with pytest.raises(BotStartError, match="delivery period"):
+        run_bot(service, token="x", guild_id=None, channel_id=None, deliver_seconds=-1)
 
 
 def test_a_junk_token_fails_with_a_clear_message_within_seconds(backend: Any) -> None:

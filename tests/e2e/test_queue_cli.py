@@ -51,6 +51,21 @@ class Lab:
         """``queue status`` without the ETAs (they move with the clock)."""
         return re.sub(r", ETA .*", "", self.q("status"))
 
+    def notice_rows(self) -> list[tuple[str, str, str]]:
+        """(kind, member, status) of the queue's outbox rows, oldest first."""
+        from adapters.sql import SqlUnitOfWork, make_engine
+
+        url = self.env.get("DATABASE_URL") or (
+            "sqlite:///" + str(Path(self.env["PRINTCORE_HOME"]) / "printcore.db"))
+        engine = make_engine(url)
+        try:
+            with SqlUnitOfWork(engine) as uow:
+                rows = uow.outbox.list(subject="ticket", limit=1000)
+        finally:
+            engine.dispose()
+        return [(m.kind, m.recipient, m.status) for m in reversed(rows)
+                if m.channel == "discord"]
+
     def printer_line(self, name: str) -> str:
         status = self.q("status")
         return next(line for line in status.splitlines() if line.strip().startswith(name))
@@ -129,6 +144,12 @@ def test_the_whole_story_by_hand(lab: Lab) -> None:
     assert "dan" not in lab.printer_line("X1C-1")
     assert "Dan (dan): 'b', est. 1h, queued; position 1" in lab.q("status")
     assert "sweep: 0 offered" in lab.run("sweep", "--once")
+    # Every notice printed was an outbox row; without Discord each went to the log, once.
+    rows = lab.notice_rows()
+    assert [(kind, member) for kind, member, _ in rows][:3] == [
+        ("offered", "ann"), ("offered", "bob"), ("offered", "bob")]
+    assert ("expired", "carl") in [(kind, member) for kind, member, _ in rows]
+    assert {status for _, _, status in rows} == {"sent"}
 
 
 def test_bad_input_changes_nothing(lab: Lab, tmp_path: Path) -> None:

@@ -1,15 +1,17 @@
-"""The queue's storage: one repository contract on memory, SQLite and PostgreSQL; 50
-threads claiming one printer; a restart after an hour of downtime.
+"""The queue's storage: one repository contract on memory, SQLite and PostgreSQL (the
+outbox rows of queue notices included); 50 threads claiming one printer; 50 sweeps at
+once telling each member once; a restart after an hour of downtime.
 
 Bad inputs tried: a stale version (another claim won), an unknown printer name (the
-error lists the known ones), an unknown ticket id, a change left uncommitted.
+error lists the known ones), an unknown ticket id, a change left uncommitted, a commit
+that fails after the change wrote its notice (nothing is told).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import attrs
@@ -20,7 +22,12 @@ from adapters.sql import SqlUnitOfWork
 from printcore.errors import ConcurrentChangeError, InvalidTransitionError, NotFoundError
 from printcore.memory import FixedClock
 from printcore.queue.entities import Printer, Ticket
-from printcore.queue.ports import QueueNotice, QueueUnitOfWork
+from printcore.queue.ports import (
+    QueueNotice,
+    QueueUnitOfWork,
+    queue_notice_message,
+    queue_notice_of,
+)
 from printcore.queue.service import QueuePolicy, QueueService
 
 Factory = Callable[[], QueueUnitOfWork]
@@ -30,10 +37,23 @@ THREADS = 50
 
 @attrs.define
 class Notices:
-    sent: list[QueueNotice] = attrs.Factory(list)
+    """The queue notices committed to the outbox after row ``since``, oldest first."""
 
-    def notify(self, notices: Iterable[QueueNotice]) -> None:
-        self.sent.extend(notices)
+    engine: Engine
+    since: int = 0
+
+    @classmethod
+    def from_now(cls, engine: Engine) -> Notices:
+        with SqlUnitOfWork(engine) as uow:
+            newest = uow.outbox.list(limit=1)
+        return cls(engine, (newest[0].id or 0) if newest else 0)
+
+    @property
+    def sent(self) -> list[QueueNotice]:
+        with SqlUnitOfWork(self.engine) as uow:
+            rows = uow.outbox.list(subject="ticket", limit=10_000)
+        return [queue_notice_of(m) for m in reversed(rows)
+                if (m.id or 0) > self.since and m.channel == "discord"]
 
 
 def ticket(member: str, key: float, **changes: object) -> Ticket:
@@ -110,12 +130,30 @@ def test_tickets_fifo_members_and_history(queue_uow_factory: Factory) -> None:
         assert uow.tickets.get(ids[0]).status == "offered"
 
 
+def test_notice_rows_commit_and_roll_back_with_the_queue(queue_uow_factory: Factory) -> None:
+    offer = QueueNotice("offered", "1001", "Ann", 7, "X1C-1", T0 + timedelta(minutes=10))
+    with queue_uow_factory() as uow:  # left uncommitted: gone
+        uow.tickets.add(ticket("ann", 1.0))
+        uow.outbox.add(queue_notice_message(offer, T0))
+    with queue_uow_factory() as uow:
+        assert uow.outbox.list() == [] and uow.tickets.open_tickets() == []
+        uow.tickets.add(ticket("ann", 1.0))
+        message_id = uow.outbox.add(queue_notice_message(offer, T0))
+        uow.commit()
+    with queue_uow_factory() as uow:
+        (row,) = uow.outbox.list(subject="ticket", subject_id=7)
+        assert row.id == message_id and row.status == "pending"
+        assert (row.channel, row.recipient, row.kind) == ("discord", "1001", "offered")
+        assert queue_notice_of(row) == offer
+        assert uow.outbox.due(T0, 10, ["discord"]) == [message_id]
+        assert uow.outbox.due(T0, 10, ["email"]) == []
+
+
 # --- 50 claims at once ------------------------------------------------------------------
 
 
-def _service(engine: Engine, clock: FixedClock, notices: Notices) -> QueueService:
-    return QueueService(uow=lambda: SqlUnitOfWork(engine), clock=clock, notifier=notices,
-                        policy=QueuePolicy())
+def _service(engine: Engine, clock: FixedClock) -> QueueService:
+    return QueueService(uow=lambda: SqlUnitOfWork(engine), clock=clock, policy=QueuePolicy())
 
 
 def _race(work: Callable[[int], object]) -> Counter[str]:
@@ -169,8 +207,8 @@ def test_fifty_threads_storing_a_claim_on_one_printer(sql_engine: Engine) -> Non
 
 def test_fifty_threads_claiming_through_the_service(sql_engine: Engine) -> None:
     """A member's 50 taps on /claim at once: one claim, one event, the rest refused."""
-    clock, notices = FixedClock(T0), Notices()
-    service = _service(sql_engine, clock, notices)
+    clock = FixedClock(T0)
+    service = _service(sql_engine, clock)
     service.sync_printers([("X1C-1", "Bambu X1C #1")])
     service.join("ann", "Ann", "bracket", timedelta(hours=1))
     outcomes = _race(lambda n: service.claim("ann", "X1C-1"))
@@ -189,7 +227,7 @@ def test_fifty_threads_claiming_through_the_service(sql_engine: Engine) -> None:
 
 def test_restart_after_an_hour_down_fires_each_due_deadline_once(sql_engine: Engine) -> None:
     clock = FixedClock(T0)
-    before = _service(sql_engine, clock, Notices())
+    before = _service(sql_engine, clock)
     before.sync_printers([("X1C-1", ""), ("X1C-2", "")])
     before.join("ann", "Ann", "a", timedelta(hours=1))  # offered X1C-1
     before.join("bob", "Bob", "b", timedelta(hours=1))  # offered X1C-2
@@ -204,8 +242,8 @@ def test_restart_after_an_hour_down_fires_each_due_deadline_once(sql_engine: Eng
     sql_engine.dispose()  # the process stops; nothing runs for an hour
 
     clock.advance(hours=1)
-    notices = Notices()
-    after = _service(sql_engine, clock, notices)  # rebuilt from the database alone
+    notices = Notices.from_now(sql_engine)
+    after = _service(sql_engine, clock)  # rebuilt from the database alone
     report = after.sweep()
     assert (report.expired, report.missed) == (1, 1)
     # Both printers freed; Carl (then Bob, dropped behind him) get fresh windows.
@@ -223,11 +261,51 @@ def test_restart_after_an_hour_down_fires_each_due_deadline_once(sql_engine: Eng
             return uow.printers.list(), uow.tickets.open_tickets(), events
 
     settled = snapshot()
-    again = _service(sql_engine, clock, Notices())  # a second restart, same instant
+    again = _service(sql_engine, clock)  # a second restart, same instant
     assert again.sweep() == type(report)()
     assert after.sweep() == type(report)()
     assert snapshot() == settled
+    assert len(notices.sent) == 4  # the idle sweeps told no one again
     with SqlUnitOfWork(sql_engine) as uow:
         ann_id = uow.tickets.for_member("ann")[0].id or 0
         kinds = [e.kind for e in uow.events.for_subject("ticket", ann_id)]
     assert kinds.count("expired") == 1
+
+
+# --- notices and transactions -----------------------------------------------------------
+
+
+class _DiesAtCommit(SqlUnitOfWork):
+    """The database goes away at commit, after the change wrote its outbox row."""
+
+    def commit(self) -> None:
+        assert self._outbox.added, "the change wrote no notice before commit"
+        raise RuntimeError("server closed the connection unexpectedly")
+
+
+def test_a_change_that_fails_at_commit_leaves_no_notice(sql_engine: Engine) -> None:
+    clock = FixedClock(T0)
+    service = _service(sql_engine, clock)
+    service.sync_printers([("X1C-1", "")])
+    notices = Notices.from_now(sql_engine)
+    dying = attrs.evolve(service, uow=lambda: _DiesAtCommit(sql_engine))
+    with pytest.raises(RuntimeError, match="closed the connection"):
+        dying.join("ann", "Ann", "bracket", timedelta(hours=1))
+    assert notices.sent == [] and service.status()[1] == []
+    service.join("ann", "Ann", "bracket", timedelta(hours=1))
+    assert [(n.kind, n.member) for n in notices.sent] == [("offered", "ann")]
+
+
+def test_fifty_sweeps_at_once_tell_each_member_once(sql_engine: Engine) -> None:
+    """The bot's sweep, a cron sweep and more, all at the deadline: one miss, one offer,
+    one notice each."""
+    clock = FixedClock(T0)
+    service = _service(sql_engine, clock)
+    service.sync_printers([("X1C-1", "")])
+    service.join("ann", "Ann", "a", timedelta(hours=1))
+    service.join("bob", "Bob", "b", timedelta(hours=1))
+    clock.advance(minutes=10)
+    notices = Notices.from_now(sql_engine)
+    outcomes = _race(lambda n: service.sweep())
+    assert outcomes["won"] + outcomes["concurrent"] == THREADS, outcomes
+    assert [(n.kind, n.member) for n in notices.sent] == [("missed", "ann"), ("offered", "bob")]

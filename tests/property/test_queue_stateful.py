@@ -63,7 +63,7 @@ from printcore.job import Actor
 from printcore.memory import FixedClock
 from printcore.queue.entities import OPEN_TICKET_STATUSES, Printer, Ticket
 from printcore.queue.memory import MemoryQueueDatabase, MemoryQueueUnitOfWork
-from printcore.queue.ports import QueueNotice, QueueUnitOfWork
+from printcore.queue.ports import QueueNotice, QueueUnitOfWork, queue_notice_of
 from printcore.queue.service import QueuePolicy, QueueService, SweepReport
 
 UowFactory = Callable[[], QueueUnitOfWork]
@@ -114,10 +114,15 @@ class Snap:
 
 @attrs.frozen
 class Notifier:
-    sent: list[QueueNotice] = attrs.Factory(list)
+    """What members were told: the committed ``discord`` outbox rows, oldest first."""
 
-    def notify(self, notices: Any) -> None:
-        self.sent.extend(notices)
+    uow: UowFactory
+
+    @property
+    def sent(self) -> list[QueueNotice]:
+        with self.uow() as uow:
+            rows = uow.outbox.list(subject="ticket", limit=100_000)
+        return [queue_notice_of(m) for m in reversed(rows) if m.channel == "discord"]
 
 
 def anyone(pick: int) -> tuple[str, str]:
@@ -147,8 +152,8 @@ class QueueMachine(RuleBasedStateMachine):
         super().__init__()
         self.uow = storage()
         self.clock = FixedClock(STARTS[0])
-        self.notifier = Notifier()
-        self.svc = QueueService(uow=self.uow, clock=self.clock, notifier=self.notifier,
+        self.notifier = Notifier(self.uow)
+        self.svc = QueueService(uow=self.uow, clock=self.clock,
                                 access=HOURS, policy=POLICY)
         # The model.
         self.order: list[int] = []  # waiting tickets (queued/offered/claimed), FIFO
@@ -252,6 +257,12 @@ class QueueMachine(RuleBasedStateMachine):
         assert set(offered) == set(waiting_before_offers[: len(offered)]), (
             f"{kind}: offers went to {offered}, not the head of {waiting_before_offers}")
         assert sorted(n.ticket_id for n in notices if n.kind == "offered") == sorted(offered)
+        for n in notices:  # each notice names its ticket's member; an offer, its window
+            ticket = after.tickets[n.ticket_id]
+            assert (n.member, n.member_name) == (ticket.member, ticket.member_name), n
+            if n.kind == "offered":
+                holder = after.printers[n.printer or ""]
+                assert n.deadline == holder.claim_deadline and holder.holder_ticket == n.ticket_id
         if kind == "sweep":  # each missed window and expiry is told to its member
             for what, status in (("missed", "queued"), ("expired", "expired")):
                 told = sorted(n.ticket_id for n in notices if n.kind == what)

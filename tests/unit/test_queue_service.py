@@ -4,14 +4,15 @@ Bad inputs tried: claiming a printer offered to someone else, claiming out of tu
 claiming an unknown printer, starting before the previous print is closed, starting after
 the start window, closing failed without a photo, an unknown outcome, closing someone
 else's print, joining twice, notdone without an open previous print, cancelling a
-running print, an absurd estimate.
+running print, an absurd estimate, a commit that fails after the change wrote its
+notice to the outbox (nothing is told).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import attrs
 import pytest
@@ -19,9 +20,11 @@ import pytest
 from printcore.access_hours import AccessHours
 from printcore.errors import InvalidTransitionError, NotFoundError, ValidationError
 from printcore.job import Actor
-from printcore.memory import FixedClock
+from printcore.memory import FixedClock, MemoryOutboxStore
+from printcore.outbox import OutboxMessage, OutboxService
+from printcore.ports import Notice
 from printcore.queue.memory import MemoryQueueDatabase, MemoryQueueUnitOfWork
-from printcore.queue.ports import QueueNotice
+from printcore.queue.ports import QueueNotice, queue_notice_message, queue_notice_of
 from printcore.queue.service import QueuePolicy, QueueService
 
 T0 = datetime(2026, 9, 7, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Chicago
@@ -29,10 +32,13 @@ T0 = datetime(2026, 9, 7, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Chicago
 
 @attrs.define
 class Notifier:
-    sent: list[QueueNotice] = attrs.Factory(list)
+    """What members were told: the committed ``discord`` outbox rows, as notices."""
 
-    def notify(self, notices: Iterable[QueueNotice]) -> None:
-        self.sent.extend(notices)
+    store: MemoryOutboxStore
+
+    @property
+    def sent(self) -> list[QueueNotice]:
+        return [queue_notice_of(m) for m in self.store.messages("discord")]
 
     def kinds(self, member: str) -> list[str]:
         return [n.kind for n in self.sent if n.member == member]
@@ -57,8 +63,8 @@ class World:
 def make_world(printers: int = 1, access: AccessHours | None = None) -> World:
     db = MemoryQueueDatabase()
     clock = FixedClock(T0)
-    notifier = Notifier()
-    svc = QueueService(uow=lambda: MemoryQueueUnitOfWork(db), clock=clock, notifier=notifier,
+    notifier = Notifier(db.outbox)
+    svc = QueueService(uow=lambda: MemoryQueueUnitOfWork(db), clock=clock,
                        access=access or AccessHours.always(), policy=QueuePolicy())
     svc.sync_printers([(f"X1C-{i}", f"Bambu X1C #{i}") for i in range(1, printers + 1)])
     return World(db, clock, notifier, svc)
@@ -351,3 +357,99 @@ def test_notdone_refuses_a_remaining_time_out_of_range() -> None:
         with pytest.raises(ValidationError, match="remaining time"):
             w.svc.notdone("bob", remaining)
     assert w.printer("X1C-1").status == "claimed"
+
+
+# --- notices go through the outbox -------------------------------------------------------
+
+
+def test_each_notice_is_an_outbox_row_of_the_discord_channel() -> None:
+    w = make_world()
+    w.svc.join("ann", "Ann", "bracket", H1)
+    (row,) = w.db.outbox.messages()
+    assert (row.channel, row.kind, row.recipient, row.subject) == (
+        "discord", "offered", "ann", "ticket")
+    assert row.subject_id == w.svc.myjobs("ann")[0].id
+    assert row.status == "pending" and row.created_at == T0 and row.next_attempt_at == T0
+    assert row.payload == {"member": "ann", "member_name": "Ann", "ticket_id": row.subject_id,
+                           "printer": "X1C-1", "deadline": "2026-09-07T15:10:00+00:00"}
+    assert queue_notice_of(row) == QueueNotice("offered", "ann", "Ann", row.subject_id,
+                                               "X1C-1", T0 + timedelta(minutes=10))
+
+
+def test_notice_rows_round_trip_and_refuse_other_rows() -> None:
+    chicago = datetime(2026, 9, 7, 10, 10, tzinfo=ZoneInfo("America/Chicago"))
+    for notice in (QueueNotice("offered", "1001", "Al", 3, "X1C-2", chicago),
+                   QueueNotice("expired", "bo", "Bo", 4, None, None)):
+        row = queue_notice_message(notice, T0)
+        assert row.payload["deadline"] in (None, "2026-09-07T15:10:00+00:00")
+        assert queue_notice_of(row) == notice
+    email = OutboxMessage.email(Notice("approved", "a@example.edu", 1, {}), T0)
+    with pytest.raises(ValidationError, match="not a queue notice"):
+        queue_notice_of(email)
+    broken = queue_notice_message(QueueNotice("offered", "ann", "Ann", 1), T0)
+    broken.payload = {"deadline": "yesterday"}
+    with pytest.raises(ValidationError, match="does not hold a queue notice"):
+        queue_notice_of(broken)
+
+
+class _CommitFails(MemoryQueueUnitOfWork):
+    """A transaction that dies at commit (the database went away), after the service
+    wrote everything, outbox rows included."""
+
+    written: list[int] = []
+
+    def commit(self) -> None:
+        _CommitFails.written.append(len(self.outbox.pending))
+        raise RuntimeError("the database went away")
+
+
+@pytest.mark.parametrize("change", ["join", "sweep", "cancel", "release"])
+def test_a_change_that_fails_before_commit_tells_no_one(change: str) -> None:
+    w = make_world(printers=1)
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.join("bob", "Bob", "b", H1)
+    before = w.db.outbox.messages()
+    stored = (dict(w.db.printers), dict(w.db.tickets))
+    w.clock.advance(minutes=10)  # Ann's claim window ends: the sweep acts
+    failing = attrs.evolve(w.svc, uow=lambda: _CommitFails(w.db))
+    _CommitFails.written = []
+    with pytest.raises(RuntimeError, match="went away"):
+        if change == "join":
+            attrs.evolve(failing, policy=QueuePolicy(max_open_tickets=2)).join(
+                "ann", "Ann", "c", H1)
+        elif change == "sweep":
+            failing.sweep()
+        elif change == "cancel":
+            failing.cancel("ann")
+        else:
+            failing.release_printer("X1C-1", Actor.staff("Sam", "desk"))
+    if change != "join":  # the join queues Ann behind Bob: no offer, no row to write
+        assert _CommitFails.written[0] >= 1, "the change wrote its notice before commit"
+    assert w.db.outbox.messages() == before
+    assert (dict(w.db.printers), dict(w.db.tickets)) == stored
+    assert w.svc.sweep().missed == 1  # the same change, committed, tells Ann once
+    assert [m.kind for m in w.db.outbox.messages()[len(before):]] == ["missed", "offered"]
+
+
+def test_committed_notices_are_delivered_once_through_the_outbox_service() -> None:
+    w = make_world(printers=2)
+    w.svc.join("ann", "Ann", "a", H1)
+    w.svc.join("bob", "Bob", "b", H1)
+
+    @attrs.define
+    class Sender:
+        got: list[QueueNotice] = attrs.Factory(list)
+
+        def send(self, message: OutboxMessage) -> None:
+            self.got.append(queue_notice_of(message))
+
+    sender = Sender()
+    outbox = OutboxService(uow=lambda: MemoryQueueUnitOfWork(w.db), clock=w.clock,
+                           senders={"discord": sender})
+    assert outbox.deliver_due().sent == 2
+    assert outbox.deliver_due().total == 0
+    assert [(n.member, n.kind, n.printer) for n in sender.got] == [
+        ("ann", "offered", "X1C-1"), ("bob", "offered", "X1C-2")]
+    assert {m.status for m in w.db.outbox.messages()} == {"sent"}
+    # Tickets and printers were left alone by the outbox's transactions.
+    assert [t.status for t in w.svc.myjobs("ann")] == ["offered"]

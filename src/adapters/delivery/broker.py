@@ -85,7 +85,8 @@ def run_worker(service: OutboxService, redis_url: str, threads: int = 8,
     from adapters.delivery.relay import Relay
 
     outbox_broker = OutboxBroker(redis_url, deliver=service.deliver)
-    relay = Relay(service, outbox_broker.enqueue, poll_seconds=relay_poll_seconds)
+    relay = Relay(service, outbox_broker.enqueue, channels=tuple(service.senders),
+                  poll_seconds=relay_poll_seconds)
     worker = Worker(outbox_broker.broker, queues={QUEUE}, worker_threads=threads,
                     worker_timeout=idle_poll_ms)
     done = stop or threading.Event()

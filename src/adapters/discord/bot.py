@@ -1,4 +1,5 @@
-"""The Discord bot process: the queue's slash commands, the notifier, and the sweep loop.
+"""The Discord bot process: the queue's slash commands, the sweep loop, and the delivery
+of the outbox's ``discord`` channel.
 
 ``run_bot`` blocks until the bot stops. Commands sync to one guild when
 ``DISCORD_GUILD_ID`` is given (they appear at once), else globally (Discord may take up
@@ -6,29 +7,41 @@ to an hour to show changes). The bot needs no privileged intent. The sweep
 (``QueueService.sweep``) runs in a worker thread every ``sweep_seconds`` (15 s), the
 first time as soon as the bot is connected; an error in one sweep is logged and the
 next one runs anyway.
+
+Queue notices are outbox rows (channel ``discord``) committed with the change that causes
+them, by this process or any other (the web app, ``printcore queue``, a cron sweep). The
+delivery loop hands every due row to a :class:`~adapters.discord.sender.DiscordSender`
+through ``printcore.outbox.OutboxService.deliver_due`` in a worker thread: every
+``deliver_seconds`` (2 s), and at once after each slash command and each sweep. The
+outbox's lease makes a row go out once even with two bots running.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
-import attrs
-import structlog
-
 import discord
-from adapters.discord.commands import QueueCommands
-from adapters.discord.notifier import DiscordNotifier
-from adapters.discord.replies import UNEXPECTED
-from adapters.discord.tree import build_commands
+import structlog
 from discord import app_commands
+
+from adapters.discord.commands import QueueCommands
+from adapters.discord.replies import UNEXPECTED
+from adapters.discord.sender import DiscordSender
+from adapters.discord.tree import build_commands
+from printcore.outbox import DeliveryReport, OutboxService, RetryPolicy
 from printcore.queue.service import QueueService, SweepReport
 
 __all__ = [
+    "DISCORD_RETRY",
     "BotStartError",
     "PrintcoreBot",
+    "deliver_forever",
+    "deliver_once",
     "describe_commands",
     "run_bot",
     "sweep_forever",
@@ -36,6 +49,11 @@ __all__ = [
 ]
 
 _log = structlog.get_logger("printcore.discord")
+
+#: Retries for Discord: an offer's claim window is 10 minutes, so wait 5 s, 10 s, 20 s…
+#: (at most 5 min) and give up after 12 tries; a send takes at most 30 s (the lease is 2).
+DISCORD_RETRY = RetryPolicy(base=timedelta(seconds=5), cap=timedelta(minutes=5),
+                            max_attempts=12, lease=timedelta(minutes=2))
 
 
 class BotStartError(Exception):
@@ -61,32 +79,42 @@ class _Tree(app_commands.CommandTree[discord.Client]):
 class PrintcoreBot(discord.Client):
     """A ``discord.Client`` with the queue's command tree.
 
-    ``service`` is rebuilt with a :class:`DiscordNotifier` (``attrs.evolve``) so offers
-    and expiries go to Discord. ``guild_id``: sync the commands there (fast) instead of
-    globally. ``channel_id``: where notices are posted. ``sweep_seconds``: sweep period.
-    ``reply_timeout``: seconds before a slow command is deferred; ``max_file_bytes``: the
-    largest sliced file /join downloads.
+    ``service``: the queue (its ``uow`` and ``clock`` also serve the outbox).
+    ``guild_id``: sync the commands there (fast) instead of globally. ``channel_id``: where
+    notices are posted. ``sweep_seconds``: sweep period; ``deliver_seconds``: how often
+    the outbox is read for due notices. ``reply_timeout``: seconds before a slow command
+    is deferred; ``max_file_bytes``: the largest sliced file /join downloads.
+    ``retry``: the backoff for notices Discord did not take (:data:`DISCORD_RETRY`).
     """
 
     def __init__(self, service: QueueService, *, guild_id: int | None,
                  channel_id: int | None, sweep_seconds: float = 15.0,
-                 reply_timeout: float = 2.0, max_file_bytes: int = 200_000_000) -> None:
+                 deliver_seconds: float = 2.0, reply_timeout: float = 2.0,
+                 max_file_bytes: int = 200_000_000,
+                 retry: RetryPolicy = DISCORD_RETRY) -> None:
         super().__init__(intents=discord.Intents.default())
         self.guild_id = guild_id
         self.sweep_seconds = sweep_seconds
-        self.notifier = DiscordNotifier(self, channel_id)
-        self.service = attrs.evolve(service, notifier=self.notifier)
+        self.deliver_seconds = deliver_seconds
+        self.service = service
+        self.sender = DiscordSender(self, channel_id)
+        self.outbox = OutboxService(uow=service.uow, clock=service.clock,
+                                    senders={"discord": self.sender}, policy=retry)
+        self.wake = asyncio.Event()
         self.commands = QueueCommands(self.service, reply_timeout=reply_timeout,
-                                      max_file_bytes=max_file_bytes)
+                                      max_file_bytes=max_file_bytes,
+                                      after_command=self.wake.set)
         self.tree = _Tree(self)
         for command in build_commands(self.commands):
             self.tree.add_command(command)
         self._sweeper: asyncio.Task[None] | None = None
+        self._deliverer: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
-        """Runs inside ``login()``: attach the notifier to this loop, sync the commands,
-        start the sweep loop. Raises BotStartError when Discord refuses the sync."""
-        self.notifier.attach(asyncio.get_running_loop())
+        """Runs inside ``login()``: attach the sender to this loop, sync the commands,
+        start the sweep and delivery loops. Raises BotStartError when Discord refuses the
+        sync."""
+        self.sender.attach(asyncio.get_running_loop())
         try:
             if self.guild_id is not None:
                 guild = discord.Object(id=self.guild_id)
@@ -103,14 +131,20 @@ class PrintcoreBot(discord.Client):
         _log.info("discord commands synced", guild=self.guild_id,
                   commands=[c.name for c in synced])
         self._sweeper = asyncio.create_task(self._sweep_when_ready())
+        self._deliverer = asyncio.create_task(self._deliver_when_ready())
 
     async def _sweep_when_ready(self) -> None:
         await self.wait_until_ready()
-        await sweep_forever(self.service, self.sweep_seconds)
+        await sweep_forever(self.service, self.sweep_seconds, after=self.wake.set)
+
+    async def _deliver_when_ready(self) -> None:
+        await self.wait_until_ready()
+        await deliver_forever(self.outbox, self.deliver_seconds, self.wake)
 
     async def close(self) -> None:
-        if self._sweeper is not None:
-            self._sweeper.cancel()
+        for task in (self._sweeper, self._deliverer):
+            if task is not None:
+                task.cancel()
         await super().close()
 
 
@@ -127,11 +161,45 @@ async def sweep_once(service: QueueService) -> SweepReport | None:
     return report
 
 
-async def sweep_forever(service: QueueService, seconds: float) -> None:
-    """Sweep now, then every ``seconds``, until cancelled; survives failed sweeps."""
+async def sweep_forever(service: QueueService, seconds: float,
+                        after: Callable[[], None] | None = None) -> None:
+    """Sweep now, then every ``seconds``, until cancelled; survives failed sweeps.
+    ``after`` is called after each sweep that changed something (to deliver its notices
+    at once)."""
     while True:
-        await sweep_once(service)
+        report = await sweep_once(service)
+        if after is not None and report is not None and (
+                report.offered or report.missed or report.expired):
+            after()
         await asyncio.sleep(seconds)
+
+
+async def deliver_once(outbox: OutboxService) -> DeliveryReport | None:
+    """Deliver every due row of the outbox's channels in a worker thread; the report, or
+    None after logging an error (the database unreachable, say)."""
+    try:
+        report = await asyncio.to_thread(outbox.deliver_due)
+    except Exception:
+        _log.exception("outbox delivery failed")
+        return None
+    if report.sent or report.retry or report.failed:
+        _log.info("discord notices delivered", sent=report.sent, retry=report.retry,
+                  failed=report.failed, skipped=report.skipped)
+    return report
+
+
+async def deliver_forever(outbox: OutboxService, seconds: float,
+                          wake: asyncio.Event | None = None) -> None:
+    """Deliver due rows now, then every ``seconds`` or as soon as ``wake`` is set, until
+    cancelled; survives failed rounds. One round at a time."""
+    wake = wake or asyncio.Event()
+    while True:
+        wake.clear()
+        await deliver_once(outbox)
+        try:
+            await asyncio.wait_for(wake.wait(), seconds)
+        except TimeoutError:
+            pass
 
 
 def describe_commands() -> list[dict[str, Any]]:
@@ -157,12 +225,14 @@ _DESCRIBE_ONLY = _DescribeOnly()
 
 def run_bot(service: QueueService, *, token: str, guild_id: int | None,
             channel_id: int | None, sweep_seconds: float = 15.0,
-            login_timeout: float = 30.0, max_file_bytes: int = 200_000_000) -> None:
+            login_timeout: float = 30.0, max_file_bytes: int = 200_000_000,
+            deliver_seconds: float = 2.0) -> None:
     """Run the bot until it is stopped (Ctrl-C returns normally).
 
     ``token``: DISCORD_TOKEN; ``guild_id``: DISCORD_GUILD_ID (None: global commands);
     ``channel_id``: DISCORD_CHANNEL_ID for notices (None: DMs only); ``sweep_seconds``:
-    the sweep period; ``login_timeout``: seconds allowed to reach Discord, log in and sync
+    the sweep period; ``deliver_seconds``: how often the outbox is read for notices
+    (besides right after each command and sweep); ``login_timeout``: seconds allowed to reach Discord, log in and sync
     the commands; ``max_file_bytes``: the largest sliced file /join accepts (e.g. the
     settings' ``max_upload_bytes``).
 
@@ -175,8 +245,12 @@ def run_bot(service: QueueService, *, token: str, guild_id: int | None,
                             "Discord developer portal (Bot → Reset Token).")
     if sweep_seconds <= 0:
         raise BotStartError(f"The sweep period must be positive seconds, not {sweep_seconds}.")
+    if deliver_seconds <= 0:
+        raise BotStartError(f"The delivery period must be positive seconds, not "
+                            f"{deliver_seconds}.")
     bot = PrintcoreBot(service, guild_id=guild_id, channel_id=channel_id,
-                       sweep_seconds=sweep_seconds, max_file_bytes=max_file_bytes)
+                       sweep_seconds=sweep_seconds, deliver_seconds=deliver_seconds,
+                       max_file_bytes=max_file_bytes)
 
     async def main() -> None:
         async with bot:

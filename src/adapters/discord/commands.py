@@ -3,7 +3,10 @@ worker thread, reply. No queue rule lives here (CONVENTIONS.md, "entry points on
 translate").
 
 Replies are ephemeral (only the member sees them); the shared news (offers, missed
-windows, expiries) goes to the lab channel through :class:`~adapters.discord.notifier.DiscordNotifier`.
+windows, expiries) is written to the outbox by the service and goes to the lab channel
+through :class:`~adapters.discord.sender.DiscordSender`; ``after_command`` (the bot's
+"deliver now") is called once each command has answered.
+
 Discord drops an interaction not answered within 3 s: a command whose service call has
 not returned after ``reply_timeout`` seconds (2 s) is deferred ("printcore is
 thinking…") and answered with a followup; a command with a file to download is deferred
@@ -23,12 +26,12 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 
-import structlog
-
 import discord
+import structlog
+from discord import app_commands
+
 from adapters.discord import replies
 from adapters.meshes.sliced import SLICED_EXTENSIONS, read_slice_estimate, sliced_extension
-from discord import app_commands
 from printcore.durations import parse_duration
 from printcore.errors import (
     FileTooLargeError,
@@ -57,12 +60,16 @@ class QueueCommands:
     autocomplete cannot be deferred; past it, no suggestions).
     ``max_file_bytes``: largest sliced file /join downloads (bytes).
     ``history_limit``: how many closed prints /history shows.
+    ``after_command``: called (on the loop, never raising into the command) after each
+    command answered, e.g. to deliver the notices it committed at once.
     """
 
     def __init__(self, service: QueueService, *, reply_timeout: float = 2.0,
                  autocomplete_timeout: float = 2.0, max_file_bytes: int = 200_000_000,
-                 history_limit: int = 10) -> None:
+                 history_limit: int = 10,
+                 after_command: Callable[[], None] | None = None) -> None:
         self.service = service
+        self.after_command = after_command
         self.reply_timeout = reply_timeout
         self.autocomplete_timeout = autocomplete_timeout
         self.max_file_bytes = max_file_bytes
@@ -264,6 +271,11 @@ class QueueCommands:
                            member=str(interaction.user.id))
             text = replies.UNEXPECTED
         await _send(interaction, command, text)
+        if self.after_command is not None:
+            try:
+                self.after_command()
+            except Exception:
+                _log.exception("after_command failed", command=command)
 
 
 async def _send(interaction: discord.Interaction, command: str, text: str) -> None:

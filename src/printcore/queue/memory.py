@@ -1,5 +1,9 @@
 """In-memory queue repositories (unit tests, trying it out): same semantics as SQL —
-version-checked (compare-and-set) updates, changes visible to others only on commit."""
+version-checked (compare-and-set) updates, changes visible to others only on commit.
+
+The unit of work has an ``outbox`` (``printcore.memory.MemoryOutbox`` over the database's
+``outbox`` store): rows added in a transaction are published on commit and dropped on
+rollback, like the SQL outbox table."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import attrs
 
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.events import Event
+from printcore.memory import MemoryOutbox, MemoryOutboxStore
 from printcore.queue.entities import OPEN_TICKET_STATUSES, Printer, Ticket
 
 __all__ = ["MemoryQueueDatabase", "MemoryQueueUnitOfWork"]
@@ -21,6 +26,7 @@ class MemoryQueueDatabase:
     printers: dict[str, Printer] = attrs.Factory(dict)
     tickets: dict[int, Ticket] = attrs.Factory(dict)
     events: list[Event] = attrs.Factory(list)
+    outbox: MemoryOutboxStore = attrs.Factory(MemoryOutboxStore)
     next_id: int = 0
     lock: threading.RLock = attrs.field(factory=threading.RLock, repr=False)
 
@@ -127,12 +133,14 @@ class MemoryQueueUnitOfWork:
         self.printers = _Printers(self)
         self.tickets = _Tickets(self)
         self.events = _Events(self)
+        self.outbox = MemoryOutbox(db.outbox)
         self._reset()
 
     def _reset(self) -> None:
         self.printers_w: dict[str, tuple[Printer, int]] = {}
         self.tickets_w: dict[int, tuple[Ticket, int]] = {}
         self.events_w: list[Event] = []
+        self.outbox.reset()
 
     def __enter__(self) -> MemoryQueueUnitOfWork:
         self._reset()
@@ -155,6 +163,7 @@ class MemoryQueueUnitOfWork:
                 if base and (stored_t is None or stored_t.version != base):
                     raise ConcurrentChangeError(message=f"Ticket #{ticket_id} was changed by "
                                                 "someone else just now; try again.")
+            self.outbox.publish()  # checks its own leases first; all or nothing
             db.printers.update({k: v for k, (v, _) in self.printers_w.items()})
             db.tickets.update({k: v for k, (v, _) in self.tickets_w.items()})
             db.events.extend(self.events_w)

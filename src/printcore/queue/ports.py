@@ -1,23 +1,32 @@
-"""Ports of the self-service queue: repositories for printers and tickets, and a notifier."""
+"""Ports of the self-service queue: repositories for printers and tickets, the unit of
+work (with the outbox), and the notices members get.
+
+A :class:`QueueNotice` is never sent directly: the service writes it to the outbox
+(``channel="discord"``) in the transaction of the change that causes it, with
+:func:`queue_notice_message`; whoever delivers the ``discord`` channel (the bot, or a log
+without Discord) reads it back with :func:`queue_notice_of`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol
 
 import attrs
 
+from printcore.errors import ValidationError
+from printcore.outbox import OutboxMessage, OutboxRepository
 from printcore.ports import EventLog
 from printcore.queue.entities import Printer, Ticket
 
 __all__ = [
     "PrinterRepository",
     "QueueNotice",
-    "QueueNotifier",
     "QueueUnitOfWork",
     "TicketRepository",
+    "queue_notice_message",
+    "queue_notice_of",
 ]
 
 
@@ -68,6 +77,7 @@ class QueueUnitOfWork(Protocol):
     printers: PrinterRepository
     tickets: TicketRepository
     events: EventLog
+    outbox: OutboxRepository
 
     def __enter__(self) -> QueueUnitOfWork: ...
 
@@ -96,7 +106,39 @@ class QueueNotice:
     deadline: datetime | None = None
 
 
-class QueueNotifier(Protocol):
-    def notify(self, notices: Iterable[QueueNotice]) -> None:
-        """Deliver after the change is committed (Discord DM + channel post, or a log)."""
-        ...
+def queue_notice_message(notice: QueueNotice, now: datetime) -> OutboxMessage:
+    """The outbox row for a notice: channel ``discord``, subject ``ticket`` (the ticket
+    id), recipient the member id, due at ``now``. The payload holds the notice's fields,
+    the deadline as a UTC ISO 8601 string (or None)."""
+    deadline = notice.deadline.astimezone(UTC).isoformat() if notice.deadline else None
+    return OutboxMessage(
+        channel="discord", kind=notice.kind, recipient=notice.member, subject="ticket",
+        subject_id=notice.ticket_id, created_at=now, next_attempt_at=now,
+        payload={"member": notice.member, "member_name": notice.member_name,
+                 "ticket_id": notice.ticket_id, "printer": notice.printer,
+                 "deadline": deadline},
+    )
+
+
+def queue_notice_of(message: OutboxMessage) -> QueueNotice:
+    """The notice an outbox row of channel ``discord`` carries (the inverse of
+    :func:`queue_notice_message`). Raises ValidationError for a row of another channel or
+    a payload that is not a notice's."""
+    if message.channel != "discord":
+        raise ValidationError(f"Message {message.id} is on the {message.channel!r} channel, "
+                              "not a queue notice.", {"channel": "Expected discord."})
+    payload = message.payload
+    try:
+        deadline = payload.get("deadline")
+        return QueueNotice(
+            kind=message.kind,
+            member=str(payload.get("member", message.recipient)),
+            member_name=str(payload["member_name"]),
+            ticket_id=int(payload.get("ticket_id", message.subject_id)),
+            printer=None if payload.get("printer") is None else str(payload["printer"]),
+            deadline=(datetime.fromisoformat(deadline).astimezone(UTC)
+                      if deadline is not None else None),
+        )
+    except (KeyError, TypeError, ValueError) as err:
+        raise ValidationError(f"Message {message.id} does not hold a queue notice ({err}).",
+                              {"payload": "Not a queue notice."}) from err

@@ -21,6 +21,10 @@ Policy (documented in docs/queue.md):
   ticket as well as on the printer.
 * ``sweep(now)`` re-reads everything and acts only on what is due: running it twice
   changes nothing more. Every change appends an event to the shared event log.
+* What members are told (offers, missed windows, expiries: :class:`QueueNotice`) is
+  written to the outbox (channel ``discord``) in the same transaction as the change, so
+  a change that fails or is rolled back tells no one, and a committed one is delivered
+  once, by the bot (``printcore.outbox.OutboxService``), or logged without Discord.
 
 Errors: NotFoundError (unknown printer, no ticket), InvalidTransitionError (wrong state,
 someone else's printer or turn), ValidationError (bad duration, outcome, missing photo),
@@ -44,7 +48,7 @@ from printcore.job import Actor
 from printcore.ports import Clock
 from printcore.queue.entities import Printer, Ticket
 from printcore.queue.machines import fire_printer, fire_ticket
-from printcore.queue.ports import QueueNotice, QueueNotifier, QueueUnitOfWork
+from printcore.queue.ports import QueueNotice, QueueUnitOfWork, queue_notice_message
 
 __all__ = ["Placement", "Prediction", "QueuePolicy", "QueueService", "SweepReport"]
 
@@ -93,7 +97,6 @@ def _minutes(delta: timedelta) -> int:
 class QueueService:
     uow: Callable[[], QueueUnitOfWork]
     clock: Clock
-    notifier: QueueNotifier
     access: AccessHours = attrs.Factory(AccessHours.always)
     policy: QueuePolicy = attrs.Factory(QueuePolicy)
 
@@ -123,7 +126,6 @@ class QueueService:
             raise ValidationError("The estimate must be between 1 minute and 7 days.",
                                   {"est_time": "Between 1 minute and 7 days."})
         now = self.clock.now()
-        notices: list[QueueNotice] = []
         with self.uow() as uow:
             mine = uow.tickets.for_member(member, open_only=True)
             if len(mine) >= self.policy.max_open_tickets:
@@ -138,10 +140,9 @@ class QueueService:
                             est_minutes=_minutes(est), created_at=now, queue_key=key)
             uow.tickets.add(ticket)
             self._log(uow, ticket, "join", member_name, now, {"est_minutes": ticket.est_minutes})
-            self._pump(uow, now, notices)
+            self._pump(uow, now)
             uow.commit()
             placement = self._placement(uow, ticket.id or 0, now)
-        self.notifier.notify(notices)
         return placement
 
     def claim(self, member: str, printer_name: str) -> Ticket:
@@ -199,7 +200,6 @@ class QueueService:
             raise ValidationError("Attach a photo of the failed print.",
                                   {"photo": "Required when the print failed."})
         now = self.clock.now()
-        notices: list[QueueNotice] = []
         with self.uow() as uow:
             printer = uow.printers.get(printer_name)
             if printer.print_ticket is None:
@@ -227,9 +227,8 @@ class QueueService:
             self._log(uow, ticket, "close", closer, now,
                       {"printer": printer.name, "outcome": outcome,
                        "actual_minutes": ticket.actual_minutes, "closed_by": member})
-            self._pump(uow, now, notices)
+            self._pump(uow, now)
             uow.commit()
-        self.notifier.notify(notices)
         return ticket
 
     def report_started(self, member: str) -> Ticket:
@@ -273,7 +272,6 @@ class QueueService:
             raise ValidationError("The remaining time must be between 1 minute and 7 days.",
                                   {"remaining": "Between 1 minute and 7 days."})
         now = self.clock.now()
-        notices: list[QueueNotice] = []
         with self.uow() as uow:
             ticket = self._open_ticket(uow, member)
             if ticket.status != "claimed" or ticket.printer is None:
@@ -297,20 +295,17 @@ class QueueService:
             self._log(uow, ticket, "notdone", ticket.member_name, now,
                       {"printer": printer.name,
                        "predicted_end": printer.predicted_end.isoformat()})
-            self._pump(uow, now, notices)
+            self._pump(uow, now)
             uow.commit()
-        self.notifier.notify(notices)
         return ticket
 
     def cancel(self, member: str, actor: Actor | None = None) -> Ticket:
         now = self.clock.now()
-        notices: list[QueueNotice] = []
         with self.uow() as uow:
             ticket = self._open_ticket(uow, member)
             self._cancel(uow, ticket, now, actor)
-            self._pump(uow, now, notices)
+            self._pump(uow, now)
             uow.commit()
-        self.notifier.notify(notices)
         return ticket
 
     def update_time(self, member: str, est: timedelta) -> Placement:
@@ -387,7 +382,6 @@ class QueueService:
         """Fire every due deadline and offer. Idempotent: a second run at the same time
         finds nothing due."""
         now = now or self.clock.now()
-        notices: list[QueueNotice] = []
         missed = expired = 0
         with self.uow() as uow:
             for printer in uow.printers.list():
@@ -416,24 +410,21 @@ class QueueService:
                 uow.tickets.update(ticket)
                 self._log(uow, ticket, kind, "printcore", now, {"printer": printer.name},
                           system=True)
-                notices.append(QueueNotice(kind, ticket.member, ticket.member_name,
-                                           ticket.id or 0, printer.name))
-            offered = self._pump(uow, now, notices)
+                self._notify(uow, QueueNotice(kind, ticket.member, ticket.member_name,
+                                              ticket.id or 0, printer.name), now)
+            offered = self._pump(uow, now)
             uow.commit()
-        self.notifier.notify(notices)
         return SweepReport(offered=offered, missed=missed, expired=expired)
 
     # --- staff ------------------------------------------------------------------------
 
     def remove_ticket(self, ticket_id: int, actor: Actor) -> Ticket:
         now = self.clock.now()
-        notices: list[QueueNotice] = []
         with self.uow() as uow:
             ticket = uow.tickets.get(ticket_id)
             self._cancel(uow, ticket, now, actor)
-            self._pump(uow, now, notices)
+            self._pump(uow, now)
             uow.commit()
-        self.notifier.notify(notices)
         return ticket
 
     def release_printer(self, printer_name: str, actor: Actor) -> Printer:
@@ -442,7 +433,6 @@ class QueueService:
         ``finished`` by staff. Raises InvalidTransitionError when there is nothing to
         release, NotFoundError for an unknown printer."""
         now = self.clock.now()
-        notices: list[QueueNotice] = []
         with self.uow() as uow:
             printer = uow.printers.get(printer_name)
             if printer.holder_ticket is not None:
@@ -481,15 +471,13 @@ class QueueService:
             uow.printers.update(printer)
             uow.events.append(Event("printer", printer.id or 0, "release", actor, now,
                                     details=what))
-            self._pump(uow, now, notices)
+            self._pump(uow, now)
             uow.commit()
-        self.notifier.notify(notices)
         return printer
 
     def set_in_service(self, printer_name: str, in_service: bool, actor: Actor) -> Printer:
         """Take a printer out of service (its holder goes back to the queue head) or back."""
         now = self.clock.now()
-        notices: list[QueueNotice] = []
         with self.uow() as uow:
             printer = uow.printers.get(printer_name)
             if not in_service and printer.holder_ticket is not None:
@@ -505,9 +493,8 @@ class QueueService:
             uow.events.append(Event("printer", printer.id or 0,
                                     "put_back" if in_service else "take_out", actor, now,
                                     details={"printer": printer.name}))
-            self._pump(uow, now, notices)
+            self._pump(uow, now)
             uow.commit()
-        self.notifier.notify(notices)
         return printer
 
     # --- internals --------------------------------------------------------------------
@@ -560,7 +547,7 @@ class QueueService:
             uow.tickets.update(later)
         return lo + 0.5
 
-    def _pump(self, uow: QueueUnitOfWork, now: datetime, notices: list[QueueNotice]) -> int:
+    def _pump(self, uow: QueueUnitOfWork, now: datetime) -> int:
         """Offer every available printer to the next queued member (lab open only)."""
         if not self.access.is_open(now):
             return 0
@@ -588,8 +575,9 @@ class QueueService:
             self._log(uow, ticket, "offer", "printcore", now,
                       {"printer": printer.name,
                        "claim_by": printer.claim_deadline.isoformat()}, system=True)
-            notices.append(QueueNotice("offered", ticket.member, ticket.member_name,
-                                       ticket.id or 0, printer.name, printer.claim_deadline))
+            self._notify(uow, QueueNotice("offered", ticket.member, ticket.member_name,
+                                          ticket.id or 0, printer.name,
+                                          printer.claim_deadline), now)
             offered += 1
         return offered
 
@@ -634,6 +622,12 @@ class QueueService:
         position = queued.index(ticket_id) + 1 if ticket_id in queued else 0
         etas = self._etas(uow.printers.list(), tickets, now)
         return Placement(ticket, position, etas.get(ticket_id))
+
+    def _notify(self, uow: QueueUnitOfWork, notice: QueueNotice, now: datetime) -> None:
+        """Tell the member, through the outbox: the row commits (or rolls back) with the
+        change that causes it. It is due at once, even for a sweep run "as if" at a later
+        ``now`` (``printcore queue sweep --at``)."""
+        uow.outbox.add(queue_notice_message(notice, min(now, self.clock.now())))
 
     @staticmethod
     def _log_release(uow: QueueUnitOfWork, ticket: Ticket, printer: str, actor: Actor,
