@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 from adapters.web import WebContext, create_app
 from adapters.web.inspection import Inspector
 from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.opener_links import LinkSigner
 from entrypoints.settings import Settings, load_settings
 
 __all__ = ["app_from_container", "asgi_app"]
@@ -34,7 +35,8 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
         https_only=s.https_only,
         queue=container.queue,
         access_hours=s.access_hours,
-        opener_secret=s.opener_secret,
+        outbox=container.outbox,
+        opener_links=LinkSigner(s.opener_secret) if s.opener_secret else None,
     )
     app = create_app(ctx)
 

@@ -25,6 +25,7 @@ from adapters.web.queue_api import queue_api_routes
 from adapters.web.responses import error_json, plain_error
 from adapters.web.security import bearer_token, clean_workstation, csrf_token, login_session
 from adapters.web.security import workstation as current_workstation
+from adapters.web.slicer_api import slicer_api_routes
 from printcore.errors import AuthenticationError, PrintcoreError, ValidationError
 from printcore.events import Event
 from printcore.job import Actor, Job
@@ -294,6 +295,7 @@ def make_routes(ctx: WebContext) -> list[Route]:
     for path, name in ACTION_PATHS.items():
         routes.append(Route(f"/jobs/{{job_id:int}}/{path}", endpoint(action(name)), methods=["POST"]))
     routes.extend(queue_api_routes(ctx, _body, endpoint))
+    routes.extend(slicer_api_routes(ctx, _body, endpoint))
     return routes
 
 

@@ -8,6 +8,7 @@ import attrs
 
 from adapters.files import LocalFileStore, StagingArea
 from adapters.web.inspection import Inspector
+from adapters.web.slicer_links import OpenerLinks
 from printcore.outbox import OutboxService
 from printcore.ports import TokenSigner
 from printcore.queue.service import QueueService
@@ -40,5 +41,5 @@ class WebContext:
     session_hours: int = 12
     queue: QueueService | None = None  # the self-service queue (staff printers page)
     access_hours: str = "always"  # the spec, shown on the printers page
-    opener_secret: str | None = None  # signs print3d:// links (adapters.web.slicer_links)
+    opener_links: OpenerLinks | None = None  # print3d:// links (None: no opener secret)
     outbox: OutboxService | None = None  # messages per job, failed-email flags, retry

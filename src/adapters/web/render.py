@@ -39,9 +39,12 @@ EVENT_TITLES: dict[str, str] = {
     "delete": "Deleted",
     "resend_confirmation": "Confirmation link resent",
     "message_retried": "Email sent again",
+    "opened_in_slicer": "Opened in the slicer",
 }
 
 _DETAIL_LABELS: dict[str, str] = {
+    "host": "computer",
+    "slicer": "slicer",
     "original_name": "file",
     "stored_name": "stored as",
     "estimate_seconds": "slicer time (s)",

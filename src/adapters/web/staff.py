@@ -24,6 +24,7 @@ from adapters.web.security import (
     require_csrf,
     workstation,
 )
+from adapters.web.slicer_links import slicer_link_context
 from printcore.errors import (
     AuthenticationError,
     NotFoundError,
@@ -49,6 +50,8 @@ DONE_MESSAGES: dict[str, str] = {
     "pick_up": "Payment recorded: picked up.",
     "revert_completion": "Completion undone: back to Printing.",
     "revert_pickup": "Pickup undone: the payment was voided.",
+    "resend_confirmation": "A new confirmation link was emailed; the earlier link no longer "
+                           "works.",
 }
 
 
@@ -118,10 +121,12 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         except ValidationError as err:
             return render(request, "error.html", {"error": err}, status_code=422)
         counts = svc.counts()
+        failed_mail = ctx.outbox.failed_jobs() if ctx.outbox is not None else {}
         return render(request, "staff/dashboard.html", {
             "tabs": [(s.value, s.label, counts.get(s.value, 0)) for s in ACTIVE_STATUSES],
             "status": status, "jobs": jobs, "page": page,
             "has_more": counts.get(status, 0) > page * PAGE_SIZE,
+            "failed_mail": dict(sorted(failed_mail.items())),
         })
 
     def job_page(request: Request, job_id: int, error: PrintcoreError | None = None,
@@ -142,13 +147,17 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             cost_preview = svc.pricing.cost_cents(job.print_method, float(prefill["weight_g"]))
         except (ValueError, TypeError, ValidationError):
             pass
+        messages = (ctx.outbox.list(subject="job", subject_id=job_id)
+                    if ctx.outbox is not None else [])
         return render(request, "staff/job.html", {
             "job": job, "events": list(reversed(events)), "allowed": allowed_events(job),
+            "messages": messages,
             "staff": ctx.staff.list(), "current_staff": request.session.get("staff_name"),
             "reasons": REJECTION_REASONS, "prefill": prefill, "estimate": estimate,
             "authoritative_default": job.authoritative_file or last_sliced,
             "error": error, "fields": getattr(error, "fields", {}) if error else {},
             "pricing": svc.pricing, "cost_preview": cost_preview,
+            **slicer_link_context(ctx, job, str(request.session.get("ws") or "")),
             "rate": per_gram(svc.pricing.rate(job.print_method)),
             "minimum_applies": cost_preview is not None
             and cost_preview == svc.pricing.minimum_cents
@@ -235,6 +244,8 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                 svc.start_print(job_id, who, str(form.get("printer", "")), version)
             elif event == "complete":
                 svc.complete(job_id, who, version)
+            elif event == "resend_confirmation":
+                svc.resend_confirmation(job_id, who, version)
             elif event == "pick_up":
                 svc.pick_up(job_id, who, _float(form, "grams"),  # type: ignore[arg-type]
                             str(form.get("txn_no", "")), str(form.get("picked_up_by", "")),
@@ -254,6 +265,34 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         request.session["flash"] = DONE_MESSAGES.get(event, "Done.")
         return RedirectResponse(f"/staff/jobs/{job_id}", status_code=303)
 
+    async def retry_message(request: Request) -> Response:
+        job_id = int(request.path_params["job_id"])
+        message_id = int(request.path_params["message_id"])
+        form = await request.form()
+        try:
+            ws = workstation(request, ctx)
+        except AuthenticationError:
+            return login_redirect(request)
+        name = str(form.get("staff_name", "")).strip() or str(
+            request.session.get("staff_name", ""))
+        try:
+            require_csrf(request, str(form.get("csrf_token", "")))
+            if ctx.outbox is None:
+                raise NotFoundError("Messages are not set up in this process.")
+            message = ctx.outbox.get(message_id)
+            if (message.subject, message.subject_id) != ("job", job_id):
+                raise NotFoundError(f"Job {job_id} has no message {message_id}.")
+            if name not in {m.name for m in ctx.staff.list()}:
+                raise ValidationError("Choose your name from the staff list first.",
+                                      {"staff_name": "Choose your name."})
+            ctx.outbox.retry(message_id, Actor.staff(name, ws))
+        except NotFoundError as err:
+            return render(request, "error.html", {"error": err}, status_code=404)
+        except PrintcoreError as err:
+            return job_page(request, job_id, err, status_for(err))
+        request.session["flash"] = f"Message {message_id} will be sent again now."
+        return RedirectResponse(f"/staff/jobs/{job_id}", status_code=303)
+
     return [
         Route("/staff/login", login_page),
         Route("/staff/login", login, methods=["POST"]),
@@ -262,6 +301,8 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         Route("/staff/jobs/{job_id:int}", job_detail),
         Route("/staff/jobs/{job_id:int}/files", upload_sliced, methods=["POST"]),
         Route("/staff/jobs/{job_id:int}/files/{name}", download),
+        Route("/staff/jobs/{job_id:int}/messages/{message_id:int}/retry", retry_message,
+              methods=["POST"]),
         Route("/staff/jobs/{job_id:int}/{event}", act, methods=["POST"]),
         *printer_routes(ctx, render),
     ]
