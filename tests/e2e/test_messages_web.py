@@ -178,3 +178,47 @@ def test_staff_resend_the_confirmation_link_and_the_old_one_stops_working(
             r = web.post(f"/staff/jobs/{job_id}/resend_confirmation",
                          data={"csrf_token": _csrf(page), "staff_name": STAFF})
             assert r.status_code == 409 and "Only a job waiting" in html.unescape(r.text)
+
+
+def test_the_api_lists_and_retries_a_job_s_messages(
+    server: LiveServer, smtp: SmtpServer, fixtures_dir: Path,
+) -> None:
+    address = "gone.student@university.edu"
+    smtp.refuse[address] = "550 5.1.1 mailbox unavailable"
+    with server.api() as api:
+        job_id = submit(api, fixtures_dir / "models" / "rear_case.stl", email=address)
+        assert api.get(f"/jobs/{job_id}/messages").status_code == 401
+        headers = login(api)
+        deadline = time.monotonic() + 20
+        while True:
+            r = api.get(f"/jobs/{job_id}/messages", headers=headers)
+            assert r.status_code == 200, r.text
+            [message] = r.json()["messages"]
+            if message["status"] == "failed" or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert (message["kind"], message["recipient"], message["status"]) == (
+            "submitted", address, "failed")
+        assert message["last_error"] == ("The SMTP server refused the recipient: 550 5.1.1 "
+                                         "mailbox unavailable")
+        assert api.get("/jobs/99999/messages", headers=headers).status_code == 404
+        r = api.post(f"/messages/{message['id']}/retry", headers=headers,
+                     json={"staff_name": "Nobody Here"})
+        assert r.status_code == 422 and "staff list" in r.text
+        r = api.post("/messages/99999/retry", headers=headers, json={"staff_name": STAFF})
+        assert r.status_code == 404
+        r = api.post(f"/jobs/{job_id}/resend-confirmation", headers=headers,
+                     json={"staff_name": STAFF})
+        assert r.status_code == 409 and "Only a job waiting" in r.text
+        del smtp.refuse[address]
+        r = api.post(f"/messages/{message['id']}/retry", headers=headers,
+                     json={"staff_name": STAFF})
+        assert r.status_code == 200 and r.json()["status"] == "pending"
+        deadline = time.monotonic() + 20
+        while api.get(f"/jobs/{job_id}/messages", headers=headers).json()["messages"][0][
+                "status"] != "sent":
+            assert time.monotonic() < deadline, "the retried message was not sent"
+            time.sleep(0.1)
+        r = api.post(f"/messages/{message['id']}/retry", headers=headers,
+                     json={"staff_name": STAFF})
+        assert r.status_code == 422 and "already delivered" in r.text

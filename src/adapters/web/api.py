@@ -26,10 +26,11 @@ from adapters.web.responses import error_json, plain_error
 from adapters.web.security import bearer_token, clean_workstation, csrf_token, login_session
 from adapters.web.security import workstation as current_workstation
 from adapters.web.slicer_api import slicer_api_routes
-from printcore.errors import AuthenticationError, PrintcoreError, ValidationError
+from printcore.errors import AuthenticationError, NotFoundError, PrintcoreError, ValidationError
 from printcore.events import Event
 from printcore.job import Actor, Job
 from printcore.lifecycle import allowed_events
+from printcore.outbox import OutboxMessage
 from printcore.pricing import round_up_to_half_hour
 
 __all__ = ["api_routes", "job_json"]
@@ -252,6 +253,8 @@ def make_routes(ctx: WebContext) -> list[Route]:
                 )
             elif name == "complete":
                 job = svc.complete(job_id, who, expected_version=version)
+            elif name == "resend_confirmation":
+                job = svc.resend_confirmation(job_id, who, expected_version=version)
             elif name == "pick_up":
                 job = svc.pick_up(
                     job_id, who,
@@ -275,6 +278,27 @@ def make_routes(ctx: WebContext) -> list[Route]:
         job = svc.delete(_job_id(request), who, expected_version=_version(body))
         return JSONResponse({"id": job.id, "status": "deleted"})
 
+    def _outbox() -> Any:
+        if ctx.outbox is None:
+            raise NotFoundError("Messages are not set up in this process.")
+        return ctx.outbox
+
+    async def job_messages(request: Request) -> Response:
+        current_workstation(request, ctx, api=True)
+        job_id = _job_id(request)
+        svc.get(job_id)  # 404 for an unknown job
+        rows = _outbox().list(subject="job", subject_id=job_id, limit=500)
+        return JSONResponse({"messages": [message_json(m) for m in rows]})
+
+    async def retry_message(request: Request) -> Response:
+        body = await _body(request)
+        who = actor(request, body)
+        if who.name not in {m.name for m in ctx.staff.list()}:
+            raise ValidationError(f"{who.name!r} is not on the active staff list.",
+                                  {"staff_name": "Choose your name from the staff list."})
+        message = _outbox().retry(int(request.path_params["message_id"]), who)
+        return JSONResponse(message_json(message))
+
     async def confirm(request: Request) -> Response:
         body = await _body(request)
         job = svc.confirm(_text(body, "token", limit=2000))
@@ -290,6 +314,8 @@ def make_routes(ctx: WebContext) -> list[Route]:
         Route("/jobs/{job_id:int}", endpoint(job_detail)),
         Route("/jobs/{job_id:int}", endpoint(delete_job), methods=["DELETE"]),
         Route("/jobs/{job_id:int}/files", endpoint(add_file), methods=["POST"]),
+        Route("/jobs/{job_id:int}/messages", endpoint(job_messages)),
+        Route("/messages/{message_id:int}/retry", endpoint(retry_message), methods=["POST"]),
         Route("/confirm", endpoint(confirm), methods=["POST"]),
     ]
     for path, name in ACTION_PATHS.items():
@@ -310,7 +336,21 @@ ACTION_PATHS: dict[str, str] = {
     "payment": "pick_up",
     "revert-completion": "revert_completion",
     "revert-pickup": "revert_pickup",
+    "resend-confirmation": "resend_confirmation",
 }
+
+
+def message_json(m: OutboxMessage) -> dict[str, Any]:
+    """An outbox row for staff: id, channel, kind, recipient, status (pending, sent,
+    failed), attempts, UTC ISO times, the last error (the server's answer)."""
+    def iso(value: Any) -> str | None:
+        return value.isoformat() if value is not None else None
+
+    return {"id": m.id, "channel": m.channel, "kind": m.kind, "recipient": m.recipient,
+            "subject": m.subject, "subject_id": m.subject_id, "status": m.status,
+            "attempts": m.attempts, "created_at": iso(m.created_at),
+            "next_attempt_at": iso(m.next_attempt_at) if m.status == "pending" else None,
+            "sent_at": iso(m.sent_at), "last_error": m.last_error}
 
 
 def api_routes(ctx: WebContext) -> list[Route]:

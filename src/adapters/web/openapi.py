@@ -224,6 +224,23 @@ def openapi_document() -> dict[str, Any]:
                                                         ["staff_name", "reason"]),
             "/jobs/{job_id}/revert-pickup": _action("Undo pickup (voids the payment)", _REASON,
                                                     ["staff_name", "reason"]),
+            "/jobs/{job_id}/resend-confirmation": _action(
+                "Email a new confirmation link (earlier links stop working)", _STAFF,
+                ["staff_name"]),
+            "/jobs/{job_id}/messages": {"get": {
+                "summary": "The job's emails with their delivery state, newest first",
+                "parameters": [{"name": "job_id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "responses": {"200": {"description": "messages: id, kind, recipient, status "
+                                      "(pending|sent|failed), attempts, last_error"},
+                              **_errors(401, 404)}}},
+            "/messages/{message_id}/retry": {"post": {
+                "summary": "Send a failed (or waiting) email again now",
+                "parameters": [{"name": "message_id", "in": "path", "required": True,
+                                "schema": {"type": "integer"}}],
+                "requestBody": _json_body(_STAFF, ["staff_name"]),
+                "responses": {"200": {"description": "the message, pending again"},
+                              **_errors(401, 404, 422)}}},
             "/confirm": {"post": {
                 "summary": "The student confirms the cost with the emailed token",
                 "requestBody": _json_body({"token": {"type": "string"}}, ["token"]),
