@@ -240,3 +240,14 @@ def test_starttls_and_login_like_office_365(certificate: tuple[Path, Path]) -> N
         assert len(handler.received) == 1
     finally:
         controller.stop()
+
+
+def test_non_ascii_names_arrive_intact(smtp: SmtpServer) -> None:
+    lab = MailRenderer("https://print.example.edu", "Taller de Fabricación", "Taller Fabricación "
+                       "<fablab@university.edu>", "America/Chicago")
+    EmailSender(lab, plain(smtp)).send(row("submitted", {"student_name": "Zoë Ødegård 李"}))
+    [got] = smtp.wait_for(1)
+    assert got.message["Subject"] == "[Taller de Fabricación] We received your print request #12"
+    assert str(got.message["From"]) == "Taller Fabricación <fablab@university.edu>"
+    assert "Zoë Ødegård 李" in got.text and "Zoë Ødegård 李" in got.html
+    assert got.message.get_body(("plain",))["Content-Transfer-Encoding"] == "quoted-printable"

@@ -48,12 +48,11 @@ class OutboxBroker:
         self.broker = RedisBroker(client=client, heartbeat_timeout=heartbeat_timeout_ms)
         self._deliver = deliver
 
-        def deliver_outbox_message(message_id: int) -> str:
+        def deliver_outbox_message(message_id: int) -> None:
             if self._deliver is None:
                 raise RuntimeError("This process only sends; run `printcore worker`.")
             outcome = self._deliver(int(message_id))
-            _log.info("outbox message", id=message_id, outcome=outcome)
-            return outcome
+            _log.debug("outbox message", id=message_id, outcome=outcome)
 
         self.actor: Any = dramatiq.actor(
             deliver_outbox_message, broker=self.broker, actor_name=ACTOR_NAME,

@@ -43,15 +43,21 @@ class Relay:
             uow.commit()
 
     def _hand_over(self, ids: Sequence[int]) -> int:
-        done: list[int] = []
+        """Mark the rows handed over first (so this relay's next poll does not hand them
+        over again while a worker is still on them), then enqueue; rows that could not be
+        enqueued are unmarked again."""
+        self._mark(ids)
+        done = 0
         try:
             for message_id in ids:
                 self.enqueue(message_id)
-                done.append(message_id)
+                done += 1
         finally:
-            if done:
-                self._mark(done)
-        return len(done)
+            if done < len(ids):
+                with self.service.uow() as uow:
+                    uow.outbox.mark_relayed(ids[done:], None)
+                    uow.commit()
+        return done
 
     def kick(self, message_ids: Sequence[int]) -> None:
         """Hand over rows just committed; never raises (the poll retries them)."""

@@ -9,7 +9,7 @@ with the error, visible to staff, never sent half-made.
 
 from __future__ import annotations
 
-from email.message import EmailMessage
+from email.message import Message
 
 from adapters.mail.render import MailRenderer, RenderError
 from adapters.mail.transports import MailTransport
@@ -30,7 +30,7 @@ class EmailSender:
         self.renderer = renderer
         self.transport = transport
 
-    def render(self, message: OutboxMessage) -> EmailMessage:
+    def render(self, message: OutboxMessage) -> Message:
         """Raises DeliveryError (permanent) when the template fails."""
         try:
             return self.renderer.render(

@@ -17,7 +17,7 @@ import ssl
 import threading
 import uuid
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import Message
 from pathlib import Path
 from typing import Protocol
 
@@ -29,7 +29,7 @@ __all__ = ["FileTransport", "MailTransport", "SmtpSettings", "SmtpTransport"]
 
 
 class MailTransport(Protocol):
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Hand over one message. Raises DeliveryError."""
         ...
 
@@ -41,7 +41,7 @@ class FileTransport:
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
@@ -121,7 +121,7 @@ class SmtpTransport:
         if client is not None:
             client.close()
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         for attempt in (1, 2):
             try:
                 self._client().send_message(message)

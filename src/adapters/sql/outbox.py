@@ -79,10 +79,10 @@ class SqlOutboxRepository:
                 or_(outbox.c.lease_until.is_(None), outbox.c.lease_until <= now),
             )
             .values(lease_until=until, attempts=outbox.c.attempts + 1)
+            .returning(*outbox.c)
         )
-        if result.rowcount != 1:
-            return None
-        return self.get(message_id)
+        row = result.mappings().first()
+        return None if row is None else _to_message(row)
 
     def finish(self, message: OutboxMessage) -> None:
         """Store the delivery outcome fields of a row."""
