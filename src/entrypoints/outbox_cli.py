@@ -78,7 +78,9 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
             for m in rows:
                 print(format_message(m))
         elif args.outbox_command == "retry":
-            message = outbox.retry(args.id, Actor.staff(args.staff, "command line"))
+            who = (Actor.staff(args.staff, "command line") if args.staff
+                   else Actor.system("command line"))
+            message = outbox.retry(args.id, who)
             print(f"message {message.id} ({message.kind} to {message.recipient}) will be "
                   "sent again now")
             if container.broker is None:
@@ -113,8 +115,9 @@ def add_parsers(sub: Any) -> None:
     lst.add_argument("--limit", type=int, default=50)
     retry = outbox_sub.add_parser("retry", help="send a failed message again")
     retry.add_argument("id", type=int)
-    retry.add_argument("--staff", default="command line",
-                       help="who asked (recorded in the job's history)")
+    retry.add_argument("--staff", default=None,
+                       help="the staff member asking (must be active staff; recorded in the "
+                            "job's history); without it the history says 'command line'")
     deliver = outbox_sub.add_parser("deliver", help="deliver due messages once, here")
     deliver.add_argument("--limit", type=int, default=500)
     outbox.set_defaults(func=cmd_outbox)

@@ -36,7 +36,7 @@ import attrs
 from printcore.errors import NotFoundError, ValidationError
 from printcore.events import Event
 from printcore.job import Actor
-from printcore.ports import Clock, EventLog, Notice
+from printcore.ports import Clock, EventLog, Notice, StaffRepository
 
 __all__ = [
     "CHANNELS",
@@ -148,6 +148,7 @@ class OutboxUnitOfWork(Protocol):
 
     outbox: OutboxRepository
     events: EventLog
+    staff: StaffRepository
 
     def __enter__(self) -> OutboxUnitOfWork: ...
 
@@ -326,11 +327,19 @@ class OutboxService:
     def retry(self, message_id: int, actor: Actor) -> OutboxMessage:
         """Send a failed (or waiting) row again now: back to ``pending``, due at once, its
         attempts counted afresh. Logs a ``message_retried`` event on the subject.
+        ``actor``: an active staff member, or a system actor (the command line).
 
-        Raises NotFoundError; ValidationError for a row already sent.
+        Raises NotFoundError; ValidationError for a row already sent or an actor who is
+        not active staff.
         """
         now = self.clock.now()
         with self.uow() as uow:
+            if actor.kind != "system":
+                member = uow.staff.get(actor.name) if actor.kind == "staff" else None
+                if member is None or not member.active:
+                    raise ValidationError(
+                        f"Choose your name from the staff list: {actor.name!r} is not active "
+                        "staff.", {"staff_name": "Choose your name from the staff list."})
             message = uow.outbox.get(message_id)
             if message.status == "sent":
                 raise ValidationError(

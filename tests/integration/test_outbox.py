@@ -20,7 +20,7 @@ from printcore.errors import NotFoundError, ValidationError
 from printcore.job import Actor
 from printcore.memory import FixedClock
 from printcore.outbox import DeliveryError, OutboxMessage, OutboxService, RetryPolicy
-from printcore.ports import Notice
+from printcore.ports import Notice, StaffMember
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 ANA = Actor.staff("Ana Lee", "Front desk")
@@ -54,6 +54,12 @@ def add(uow_factory: Callable[[], Any], kind: str = "approved", job_id: int = 7,
         message_id = uow.outbox.add(message)
         uow.commit()
     return int(message_id)
+
+
+def add_staff(uow_factory: Callable[[], Any], name: str = "Ana Lee", active: bool = True) -> None:
+    with uow_factory() as uow:
+        uow.staff.add(StaffMember(name, active, T0))
+        uow.commit()
 
 
 def service(uow_factory: Callable[[], Any], sender: Recorder, clock: FixedClock,
@@ -116,6 +122,7 @@ def test_a_permanent_failure_is_kept_for_staff_and_can_be_retried(
     sender = Recorder([DeliveryError(answer, permanent=True)])
     svc = service(uow_factory, sender, clock)
     message_id = add(uow_factory, job_id=42)
+    add_staff(uow_factory)
     assert svc.deliver(message_id) == "failed"
     row = svc.get(message_id)
     assert (row.status, row.last_error) == ("failed", answer)
@@ -151,6 +158,7 @@ def test_temporary_failures_give_up_after_max_attempts(uow_factory: Callable[[],
 def test_retry_refuses_sent_and_unknown_messages(uow_factory: Callable[[], Any]) -> None:
     svc = service(uow_factory, Recorder(), FixedClock(T0))
     message_id = add(uow_factory)
+    add_staff(uow_factory)
     svc.deliver(message_id)
     with pytest.raises(ValidationError, match="already delivered"):
         svc.retry(message_id, ANA)
@@ -159,6 +167,23 @@ def test_retry_refuses_sent_and_unknown_messages(uow_factory: Callable[[], Any])
     with pytest.raises(ValidationError, match="Unknown message status"):
         svc.list(status="lost")
     assert svc.deliver(999) == "skipped"
+
+
+def test_only_active_staff_or_the_command_line_retry(uow_factory: Callable[[], Any]) -> None:
+    sender = Recorder([DeliveryError("550 unknown mailbox", permanent=True)] * 3)
+    svc = service(uow_factory, sender, FixedClock(T0))
+    message_id = add(uow_factory, job_id=9)
+    add_staff(uow_factory, "Former Staff", active=False)
+    svc.deliver(message_id)
+    for who in (Actor.staff("Nobody"), Actor.staff("Former Staff"), Actor.student("Jane Doe"),
+                Actor.staff("")):
+        with pytest.raises(ValidationError, match="Choose your name from the staff list"):
+            svc.retry(message_id, who)
+    assert svc.get(message_id).status == "failed"
+    with uow_factory() as uow:
+        assert uow.events.for_subject("job", 9) == []
+    again = svc.retry(message_id, Actor.system("command line"))
+    assert again.status == "pending"
 
 
 def test_a_leased_row_is_left_alone_until_the_lease_ends(

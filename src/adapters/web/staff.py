@@ -282,9 +282,6 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             message = ctx.outbox.get(message_id)
             if (message.subject, message.subject_id) != ("job", job_id):
                 raise NotFoundError(f"Job {job_id} has no message {message_id}.")
-            if name not in {m.name for m in ctx.staff.list()}:
-                raise ValidationError("Choose your name from the staff list first.",
-                                      {"staff_name": "Choose your name."})
             ctx.outbox.retry(message_id, Actor.staff(name, ws))
         except NotFoundError as err:
             return render(request, "error.html", {"error": err}, status_code=404)
