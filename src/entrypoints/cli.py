@@ -6,7 +6,10 @@
     printcore staff add NAME        add (or reactivate) a staff member
     printcore staff list [--all]    list staff members
     printcore staff deactivate NAME
-    printcore set-password          set the shared staff password (prompted, or --stdin)
+    printcore set-password          set the shared staff password (prompted, or --stdin);
+                                    ends every signed-in workstation's session
+    printcore sessions list         signed-in workstations (session id, since, last seen)
+    printcore sessions end ID|--all end one workstation's session (or all)
     printcore storage check [--repair]  compare storage folders with the database
     printcore queue …               the self-service queue (see entrypoints.queue_cli)
     printcore sweep [--once]        fire due queue offers and deadlines
@@ -50,9 +53,13 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
     host = args.host or settings.host
     port = args.port if args.port is not None else settings.port
+    settings = settings.serving_at(host, port)  # emailed links follow the served address
     container = _container(settings)
     app = app_from_container(container)
     print(f"printcore serving at http://{host}:{port}/  (staff: http://{host}:{port}/staff)")
+    print(f"  links:    {settings.base_url}/ in emails"
+          + ("" if not settings.base_url_is_default
+             else " (set PRINTCORE_BASE_URL to the public address)"))
     print(f"  database: {_describe_database(settings)}")
     print(f"  storage:  {settings.storage_root}")
     if settings.mail_backend == "smtp":
@@ -70,7 +77,14 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     if not container.staff.list():
         print('  ! no staff members yet: run `printcore staff add "Your Name"`')
     sys.stdout.flush()
-    uvicorn.run(app, host=host, port=port, log_level=args.log_level, proxy_headers=True)
+    trusted = ",".join(settings.trusted_proxies)
+    if trusted:
+        print(f"  proxies:  X-Forwarded-For believed from {trusted}")
+    sys.stdout.flush()
+    # X-Forwarded-For is believed only from PRINTCORE_TRUSTED_PROXIES (uvicorn's own
+    # default would trust 127.0.0.1, letting any local process pick its address).
+    uvicorn.run(app, host=host, port=port, log_level=args.log_level,
+                proxy_headers=bool(trusted), forwarded_allow_ips=trusted or "")
     return 0
 
 
@@ -140,6 +154,38 @@ def cmd_set_password(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         container.close()
     print("staff password set")
+    return 0
+
+
+def cmd_sessions(settings: Settings, args: argparse.Namespace) -> int:
+    from zoneinfo import ZoneInfo
+
+    container = _container(settings)
+    zone = ZoneInfo(settings.timezone)
+
+    def local(moment) -> str:  # type: ignore[no-untyped-def]
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+
+    try:
+        if args.sessions_command == "list":
+            sessions = container.staff.sessions()
+            for s in sessions:
+                print(f"{s.id}  {s.workstation:24}  since {local(s.started_at)}  "
+                      f"last seen {local(s.last_seen_at)}")
+            print(f"{len(sessions)} signed-in workstation(s)")
+        elif args.all:
+            ended = 0
+            for s in container.staff.sessions():
+                container.staff.end_session(s.id, "ended from the command line")
+                ended += 1
+            print(f"ended {ended} session(s)")
+        elif args.id:
+            ended_session = container.staff.end_session(args.id, "ended from the command line")
+            print(f"ended the session of {ended_session.workstation}")
+        else:
+            raise ValidationError("Name a session id (see `printcore sessions list`) or --all.")
+    finally:
+        container.close()
     return 0
 
 
@@ -219,6 +265,14 @@ def build_parser() -> argparse.ArgumentParser:
     pw.add_argument("--stdin", action="store_true", help="read it from standard input")
     pw.set_defaults(func=cmd_set_password)
 
+    sessions = sub.add_parser("sessions", help="signed-in staff workstations")
+    sessions_sub = sessions.add_subparsers(dest="sessions_command", required=True)
+    sessions_sub.add_parser("list", help="list signed-in workstations")
+    end = sessions_sub.add_parser("end", help="end a workstation's session")
+    end.add_argument("id", nargs="?", help="the session id from `printcore sessions list`")
+    end.add_argument("--all", action="store_true", help="end every session")
+    sessions.set_defaults(func=cmd_sessions)
+
     from entrypoints.queue_cli import add_parsers
 
     add_parsers(sub)
@@ -234,8 +288,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_arguments(argv: Sequence[str]) -> str | None:
+    """What is wrong with the command line's texts (printcore.text's rule), or None.
+
+    On POSIX, bytes that are not UTF-8 arrive as lone surrogates (surrogateescape)."""
+    from printcore.text import text_problem
+
+    for position, arg in enumerate(argv, 1):
+        problem = text_problem(arg, multiline=True)
+        if problem is not None:
+            shown = arg.encode("utf-8", "backslashreplace").decode("ascii", "replace")
+            return f"argument {position} ({shown!r}): {problem}"
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    problem = _check_arguments(raw)
+    if problem is not None:
+        print(f"printcore: {problem} Nothing was changed.", file=sys.stderr)
+        return 1
+    args = build_parser().parse_args(raw)
     try:
         settings = load_settings()
         return int(args.func(settings, args))

@@ -75,6 +75,18 @@ class Settings:
     worker_threads: int = 8
     # The slicer opener (issue 5): signs print3d:// links; None: no links.
     opener_secret: str | None = None
+    # Abuse limits (issue 10); 0 turns one off.
+    base_url_is_default: bool = False
+    login_failures_per_minute: int = 5
+    submissions_per_hour: int = 10
+    submission_mail_per_hour: int = 500
+    trusted_proxies: tuple[str, ...] = ()
+
+    def serving_at(self, host: str, port: int) -> Settings:
+        """These settings for a server listening on ``host:port``: when
+        ``PRINTCORE_BASE_URL`` is not set, emailed links follow that address."""
+        base_url = f"http://{host}:{port}" if self.base_url_is_default else self.base_url
+        return attrs.evolve(self, host=host, port=port, base_url=base_url)
 
     def describe(self) -> dict[str, str]:
         """The effective settings as text, secrets masked (for ``printcore config``)."""
@@ -143,6 +155,30 @@ def _secret(home: Path, env: Mapping[str, str]) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(key)
     return key
+
+
+def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``PRINTCORE_TRUSTED_PROXIES``: addresses or networks (``10.0.0.0/8``), comma
+    separated, or ``*``; only these peers' ``X-Forwarded-For`` is believed."""
+    import ipaddress
+
+    raw = (env.get("PRINTCORE_TRUSTED_PROXIES") or "").strip()
+    if not raw:
+        return ()
+    if raw == "*":
+        return ("*",)
+    found = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:
+            ipaddress.ip_network(part, strict=False)
+        except ValueError:
+            raise SettingsError(
+                f"PRINTCORE_TRUSTED_PROXIES: {part!r} is not an IP address or network "
+                "(e.g. 127.0.0.1, 10.0.0.0/8).") from None
+        found.append(part)
+    return tuple(found)
 
 
 def _snowflake(env: Mapping[str, str], key: str) -> int | None:
@@ -260,6 +296,13 @@ def load_settings(
     port = _int(env, "PRINTCORE_PORT", 8000, 0, 65535)
     host = env.get("PRINTCORE_HOST") or "127.0.0.1"
     base_url = (env.get("PRINTCORE_BASE_URL") or f"http://{host}:{port}").rstrip("/")
+    limits = {
+        "login_failures_per_minute": _int(env, "PRINTCORE_LOGIN_FAILURES_PER_MINUTE", 5, 0,
+                                          1_000_000),
+        "submissions_per_hour": _int(env, "PRINTCORE_SUBMISSIONS_PER_HOUR", 10, 0, 1_000_000),
+        "submission_mail_per_hour": _int(env, "PRINTCORE_SUBMISSION_MAIL_PER_HOUR", 500, 0,
+                                         1_000_000),
+    }
     return Settings(
         home=home,
         database_url=database_url,
@@ -292,5 +335,8 @@ def load_settings(
         discord_guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
         discord_channel_id=_snowflake(env, "DISCORD_CHANNEL_ID"),
         opener_secret=_opener_secret(env),
+        base_url_is_default=not env.get("PRINTCORE_BASE_URL"),
+        trusted_proxies=_trusted_proxies(env),
+        **limits,
         **_mail(env),  # type: ignore[arg-type]
     )

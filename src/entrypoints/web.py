@@ -9,6 +9,7 @@ from starlette.applications import Starlette
 
 from adapters.web import WebContext, create_app
 from adapters.web.inspection import Inspector
+from adapters.web.throttle import Limits, Throttle
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.opener_links import LinkSigner
 from entrypoints.settings import Settings, load_settings
@@ -37,6 +38,13 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
         access_hours=s.access_hours,
         outbox=container.outbox,
         opener_links=LinkSigner(s.opener_secret) if s.opener_secret else None,
+        throttle=Throttle(
+            Limits(login_failures_per_minute=s.login_failures_per_minute,
+                   submissions_per_hour=s.submissions_per_hour,
+                   submission_mail_per_hour=s.submission_mail_per_hour),
+            storage_uri=s.redis_url or "memory://",
+            namespace=Throttle.namespace_for(s.secret_key),
+        ),
     )
     app = create_app(ctx)
 

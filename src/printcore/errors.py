@@ -7,9 +7,11 @@ Hierarchy::
     ├── InvalidTransitionError          the event is not allowed in the state       (HTTP 409)
     ├── ConcurrentChangeError           someone else changed the job first           (HTTP 409)
     ├── ValidationError                 input refused; ``fields`` maps field → text (HTTP 422)
+    │   ├── InvalidTextError            not encodable text, or control characters   (HTTP 422)
     │   ├── UnsupportedFileError        not a model / sliced file we can read       (HTTP 415)
     │   └── FileTooLargeError           over the configured upload limit            (HTTP 413)
-    ├── AuthenticationError             wrong password, missing or bad session      (HTTP 401)
+    ├── AuthenticationError             wrong password, missing or ended session    (HTTP 401)
+    ├── RateLimitedError                too many tries; ``retry_after`` seconds     (HTTP 429)
     ├── TokenError                      a confirmation link that cannot be used     (HTTP 400)
     │   ├── TokenTamperedError          signature does not match
     │   ├── TokenExpiredError           past its expiry
@@ -28,9 +30,11 @@ __all__ = [
     "AuthenticationError",
     "ConcurrentChangeError",
     "FileTooLargeError",
+    "InvalidTextError",
     "InvalidTransitionError",
     "NotFoundError",
     "PrintcoreError",
+    "RateLimitedError",
     "StorageError",
     "TokenError",
     "TokenExpiredError",
@@ -91,6 +95,13 @@ class ValidationError(PrintcoreError):
         self.fields: dict[str, str] = dict(fields or {})
 
 
+class InvalidTextError(ValidationError):
+    """A text that cannot be stored as UTF-8 (a lone surrogate, undecodable bytes) or
+    holds control characters. ``fields`` names the field."""
+
+    code = "invalid_text"
+
+
 class UnsupportedFileError(ValidationError):
     code = "unsupported_file"
 
@@ -110,6 +121,18 @@ class FileTooLargeError(ValidationError):
 
 class AuthenticationError(PrintcoreError):
     code = "unauthenticated"
+
+
+class RateLimitedError(PrintcoreError):
+    """Too many attempts from one client, workstation or email address (or the lab's
+    hourly cap). ``retry_after`` is the whole number of seconds until the next try can
+    succeed (at least 1)."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        self.retry_after = max(int(retry_after), 1)
+        super().__init__(message)
 
 
 class TokenError(PrintcoreError):

@@ -18,7 +18,7 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from printcore.errors import InvalidTransitionError, ValidationError
 from printcore.job import Job, Payment
-from printcore.pricing import MAX_GRAMS, Pricing, round_up_to_half_hour
+from printcore.pricing import MAX_GRAMS, MAX_HOURS, Pricing, round_up_to_half_hour
 
 __all__ = ["EVENTS", "JobLifecycle", "fire"]
 
@@ -82,8 +82,11 @@ class JobLifecycle(StateMachine):
             fields["weight_g"] = (
                 f"Enter the weight in grams, greater than 0 and at most {MAX_GRAMS}."
             )
-        if not _positive(time_hours):
-            fields["time_hours"] = "Enter the print time in hours, greater than 0."
+        if not (_positive(time_hours) and time_hours <= MAX_HOURS):
+            fields["time_hours"] = (
+                f"Enter the print time in hours, greater than 0 and at most {MAX_HOURS} "
+                "(30 days)."
+            )
         if not _text(authoritative_file):
             fields["authoritative_file"] = "Choose the sliced file that will be printed."
         elif (chosen := job.file(authoritative_file)) is None:

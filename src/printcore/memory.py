@@ -21,7 +21,7 @@ from printcore.errors import ConcurrentChangeError, NotFoundError, TokenTampered
 from printcore.events import Event
 from printcore.job import Job, JobFile
 from printcore.outbox import OutboxMessage
-from printcore.ports import Notice, StaffMember, StagedFile
+from printcore.ports import Notice, StaffMember, StagedFile, WorkstationSession
 
 __all__ = [
     "FixedClock",
@@ -60,6 +60,7 @@ class MemoryDatabase:
     events: list[Event] = attrs.Factory(list)
     staff: dict[str, StaffMember] = attrs.Factory(dict)
     settings: dict[str, str] = attrs.Factory(dict)
+    sessions: dict[str, WorkstationSession] = attrs.Factory(dict)
     outbox: MemoryOutboxStore = attrs.Factory(lambda: MemoryOutboxStore())
     next_job_id: int = 1
     next_event_id: int = 0
@@ -167,6 +168,38 @@ class _Settings:
         self._uow.pending_settings[key] = value
 
 
+class _Sessions:
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def _merged(self) -> dict[str, WorkstationSession]:
+        return {**self._uow.db.sessions, **self._uow.pending_sessions}
+
+    def add(self, session: WorkstationSession) -> None:
+        self._uow.pending_sessions[session.id] = session
+
+    def get(self, session_id: str) -> WorkstationSession | None:
+        return self._merged().get(session_id)
+
+    def list(self, active_only: bool = True) -> list[WorkstationSession]:
+        found = [s for s in self._merged().values() if s.active or not active_only]
+        return sorted(found, key=lambda s: s.started_at, reverse=True)
+
+    def touch(self, session_id: str, at: datetime) -> None:
+        if (session := self.get(session_id)) is not None:
+            self._uow.pending_sessions[session_id] = attrs.evolve(session, last_seen_at=at)
+
+    def end(self, session_id: str, at: datetime, by: str) -> bool:
+        session = self.get(session_id)
+        if session is None or not session.active:
+            return False
+        self._uow.pending_sessions[session_id] = attrs.evolve(session, ended_at=at, ended_by=by)
+        return True
+
+    def end_all(self, at: datetime, by: str) -> int:
+        return sum(self.end(s.id, at, by) for s in self.list())
+
+
 class MemoryUnitOfWork:
     """A unit of work over a :class:`MemoryDatabase`; use a fresh one per transaction."""
 
@@ -176,6 +209,7 @@ class MemoryUnitOfWork:
         self.events = _Events(self)
         self.staff = _Staff(self)
         self.settings = _Settings(self)
+        self.sessions = _Sessions(self)
         self.outbox = MemoryOutbox(db.outbox)
         self._reset()
 
@@ -184,6 +218,7 @@ class MemoryUnitOfWork:
         self.pending_events: list[Event] = []
         self.pending_staff: dict[str, StaffMember] = {}
         self.pending_settings: dict[str, str] = {}
+        self.pending_sessions: dict[str, WorkstationSession] = {}
         self.outbox.reset()
 
     def __enter__(self) -> MemoryUnitOfWork:
@@ -215,6 +250,7 @@ class MemoryUnitOfWork:
             db.events.extend(self.pending_events)
             db.staff.update(self.pending_staff)
             db.settings.update(self.pending_settings)
+            db.sessions.update(self.pending_sessions)
             self.outbox.publish()
         self._reset()
 

@@ -27,12 +27,14 @@ __all__ = [
     "JobRepository",
     "Notice",
     "PasswordHasher",
+    "SessionRepository",
     "SettingsRepository",
     "StaffMember",
     "StaffRepository",
     "StagedFile",
     "TokenSigner",
     "UnitOfWork",
+    "WorkstationSession",
 ]
 
 
@@ -101,6 +103,49 @@ class StaffRepository(Protocol):
     def set_active(self, name: str, active: bool) -> None: ...
 
 
+@attrs.frozen
+class WorkstationSession:
+    """A staff login at one workstation: ``id`` is an opaque random key (kept in the
+    session cookie and the bearer token), times are UTC, ``ended_at`` is set by logout,
+    by ending it from the command line, or by a password change (``ended_by`` says who or
+    why)."""
+
+    id: str
+    workstation: str
+    started_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.ended_at is None
+
+
+class SessionRepository(Protocol):
+    """Workstation sessions (server side, so a logout or a password change ends them)."""
+
+    def add(self, session: WorkstationSession) -> None: ...
+
+    def get(self, session_id: str) -> WorkstationSession | None: ...
+
+    def list(self, active_only: bool = True) -> list[WorkstationSession]:
+        """Newest first."""
+        ...
+
+    def touch(self, session_id: str, at: datetime) -> None:
+        """Record that the session was used at ``at``."""
+        ...
+
+    def end(self, session_id: str, at: datetime, by: str) -> bool:
+        """End one active session; False when it is unknown or already ended."""
+        ...
+
+    def end_all(self, at: datetime, by: str) -> int:
+        """End every active session; returns how many were ended."""
+        ...
+
+
 class SettingsRepository(Protocol):
     """Small key → text values kept in the database (e.g. the staff password hash)."""
 
@@ -120,6 +165,7 @@ class UnitOfWork(Protocol):
     events: EventLog
     staff: StaffRepository
     settings: SettingsRepository
+    sessions: SessionRepository
     outbox: OutboxRepository
 
     def __enter__(self) -> UnitOfWork: ...

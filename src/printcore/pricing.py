@@ -9,11 +9,14 @@ import attrs
 
 from printcore.errors import ValidationError
 
-__all__ = ["MAX_GRAMS", "Pricing", "round_up_to_half_hour"]
+__all__ = ["MAX_GRAMS", "MAX_HOURS", "Pricing", "round_up_to_half_hour"]
 
 #: The heaviest weight accepted, in grams (100 kg): anything above is a typo such as 1e30,
 #: which would otherwise overflow the Decimal context and a 64-bit cents column.
 MAX_GRAMS = 100_000
+#: The longest print time accepted, in hours (30 days): no printer in a lab runs longer, and
+#: a typo such as ``1e300`` would otherwise be stored and shown as a real estimate.
+MAX_HOURS = 720
 
 
 def _positive_finite(value: object) -> bool:
@@ -69,12 +72,14 @@ class Pricing:
 def round_up_to_half_hour(hours: float) -> float:
     """Round a print time in hours up to the next half hour (0.9 → 1.0, 1.01 → 1.5).
 
-    Raises ValidationError when ``hours`` is not a positive finite number.
+    Raises ValidationError when ``hours`` is not a positive finite number of at most
+    ``MAX_HOURS`` (720 h, 30 days).
     """
-    if not _positive_finite(hours):
+    if not (_positive_finite(hours) and hours <= MAX_HOURS):
         raise ValidationError(
-            "Print time must be a positive number of hours.",
-            {"time_hours": "Enter the print time in hours, greater than 0."},
+            "Print time must be a positive number of hours, at most 720 (30 days).",
+            {"time_hours": "Enter the print time in hours, greater than 0 and at most 720 "
+                           "(30 days)."},
         )
     # Decimal avoids float noise such as 1.5000000001 rounding up to 2.0.
     halves = (Decimal(str(hours)) * 2).to_integral_value(rounding="ROUND_CEILING")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from printcore.errors import ValidationError
 from printcore.job import PrintMethod, Submission
+from printcore.text import text_problem
 
 __all__ = ["FIELD_LIMITS", "check_submission"]
 
@@ -42,10 +43,8 @@ def check_submission(submission: Submission) -> None:
             fields[name] = f"Enter {_LABELS[name]}."
         elif len(value) > limit:
             fields[name] = f"At most {limit} characters."
-        elif "\x00" in value:
-            fields[name] = "Remove the NUL character."
-        elif any(ch in value for ch in "\r\n") and name != "notes":
-            fields[name] = "Line breaks are not allowed here."
+        elif (problem := text_problem(value, multiline=name == "notes")) is not None:
+            fields[name] = problem
     method = submission.print_method
     if "print_method" not in fields and method not in {m.value for m in PrintMethod}:
         fields["print_method"] = "Choose filament or resin."

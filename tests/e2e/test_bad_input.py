@@ -137,7 +137,8 @@ def test_invalid_fields_are_422_with_messages_per_field(
 def test_html_form_keeps_what_was_typed(live_server: LiveServer, fixtures_dir: Path) -> None:
     with httpx.Client(base_url=live_server.url, timeout=30) as web:
         page = web.get("/")
-        csrf = re.search(r'action="/submit\?csrf=([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        assert 'action="/submit"' in page.text  # the token is a field, never in the URL
         model = fixtures_dir / "models" / "Moon.stl"
         typed = {
             **VALID,
@@ -146,7 +147,8 @@ def test_html_form_keeps_what_was_typed(live_server: LiveServer, fixtures_dir: P
             "notes": "Please use the 0.2 mm nozzle",
         }
         with model.open("rb") as handle:
-            r = web.post(f"/submit?csrf={csrf}", data=typed, files={"file": (model.name, handle)})
+            r = web.post("/submit", data={"csrf_token": csrf, **typed},
+                         files={"file": (model.name, handle)})
         assert r.status_code == 422
         assert 'value="Industrial Design"' in r.text
         assert "Please use the 0.2 mm nozzle" in r.text
@@ -154,7 +156,12 @@ def test_html_form_keeps_what_was_typed(live_server: LiveServer, fixtures_dir: P
         assert "Enter a valid email address" in r.text
         # Without the CSRF token the form is refused.
         with model.open("rb") as handle:
-            r = web.post("/submit?csrf=forged", data=VALID, files={"file": (model.name, handle)})
+            r = web.post("/submit", data={"csrf_token": "forged", **VALID},
+                         files={"file": (model.name, handle)})
+        assert r.status_code == 403
+        # A token sent after the file (or not at all) is refused before the file is kept.
+        with model.open("rb") as handle:
+            r = web.post("/submit", data=VALID, files={"file": (model.name, handle)})
         assert r.status_code == 403
 
 

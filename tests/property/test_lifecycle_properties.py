@@ -255,12 +255,23 @@ def test_cost_is_never_below_the_minimum_and_grows_with_grams(
 
 
 @settings(max_examples=300)
-@given(hours=st.floats(min_value=0, max_value=1e6, exclude_min=True, allow_subnormal=True))
+@given(hours=st.floats(min_value=0, max_value=720, exclude_min=True, allow_subnormal=True))
 def test_time_rounds_up_to_a_half_hour_and_by_less_than_one(hours: float) -> None:
     rounded = round_up_to_half_hour(hours)
     assert (Fraction(rounded) * 2).denominator == 1, "not a multiple of 0.5"
     assert Fraction(rounded) >= Fraction(hours)
     assert Fraction(rounded) < Fraction(hours) + Fraction(1, 2)
+
+
+@given(hours=st.floats(min_value=720, exclude_min=True) | st.just(1e300))
+def test_time_beyond_30_days_is_refused(hours: float) -> None:
+    """A print time over 720 h (30 days), e.g. the typo 1e300, is refused naming the field."""
+    try:
+        round_up_to_half_hour(hours)
+    except ValidationError as err:
+        assert "720" in err.fields["time_hours"]
+    else:
+        raise AssertionError(f"{hours} h was accepted")
 
 
 # --- invalid approvals ------------------------------------------------------------------
@@ -274,7 +285,7 @@ NOT_NUMBERS = st.one_of(st.text(max_size=10), st.none(), st.booleans(), st.just(
 BAD_WEIGHT = st.one_of(NOT_POSITIVE, NOT_NUMBERS, st.floats(min_value=MAX_GRAMS, exclude_min=True))
 BAD_HOURS = st.one_of(NOT_POSITIVE, NOT_NUMBERS)
 GOOD_WEIGHT = st.floats(min_value=0.01, max_value=MAX_GRAMS)
-GOOD_HOURS = st.floats(min_value=0.01, max_value=1000)
+GOOD_HOURS = st.floats(min_value=0.01, max_value=720)
 
 
 @settings(max_examples=100, deadline=None)

@@ -5,7 +5,8 @@ payments as JSON), ``events`` (the append-only log; deliberately no foreign key 
 ``jobs``, so a deleted job keeps its history), ``staff`` and ``settings``; for the
 self-service queue ``printers`` (one row per configured printer, with the holder and the
 claim/start deadlines the sweep reads) and ``tickets`` (members' places, FIFO by
-``queue_key``); ``outbox`` (every outbound email and Discord notice, written in the
+``queue_key``); ``staff_sessions`` (one row per workstation login, ended by logout or
+a password change); ``outbox`` (every outbound email and Discord notice, written in the
 transaction of the change that causes it, with its delivery state). The Alembic
 migrations in ``adapters/sql/migrations/versions`` create the same schema by hand; a test
 compares them.
@@ -32,7 +33,7 @@ from adapters.sql.types import UTCDateTime
 
 __all__ = [
     "NAMING_CONVENTION", "events", "jobs", "metadata", "outbox", "printers", "settings",
-    "staff", "tickets",
+    "staff", "staff_sessions", "tickets",
 ]
 
 NAMING_CONVENTION = {
@@ -108,6 +109,18 @@ settings = Table(
     metadata,
     Column("key", String, primary_key=True),
     Column("value", Text, nullable=False),
+)
+
+staff_sessions = Table(
+    "staff_sessions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("workstation", String, nullable=False),
+    Column("started_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("ended_at", UTCDateTime, nullable=True),
+    Column("ended_by", String, nullable=True),
+    Index(None, "ended_at"),
 )
 
 printers = Table(

@@ -30,6 +30,7 @@ from adapters.sql.convert import event_to_row, job_to_row, row_to_event, row_to_
 from adapters.sql.engine import connection_error
 from adapters.sql.outbox import SqlOutboxRepository
 from adapters.sql.queue import SqlPrinterRepository, SqlTicketRepository
+from adapters.sql.sessions import SqlSessionRepository
 from adapters.sql.tables import events, jobs, settings, staff
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.events import Event
@@ -38,6 +39,7 @@ from printcore.outbox import OutboxRepository
 from printcore.ports import (
     EventLog,
     JobRepository,
+    SessionRepository,
     SettingsRepository,
     StaffMember,
     StaffRepository,
@@ -228,6 +230,7 @@ class SqlUnitOfWork:
         self.events: EventLog = SqlEventLog(self)
         self.staff: StaffRepository = SqlStaffRepository(self)
         self.settings: SettingsRepository = SqlSettingsRepository(self)
+        self.sessions: SessionRepository = SqlSessionRepository(self)
         self.printers: PrinterRepository = SqlPrinterRepository(self)
         self.tickets: TicketRepository = SqlTicketRepository(self)
         self._outbox = SqlOutboxRepository(self)

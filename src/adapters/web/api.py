@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.serialization import to_json_dict
@@ -22,8 +22,17 @@ from adapters.web.context import WebContext
 from adapters.web.intake import FormRejected, receive_sliced_file, receive_submission
 from adapters.web.openapi import openapi_document
 from adapters.web.queue_api import queue_api_routes
-from adapters.web.responses import error_json, plain_error
-from adapters.web.security import bearer_token, clean_workstation, csrf_token, login_session
+from adapters.web.responses import JSONResponse, error_json, plain_error
+from adapters.web.numbers import MAX_OFFSET, optional_version, whole_number
+from adapters.web.security import (
+    bearer_token,
+    clean_workstation,
+    client_address,
+    csrf_token,
+    end_bearer_session,
+    login_session,
+    logout_session,
+)
 from adapters.web.security import workstation as current_workstation
 from adapters.web.slicer_api import slicer_api_routes
 from printcore.errors import AuthenticationError, NotFoundError, PrintcoreError, ValidationError
@@ -134,11 +143,22 @@ def make_routes(ctx: WebContext) -> list[Route]:
         return JSONResponse(openapi_document())
 
     async def submissions(request: Request) -> Response:
+        client = client_address(request)
+        if ctx.throttle is not None:
+            ctx.throttle.check_submission(client)  # before reading a byte of the body
         try:
             submission, staged = await receive_submission(ctx, request)
         except FormRejected as rejected:
             return error_json(rejected.error)
+        if ctx.throttle is not None:
+            try:
+                ctx.throttle.check_submission(client, submission.email)
+            except PrintcoreError:
+                ctx.files.discard(staged)
+                raise
         job = svc.submit(submission, staged)
+        if ctx.throttle is not None:
+            ctx.throttle.submitted(client, submission.email)
         assert job.id is not None
         token = svc.status_token(job.id)
         return JSONResponse(
@@ -151,12 +171,28 @@ def make_routes(ctx: WebContext) -> list[Route]:
         name = clean_workstation(_text(body, "workstation", required=False, limit=200))
         password = body.get("password")
         if not isinstance(password, str) or not password:
-            raise AuthenticationError("Send the staff password.")
-        ctx.staff.check_password(password)
-        login_session(request, ctx, name)
+            raise ValidationError("Send the staff password as text.",
+                                  {"password": "Required: the shared staff password."})
+        client = client_address(request)
+        if ctx.throttle is not None:
+            ctx.throttle.check_login(client, name)
+        try:
+            ctx.staff.check_password(password)
+        except AuthenticationError:
+            if ctx.throttle is not None:
+                ctx.throttle.login_failed(client, name)
+            raise
+        session_id = login_session(request, ctx, name)
         return JSONResponse(
-            {"workstation": name, "token": bearer_token(ctx, name), "csrf_token": csrf_token(request)}
+            {"workstation": name, "token": bearer_token(ctx, session_id, name),
+             "csrf_token": csrf_token(request)}
         )
+
+    async def logout(request: Request) -> Response:
+        current_workstation(request, ctx, api=True)  # 401 when not logged in
+        if not end_bearer_session(request, ctx):
+            logout_session(request, ctx)
+        return JSONResponse({"status": "logged_out"})
 
     async def staff_list(request: Request) -> Response:
         current_workstation(request, ctx, api=True)
@@ -165,13 +201,8 @@ def make_routes(ctx: WebContext) -> list[Route]:
     async def jobs(request: Request) -> Response:
         current_workstation(request, ctx, api=True)
         status = request.query_params.get("status") or None
-        try:
-            limit = min(max(int(request.query_params.get("limit", "100")), 1), 1000)
-            offset = max(int(request.query_params.get("offset", "0")), 0)
-        except ValueError:
-            raise ValidationError(
-                "limit and offset must be whole numbers.", {"limit": "Whole number."}
-            ) from None
+        limit = whole_number(request.query_params.get("limit"), "limit", 100, 1, 1000)
+        offset = whole_number(request.query_params.get("offset"), "offset", 0, 0, MAX_OFFSET)
         found = svc.list_jobs(status=status, limit=limit, offset=offset)
         return JSONResponse(
             {"jobs": [job_json(j) for j in found], "counts": svc.counts(), "limit": limit,
@@ -190,12 +221,10 @@ def make_routes(ctx: WebContext) -> list[Route]:
         staged, estimate, fields = await receive_sliced_file(ctx, request)
         try:
             name = _text(fields, "staff_name", limit=80)
-            version = int(fields["version"]) if fields.get("version") else None
-        except (ValidationError, ValueError) as err:
+            version = optional_version(fields.get("version"))
+        except ValidationError:
             ctx.files.discard(staged)
-            if isinstance(err, ValidationError):
-                raise
-            raise ValidationError("version must be a whole number.") from None
+            raise
         stored = svc.add_sliced_file(job_id, Actor.staff(name, ws), staged, estimate, version)
         job = svc.get(job_id)
         prefill: dict[str, Any] = {"weight_g": estimate.grams, "time_hours": None,
@@ -306,17 +335,18 @@ def make_routes(ctx: WebContext) -> list[Route]:
         Route("/openapi.json", endpoint(openapi)),
         Route("/submissions", endpoint(submissions), methods=["POST"]),
         Route("/auth/login", endpoint(login), methods=["POST"]),
+        Route("/auth/logout", endpoint(logout), methods=["POST"]),
         Route("/staff", endpoint(staff_list)),
         Route("/jobs", endpoint(jobs)),
-        Route("/jobs/{job_id:int}", endpoint(job_detail)),
-        Route("/jobs/{job_id:int}", endpoint(delete_job), methods=["DELETE"]),
-        Route("/jobs/{job_id:int}/files", endpoint(add_file), methods=["POST"]),
-        Route("/jobs/{job_id:int}/messages", endpoint(job_messages)),
-        Route("/messages/{message_id:int}/retry", endpoint(retry_message), methods=["POST"]),
+        Route("/jobs/{job_id:id}", endpoint(job_detail)),
+        Route("/jobs/{job_id:id}", endpoint(delete_job), methods=["DELETE"]),
+        Route("/jobs/{job_id:id}/files", endpoint(add_file), methods=["POST"]),
+        Route("/jobs/{job_id:id}/messages", endpoint(job_messages)),
+        Route("/messages/{message_id:id}/retry", endpoint(retry_message), methods=["POST"]),
         Route("/confirm", endpoint(confirm), methods=["POST"]),
     ]
     for path, name in ACTION_PATHS.items():
-        routes.append(Route(f"/jobs/{{job_id:int}}/{path}", endpoint(action(name)), methods=["POST"]))
+        routes.append(Route(f"/jobs/{{job_id:id}}/{path}", endpoint(action(name)), methods=["POST"]))
     routes.extend(queue_api_routes(ctx, _body, endpoint))
     routes.extend(slicer_api_routes(ctx, _body, endpoint))
     return routes

@@ -13,8 +13,10 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from adapters.web import numbers  # noqa: F401 - registers the ``id`` path convertor
 from adapters.web.api import api_routes
 from adapters.web.context import WebContext
+from adapters.web.guard import InputGuard
 from adapters.web.render import Renderer
 from adapters.web.responses import error_json, plain_error, status_for
 from adapters.web.staff import staff_routes
@@ -26,8 +28,26 @@ __all__ = ["create_app"]
 STATIC = Path(__file__).with_name("static")
 
 
+#: Scripts and styles only from printcore's own /static files (no inline script, no
+#: ``on…=`` attributes, no ``javascript:`` URLs), images also as data: URLs (previews),
+#: forms post only here, and no page may be framed.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS: list[tuple[bytes, bytes]] = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
 class _SecurityHeaders:
-    """Adds conservative security headers to every response."""
+    """Adds the security headers to every response, 500 pages included (it wraps
+    Starlette's ServerErrorMiddleware, see :class:`_App`)."""
 
     def __init__(self, app):  # type: ignore[no-untyped-def]
         self.app = app
@@ -38,13 +58,20 @@ class _SecurityHeaders:
 
         async def send_with_headers(message):  # type: ignore[no-untyped-def]
             if message["type"] == "http.response.start":
-                headers = message.setdefault("headers", [])
-                headers.append((b"x-content-type-options", b"nosniff"))
-                headers.append((b"x-frame-options", b"DENY"))
-                headers.append((b"referrer-policy", b"same-origin"))
+                headers = [h for h in message.get("headers", [])
+                           if h[0].lower() not in {k for k, _ in SECURITY_HEADERS}]
+                message["headers"] = headers + SECURITY_HEADERS
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class _App(Starlette):
+    """Starlette with the security headers outside its ServerErrorMiddleware, so even a
+    500 answer carries them."""
+
+    def build_middleware_stack(self):  # type: ignore[no-untyped-def]
+        return _SecurityHeaders(super().build_middleware_stack())
 
 
 def create_app(ctx: WebContext) -> Starlette:
@@ -66,7 +93,10 @@ def create_app(ctx: WebContext) -> Starlette:
             return error_json(exc)
         return render(request, "error.html", {"error": exc}, status_code=status_for(exc))
 
-    app = Starlette(
+    def guard_error(request: Request, exc: PrintcoreError, status: int) -> Response:
+        return render(request, "error.html", {"error": exc}, status_code=status)
+
+    app = _App(
         routes=[
             *student_routes(ctx, render),
             *staff_routes(ctx, render),
@@ -74,7 +104,6 @@ def create_app(ctx: WebContext) -> Starlette:
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ],
         middleware=[
-            Middleware(_SecurityHeaders),
             Middleware(
                 SessionMiddleware,
                 secret_key=ctx.secret_key,
@@ -83,6 +112,7 @@ def create_app(ctx: WebContext) -> Starlette:
                 same_site="lax",
                 https_only=ctx.https_only,
             ),
+            Middleware(InputGuard, html_error=guard_error),
         ],
         exception_handlers={HTTPException: http_error, PrintcoreError: domain_error},
     )

@@ -9,6 +9,7 @@ import attrs
 from adapters.files import LocalFileStore, StagingArea
 from adapters.web.inspection import Inspector
 from adapters.web.slicer_links import OpenerLinks
+from adapters.web.throttle import Throttle
 from printcore.outbox import OutboxService
 from printcore.ports import TokenSigner
 from printcore.queue.service import QueueService
@@ -43,3 +44,4 @@ class WebContext:
     access_hours: str = "always"  # the spec, shown on the printers page
     opener_links: OpenerLinks | None = None  # print3d:// links (None: no opener secret)
     outbox: OutboxService | None = None  # messages per job, failed-email flags, retry
+    throttle: Throttle | None = None  # login and submission limits (None: unlimited)

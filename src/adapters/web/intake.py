@@ -8,14 +8,21 @@ staged byte is removed before the answer goes out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 from email_validator import EmailNotValidError, validate_email
 from starlette.requests import Request
 
 from adapters.meshes import MODEL_EXTENSIONS, SLICED_EXTENSIONS, model_extension, sliced_extension
 from adapters.web.context import WebContext
-from adapters.web.uploads import ReceivedFile, receive_form
-from printcore.errors import PrintcoreError, UnsupportedFileError, ValidationError
+from adapters.web.uploads import ReceivedFile, ReceivedForm, receive_form
+from printcore.errors import (
+    InvalidTextError,
+    PrintcoreError,
+    UnsupportedFileError,
+    ValidationError,
+)
 from printcore.job import Submission
 from printcore.ports import StagedFile
 from printcore.slicing import SliceEstimate
@@ -64,9 +71,14 @@ def _staged(received: ReceivedFile, extension: str) -> StagedFile:
     )
 
 
-async def receive_submission(ctx: WebContext, request: Request) -> tuple[Submission, StagedFile]:
+BeforeFile = Callable[[ReceivedForm], None]
+
+
+async def receive_submission(
+    ctx: WebContext, request: Request, before_file: BeforeFile | None = None,
+) -> tuple[Submission, StagedFile]:
     """Raises FormRejected (with the typed values) or FileTooLargeError / ValidationError
-    when the body itself cannot be read."""
+    when the body itself cannot be read; ``before_file`` as in ``receive_form``."""
     form = await receive_form(
         request.headers.get("content-type", ""),
         request.stream(),
@@ -74,6 +86,8 @@ async def receive_submission(ctx: WebContext, request: Request) -> tuple[Submiss
         ctx.max_upload_bytes,
         {"file"},
         _content_length(request),
+        before_file=before_file,
+        keep_problems=True,
     )
     values = {name: _clean(form.get(name)) for name in SUBMISSION_FIELDS}
     values["print_method"] = values["print_method"].lower()
@@ -83,6 +97,11 @@ async def receive_submission(ctx: WebContext, request: Request) -> tuple[Submiss
         check_submission(submission)
     except ValidationError as err:
         fields.update(err.fields)
+    fields.update(form.problems)  # the text rule's answer wins for those fields
+    if form.problems:
+        form.discard_files()
+        raise FormRejected(InvalidTextError("Please correct the marked fields.", fields),
+                           values)
     if "email" not in fields:
         try:
             values["email"] = check_email(values["email"])
@@ -118,7 +137,7 @@ async def receive_submission(ctx: WebContext, request: Request) -> tuple[Submiss
 
 
 async def receive_sliced_file(
-    ctx: WebContext, request: Request
+    ctx: WebContext, request: Request, before_file: BeforeFile | None = None,
 ) -> tuple[StagedFile, SliceEstimate, dict[str, str]]:
     """A staff-made sliced file (.gcode.3mf, .3mf, .gcode) and what its slicer says.
 
@@ -132,6 +151,7 @@ async def receive_sliced_file(
         ctx.max_upload_bytes,
         {"file"},
         _content_length(request),
+        before_file=before_file,
     )
     fields = {name: form.get(name) for name in form.fields}
     received = form.file("file")

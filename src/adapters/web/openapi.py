@@ -1,4 +1,22 @@
-"""The OpenAPI 3.1 document of ``/api/v1`` (served at ``/api/v1/openapi.json``)."""
+"""The OpenAPI 3.1 document of ``/api/v1`` (served at ``/api/v1/openapi.json``).
+
+It is meant to be exact, so that a schema-driven fuzzer (Schemathesis, in
+``tests/e2e/test_schemathesis.py``) finds no answer it does not describe:
+
+* every operation declares its ``security``: ``[]`` for the public ones (health, this
+  document, submissions, login, confirm, slicer/opened), bearer token or session cookie
+  for the staff ones, which answer 401 without them (and 403 for a cookie call of an
+  unsafe method without the ``X-CSRF-Token`` header);
+* every operation lists each status it can answer, all errors with the ``Error`` schema.
+  Common to all: **422** ``invalid_text`` for a text (JSON string at any depth, form field,
+  file name, query parameter) that is not UTF-8-encodable or holds a control character
+  (newline and tab only in multi-line fields: notes, reason, custom_reason), and for JSON
+  integers beyond ±(2^63−1) or NaN/Infinity; **413** ``body_too_large`` for a request
+  body over 1 MiB that is not a file upload;
+* path ids are ``[0-9]{1,18}``: anything else does not match the route (404);
+* request bodies say which fields are required, their types, lengths and ranges; response
+  bodies give every field of jobs, events, files, messages, printers and tickets.
+"""
 
 from __future__ import annotations
 
@@ -7,64 +25,139 @@ from typing import Any
 __all__ = ["openapi_document"]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
+_STAFF_SECURITY: list[dict[str, list[str]]] = [{"bearer": []}, {"cookie": []}]
+_PUBLIC: list[dict[str, list[str]]] = []
+
+#: One-line text: no control character (Unicode Cc), so no newline or tab either.
+LINE = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
+#: Multi-line text (notes, reasons): newline, carriage return and tab allowed.
+LINES = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
+#: The largest id a route matches (18 digits); longer answers 404 from the router.
+MAX_ID = 999_999_999_999_999_999
+INT64_MAX = 2**63 - 1
+
+_ERROR_TEXT = {
+    400: "The confirmation link cannot be used (tampered, used or expired): "
+         "`bad_token`, `token_tampered`, `token_used`, `token_expired`",
+    401: "Not logged in, or the session / bearer token ended (`unauthenticated`); for "
+         "POST /auth/login a wrong password; for POST /slicer/opened a refused link "
+         "(`link_refused`)",
+    403: "Session-cookie call of an unsafe method without a matching X-CSRF-Token header "
+         "(`csrf_failed`)",
+    404: "No such job, message, ticket or printer (`not_found`)",
+    409: "Not allowed in the job's (or printer's, ticket's) state, with `state`; or changed "
+         "by someone else since the `version` you sent (`invalid_transition`, "
+         "`concurrent_change`, `already_reported`)",
+    413: "Request body over 1 MiB (`body_too_large`), or an uploaded file over the upload "
+         "limit (`file_too_large`)",
+    415: "Not a model / sliced file printcore can read (`unsupported_file`)",
+    422: "Invalid input, with `fields` naming each bad field: `validation_error`, "
+         "`invalid_text` (not UTF-8-encodable text or a control character), numbers out "
+         "of range, a body that is not a JSON object",
+    429: "Too many attempts (`rate_limited`); `retry_after` and the Retry-After header say "
+         "in how many seconds to try again",
+    503: "Not available on this server (`storage_error`, `opener_not_configured`, the "
+         "self-service queue not set up)",
+}
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    text = {400: "Bad token", 401: "Not logged in", 403: "CSRF check failed", 404: "No such job",
-            409: "Not allowed in this state, or changed by someone else",
-            413: "File over the upload limit", 415: "Not a model / sliced file",
-            422: "Invalid fields", 503: "Not available on this server"}
-    return {
-        str(c): {"description": text[c], "content": {"application/json": {"schema": _ERROR}}}
-        for c in codes
-    }
+    answers: dict[str, Any] = {}
+    for code in codes:
+        answer: dict[str, Any] = {"description": _ERROR_TEXT[code],
+                                  "content": {"application/json": {"schema": _ERROR}}}
+        if code == 429:
+            answer["headers"] = {"Retry-After": {
+                "description": "Seconds until the next attempt can succeed",
+                "required": True, "schema": {"type": "integer", "minimum": 1}}}
+        answers[str(code)] = answer
+    return answers
 
 
-def _json_body(properties: dict[str, Any], required: list[str]) -> dict[str, Any]:
+def _ok(status: int, description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {str(status): {"description": description,
+                          "content": {"application/json": {"schema": schema}}}}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _text(max_length: int, *, min_length: int = 0, multiline: bool = False,
+          description: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string", "maxLength": max_length,
+                              "pattern": LINES if multiline else LINE}
+    if min_length:
+        schema["minLength"] = min_length
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _object(properties: dict[str, Any], required: list[str] | None = None,
+            description: str | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "properties": properties,
+                              "required": list(properties) if required is None else required}
+    if description:
+        schema["description"] = description
+    return schema
+
+
+def _json_body(properties: dict[str, Any], required: list[str], *,
+               body_required: bool = True) -> dict[str, Any]:
     return {
-        "required": True,
+        "required": body_required,
         "content": {"application/json": {"schema": {
             "type": "object", "properties": properties, "required": required}}},
     }
 
 
-_STAFF = {"staff_name": {"type": "string", "description": "An active staff member's name"},
-          "version": {"type": "integer", "description": "The job version you saw (optional)"}}
-_REASON = {**_STAFF, "reason": {"type": "string"}}
-_JOB_RESPONSE = {"200": {"description": "The job after the change", "content": {
-    "application/json": {"schema": {"$ref": "#/components/schemas/Job"}}}}}
+def _path_id(name: str) -> dict[str, Any]:
+    return {"name": name, "in": "path", "required": True,
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID}}
+
+
+_DATETIME = {"type": "string", "format": "date-time"}
+_DATETIME_OR_NULL = {"type": ["string", "null"], "format": "date-time"}
+_STAFF_NAME = _text(80, min_length=1, description="An active staff member's name")
+_VERSION = {"type": "integer", "minimum": 0, "maximum": INT64_MAX,
+            "description": "The job version you saw (optional; a changed job answers 409)"}
+_STAFF = {"staff_name": _STAFF_NAME, "version": _VERSION}
+_REASON = {**_STAFF, "reason": _text(1000, multiline=True)}
+_JOB_RESPONSE = _ok(200, "The job after the change", _ref("Job"))
+_JOB_STATUSES = ["uploaded", "pending", "rejected", "ready_to_print", "printing", "completed",
+                 "paid_picked_up", "deleted"]
+_GRAMS = {"type": "number", "exclusiveMinimum": 0, "maximum": 100_000}
 
 
 def _action(summary: str, body: dict[str, Any], required: list[str]) -> dict[str, Any]:
     return {"post": {
         "summary": summary,
-        "security": [{"bearer": []}, {"cookie": []}],
-        "parameters": [{"name": "job_id", "in": "path", "required": True,
-                        "schema": {"type": "integer"}}],
+        "security": _STAFF_SECURITY,
+        "parameters": [_path_id("job_id")],
         "requestBody": _json_body(body, required),
-        "responses": {**_JOB_RESPONSE, **_errors(401, 404, 409, 422)},
+        "responses": {**_JOB_RESPONSE, **_errors(401, 403, 404, 409, 413, 422, 503)},
     }}
 
 
-_QUEUE_RESPONSE = {"200": {"description": "message (what happened) and queue (as GET /queue)",
-                           "content": {"application/json": {"schema": {
-                               "type": "object", "properties": {
-                                   "message": {"type": "string"},
-                                   "queue": {"$ref": "#/components/schemas/Queue"}}}}}}}
-_QUEUE_STAFF = {"staff_name": {"type": "string", "description": "An active staff member's name"},
-                "version": {"type": "integer",
+_QUEUE_RESPONSE = _ok(200, "message (what happened) and queue (as GET /queue)",
+                      _object({"message": {"type": "string"}, "queue": _ref("Queue")}))
+_QUEUE_STAFF = {"staff_name": _STAFF_NAME,
+                "version": {"type": "integer", "minimum": 0, "maximum": INT64_MAX,
                             "description": "The printer's version you saw (optional; a "
                                            "changed printer answers 409)"}}
+_PRINTER_NAME = {"name": "name", "in": "path", "required": True,
+                 "schema": {"type": "string", "minLength": 1, "maxLength": 120,
+                            "pattern": "^[^/\\u0000-\\u001f\\u007f-\\u009f]+$"}}
 
 
 def _printer_action(summary: str) -> dict[str, Any]:
     return {"post": {
         "summary": summary,
-        "security": [{"bearer": []}, {"cookie": []}],
-        "parameters": [{"name": "name", "in": "path", "required": True,
-                        "schema": {"type": "string"}}],
+        "security": _STAFF_SECURITY,
+        "parameters": [_PRINTER_NAME],
         "requestBody": _json_body(_QUEUE_STAFF, ["staff_name"]),
-        "responses": {**_QUEUE_RESPONSE, **_errors(401, 403, 404, 409, 422)},
+        "responses": {**_QUEUE_RESPONSE, **_errors(401, 403, 404, 409, 413, 422, 503)},
     }}
 
 
@@ -73,16 +166,19 @@ def _queue_paths() -> dict[str, Any]:
         "/queue": {"get": {
             "summary": "Self-service printers, the queue with positions and ETAs, recent "
                        "closed prints, access hours and whether the lab is open",
-            "security": [{"bearer": []}, {"cookie": []}],
-            "responses": {"200": {"description": "the queue", "content": {"application/json": {
-                "schema": {"$ref": "#/components/schemas/Queue"}}}}, **_errors(401)}}},
+            "security": _STAFF_SECURITY,
+            "responses": {**_ok(200, "the queue", _ref("Queue")),
+                          **_errors(401, 422, 503)}}},
         "/queue/tickets/{ticket_id}": {"delete": {
             "summary": "Staff: remove a ticket from the queue",
-            "security": [{"bearer": []}, {"cookie": []}],
-            "parameters": [{"name": "ticket_id", "in": "path", "required": True,
-                            "schema": {"type": "integer"}},
-                           {"name": "staff_name", "in": "query", "schema": {"type": "string"}}],
-            "responses": {**_QUEUE_RESPONSE, **_errors(401, 403, 404, 409, 422)}}},
+            "description": "staff_name in the JSON body or, for clients that send no body "
+                           "with DELETE, as a query parameter.",
+            "security": _STAFF_SECURITY,
+            "parameters": [_path_id("ticket_id"),
+                           {"name": "staff_name", "in": "query", "required": False,
+                            "schema": _STAFF_NAME}],
+            "requestBody": _json_body(_QUEUE_STAFF, [], body_required=False),
+            "responses": {**_QUEUE_RESPONSE, **_errors(401, 403, 404, 409, 413, 422, 503)}}},
         "/printers/{name}/release": _printer_action(
             "Staff: free a printer (its holder goes back to the queue head, or a forgotten "
             "print is closed as finished)"),
@@ -91,160 +187,351 @@ def _queue_paths() -> dict[str, Any]:
     }
 
 
-_QUEUE_SCHEMA = {"type": "object", "properties": {
-    "now": {"type": "string", "format": "date-time"},
+_ACTOR = _object({"kind": {"type": "string", "enum": ["staff", "student", "member", "system"]},
+                  "name": {"type": "string"}, "workstation": {"type": ["string", "null"]}},
+                 description="Who did it")
+_ESTIMATE = _object({"seconds": {"type": ["integer", "null"]},
+                     "grams": {"type": ["number", "null"]},
+                     "slicer": {"type": ["string", "null"]}, "source": {"type": "string"}},
+                    description="What the slicer wrote into a sliced file (null: unknown)")
+_JOB_FILE = _object({
+    "stored_name": {"type": "string"}, "original_name": {"type": "string"},
+    "role": {"type": "string", "enum": ["original", "sliced"]},
+    "size_bytes": {"type": "integer", "minimum": 0},
+    "sha256": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+    "uploaded_at": _DATETIME,
+    "estimate": {"oneOf": [{"type": "null"}, _ref("SliceEstimate")]}})
+_PAYMENT = _object({
+    "grams": {"type": "number"}, "amount_cents": {"type": "integer"},
+    "txn_no": {"type": "string"}, "picked_up_by": {"type": "string"},
+    "recorded_by": {"type": "string"}, "recorded_at": _DATETIME,
+    "voided_at": _DATETIME_OR_NULL, "void_reason": {"type": ["string", "null"]}})
+_EVENT = _object({
+    "id": {"type": ["integer", "null"]}, "subject": {"type": "string"},
+    "subject_id": {"type": "integer"}, "kind": {"type": "string"},
+    "actor": _ref("Actor"), "at": _DATETIME,
+    "details": {"type": "object"},
+    "from_status": {"type": ["string", "null"]}, "to_status": {"type": ["string", "null"]}})
+_JOB = _object({
+    "id": {"type": "integer"},
+    "status": {"type": "string", "enum": _JOB_STATUSES},
+    "version": {"type": "integer", "minimum": 0},
+    "student_name": {"type": "string"}, "email": {"type": "string"},
+    "discipline": {"type": "string"}, "class_number": {"type": "string"},
+    "print_method": {"type": "string", "enum": ["filament", "resin"]},
+    "color": {"type": "string"}, "preferred_printer": {"type": "string"},
+    "notes": {"type": "string"},
+    "created_at": _DATETIME, "updated_at": _DATETIME_OR_NULL,
+    "files": {"type": "array", "items": _ref("JobFile")},
+    "authoritative_file": {"type": ["string", "null"]},
+    "weight_g": {"type": ["number", "null"]}, "time_hours": {"type": ["number", "null"]},
+    "cost_cents": {"type": ["integer", "null"]},
+    "rejection_reasons": {"type": "array", "items": {"type": "string"}},
+    "confirmation_expires_at": _DATETIME_OR_NULL,
+    "printer": {"type": ["string", "null"]},
+    "failed_attempts": {"type": "integer", "minimum": 0},
+    "payments": {"type": "array", "items": _ref("Payment")},
+    "allowed_actions": {"type": "array", "items": {"type": "string"},
+                        "description": "The events allowed in the job's state"},
+    "events": {"type": "array", "items": _ref("Event"),
+               "description": "The job's history (GET /jobs/{job_id} only)"}},
+    required=["id", "status", "version", "student_name", "email", "discipline",
+              "class_number", "print_method", "color", "preferred_printer", "notes",
+              "created_at", "updated_at", "files", "authoritative_file", "weight_g",
+              "time_hours", "cost_cents", "rejection_reasons", "confirmation_expires_at",
+              "printer", "failed_attempts", "payments", "allowed_actions"])
+_MESSAGE = _object({
+    "id": {"type": "integer"}, "channel": {"type": "string", "enum": ["email", "discord"]},
+    "kind": {"type": "string"}, "recipient": {"type": "string"},
+    "subject": {"type": "string"}, "subject_id": {"type": "integer"},
+    "status": {"type": "string", "enum": ["pending", "sent", "failed"]},
+    "attempts": {"type": "integer", "minimum": 0},
+    "created_at": _DATETIME, "next_attempt_at": _DATETIME_OR_NULL,
+    "sent_at": _DATETIME_OR_NULL, "last_error": {"type": ["string", "null"]}},
+    description="An outbox row: next_attempt_at only while pending")
+_PRINTER = _object({
+    "id": {"type": ["integer", "null"]}, "name": {"type": "string"},
+    "label": {"type": "string"},
+    "status": {"type": "string", "enum": ["idle", "offered", "claimed", "printing",
+                                          "out_of_service"]},
+    "version": {"type": "integer"},
+    "holder_ticket": {"type": ["integer", "null"]}, "holder": {"type": ["string", "null"]},
+    "claim_deadline": _DATETIME_OR_NULL, "start_deadline": _DATETIME_OR_NULL,
+    "print_ticket": {"type": ["integer", "null"]},
+    "print_member": {"type": ["string", "null"]},
+    "started_at": _DATETIME_OR_NULL, "predicted_end": _DATETIME_OR_NULL,
+    "offer_not_before": _DATETIME_OR_NULL,
+    "holder_name": {"type": ["string", "null"]},
+    "print_member_name": {"type": ["string", "null"]}},
+    required=["name", "label", "status", "version", "holder_name", "print_member_name"])
+_TICKET_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "integer"}, "member": {"type": "string"},
+    "member_name": {"type": "string"}, "job_name": {"type": "string"},
+    "est_minutes": {"type": "integer"}, "created_at": _DATETIME,
+    "queue_key": {"type": "number"},
+    "status": {"type": "string"}, "version": {"type": "integer"},
+    "printer": {"type": ["string", "null"]},
+    "offered_at": _DATETIME_OR_NULL, "claimed_at": _DATETIME_OR_NULL,
+    "started_at": _DATETIME_OR_NULL, "closed_at": _DATETIME_OR_NULL,
+    "outcome": {"type": ["string", "null"]},
+    "actual_minutes": {"type": ["integer", "null"]},
+    "photo_url": {"type": ["string", "null"]}, "misses": {"type": "integer"}}
+_TICKET = _object(_TICKET_PROPERTIES,
+                  required=["id", "member", "member_name", "job_name", "est_minutes",
+                            "status"])
+_PLACED_TICKET = _object(
+    {**_TICKET_PROPERTIES,
+     "status": {"type": "string", "enum": ["queued", "offered", "claimed", "printing"]},
+     "position": {"type": "integer", "minimum": 0,
+                  "description": "1-based among queued; 0 once offered, claimed or printing"},
+     "eta": _DATETIME_OR_NULL},
+    required=["id", "member", "member_name", "job_name", "est_minutes", "status", "position",
+              "eta"])
+_QUEUE_SCHEMA = _object({
+    "now": _DATETIME,
     "timezone": {"type": "string", "description": "The lab's zone, for display"},
-    "access_hours": {"type": "object", "properties": {
+    "access_hours": _object({
         "spec": {"type": "string"}, "open_now": {"type": "boolean"},
         "always_open": {"type": "boolean"},
-        "next_change": {"type": ["string", "null"], "format": "date-time",
-                        "description": "When the lab closes (open now) or opens (closed)"}}},
-    "printers": {"type": "array", "items": {"type": "object", "properties": {
-        "name": {"type": "string"}, "label": {"type": "string"},
-        "status": {"type": "string", "enum": ["idle", "offered", "claimed", "printing",
-                                              "out_of_service"]},
-        "version": {"type": "integer"}, "holder_name": {"type": ["string", "null"]},
-        "print_member_name": {"type": ["string", "null"]}}}},
-    "queue": {"type": "array", "description": "Open tickets in FIFO order", "items": {
-        "type": "object", "properties": {
-            "id": {"type": "integer"}, "member_name": {"type": "string"},
-            "job_name": {"type": "string"}, "est_minutes": {"type": "integer"},
-            "status": {"type": "string"},
-            "position": {"type": "integer", "description": "1-based among queued; 0 once "
-                                                           "offered, claimed or printing"},
-            "eta": {"type": ["string", "null"], "format": "date-time"}}}},
-    "history": {"type": "array", "items": {"type": "object"}}}}
+        "next_change": {**_DATETIME_OR_NULL,
+                        "description": "When the lab closes (open now) or opens (closed)"}}),
+    "printers": {"type": "array", "items": _ref("Printer")},
+    "queue": {"type": "array", "description": "Open tickets in FIFO order",
+              "items": _PLACED_TICKET},
+    "history": {"type": "array", "description": "Recently closed tickets",
+                "items": _ref("Ticket")}})
+_ERROR_SCHEMA = _object({"error": _object({
+    "code": {"type": "string"}, "message": {"type": "string"},
+    "fields": {"type": "object", "additionalProperties": {"type": "string"},
+               "description": "Field name (`a.b`, `a[0]` for nested JSON) → what is wrong"},
+    "state": {"type": "string", "description": "The state that refused (409)"},
+    "retry_after": {"type": "integer", "minimum": 1,
+                    "description": "Seconds until the next try can succeed (429)"}},
+    required=["code", "message"])})
+
+
+def _submission_fields() -> dict[str, Any]:
+    limits = {"student_name": 120, "email": 254, "discipline": 120, "class_number": 60,
+              "color": 60, "preferred_printer": 120}
+    fields: dict[str, Any] = {name: _text(limit) for name, limit in limits.items()}
+    for name in ("student_name", "email", "discipline", "color"):
+        fields[name]["minLength"] = 1
+    fields["notes"] = _text(2000, multiline=True)
+    fields["print_method"] = {"type": "string", "enum": ["filament", "resin"]}
+    fields["file"] = {"type": "string", "format": "binary",
+                      "description": ".stl (binary or ASCII), .obj or .3mf"}
+    return fields
+
+
+def _job_paths() -> dict[str, Any]:
+    return {
+        "/jobs": {"get": {
+            "summary": "List jobs, newest first",
+            "security": _STAFF_SECURITY,
+            "parameters": [
+                {"name": "status", "in": "query", "required": False,
+                 "schema": {"type": "string", "enum": _JOB_STATUSES}},
+                {"name": "limit", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
+                            "default": 100}},
+                {"name": "offset", "in": "query", "required": False,
+                 "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000,
+                            "default": 0}}],
+            "responses": {**_ok(200, "jobs and counts per status", _object({
+                "jobs": {"type": "array", "items": _ref("Job")},
+                "counts": {"type": "object",
+                           "additionalProperties": {"type": "integer", "minimum": 0}},
+                "limit": {"type": "integer"}, "offset": {"type": "integer"}})),
+                **_errors(401, 422)}}},
+        "/jobs/{job_id}": {
+            "get": {"summary": "A job with its events",
+                    "security": _STAFF_SECURITY,
+                    "parameters": [_path_id("job_id")],
+                    "responses": {**_ok(200, "The job with its events", _ref("Job")),
+                                  **_errors(401, 404, 422)}},
+            "delete": {"summary": "Delete an uploaded or pending job",
+                       "description": "staff_name in the JSON body or, for clients that send "
+                                      "no body with DELETE, as a query parameter.",
+                       "security": _STAFF_SECURITY,
+                       "parameters": [_path_id("job_id"),
+                                      {"name": "staff_name", "in": "query", "required": False,
+                                       "schema": _STAFF_NAME}],
+                       "requestBody": _json_body(_STAFF, [], body_required=False),
+                       "responses": {**_ok(200, "deleted", _object({
+                           "id": {"type": "integer"},
+                           "status": {"type": "string", "const": "deleted"}})),
+                           **_errors(401, 403, 404, 409, 413, 422, 503)}}},
+        "/jobs/{job_id}/files": {"post": {
+            "summary": "Upload a sliced file; answers with the slicer's estimate",
+            "security": _STAFF_SECURITY,
+            "parameters": [_path_id("job_id")],
+            "requestBody": {"required": True, "content": {"multipart/form-data": {
+                "schema": {"type": "object", "properties": {
+                    "staff_name": _STAFF_NAME,
+                    "version": {"type": "integer", "minimum": 0, "maximum": INT64_MAX},
+                    "file": {"type": "string", "format": "binary",
+                             "description": ".gcode.3mf, .3mf or .gcode"}},
+                    "required": ["staff_name", "file"]}}}},
+            "responses": {**_ok(201, "file, estimate, prefill and the job", _object({
+                "file": _ref("JobFile"),
+                "estimate": _object({
+                    "seconds": {"type": ["integer", "null"]},
+                    "hours": {"type": ["number", "null"]},
+                    "grams": {"type": ["number", "null"]},
+                    "slicer": {"type": ["string", "null"]}, "source": {"type": "string"}}),
+                "prefill": _object({"weight_g": {"type": ["number", "null"]},
+                                    "time_hours": {"type": ["number", "null"]},
+                                    "cost_cents": {"type": ["integer", "null"]}}),
+                "job": _ref("Job")})),
+                **_errors(401, 403, 404, 409, 413, 415, 422, 503)}}},
+        "/jobs/{job_id}/approve": _action("Approve with weight and time", {
+            **_STAFF, "weight_g": _GRAMS,
+            "time_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 720},
+            "authoritative_file": _text(300, min_length=1,
+                                        description="stored_name of one of the job's "
+                                                    "sliced files")},
+            ["staff_name", "weight_g", "time_hours", "authoritative_file"]),
+        "/jobs/{job_id}/reject": _action("Reject with reasons", {
+            **_STAFF, "reasons": {"type": "array", "items": _text(1000, multiline=True)},
+            "custom_reason": _text(1000, multiline=True)}, ["staff_name"]),
+        "/jobs/{job_id}/force-confirm": _action("Confirm for the student", _REASON,
+                                                ["staff_name", "reason"]),
+        "/jobs/{job_id}/mark-printing": _action("Start printing", {
+            **_STAFF, "printer": _text(120)}, ["staff_name"]),
+        "/jobs/{job_id}/mark-failed": _action("The print failed", _REASON,
+                                              ["staff_name", "reason"]),
+        "/jobs/{job_id}/mark-complete": _action("Printed; email the student", _STAFF,
+                                                ["staff_name"]),
+        "/jobs/{job_id}/payment": _action("Record payment at pickup", {
+            **_STAFF, "grams": _GRAMS, "txn_no": _text(120, min_length=1),
+            "picked_up_by": _text(120, min_length=1)},
+            ["staff_name", "grams", "txn_no", "picked_up_by"]),
+        "/jobs/{job_id}/revert-completion": _action("Undo complete", _REASON,
+                                                    ["staff_name", "reason"]),
+        "/jobs/{job_id}/revert-pickup": _action("Undo pickup (voids the payment)", _REASON,
+                                                ["staff_name", "reason"]),
+        "/jobs/{job_id}/resend-confirmation": _action(
+            "Email a new confirmation link (earlier links stop working)", _STAFF,
+            ["staff_name"]),
+        "/jobs/{job_id}/messages": {"get": {
+            "summary": "The job's emails with their delivery state, newest first",
+            "security": _STAFF_SECURITY,
+            "parameters": [_path_id("job_id")],
+            "responses": {**_ok(200, "the job's messages", _object({
+                "messages": {"type": "array", "items": _ref("Message")}})),
+                **_errors(401, 404, 422)}}},
+        "/messages/{message_id}/retry": {"post": {
+            "summary": "Send a failed (or waiting) email again now",
+            "security": _STAFF_SECURITY,
+            "parameters": [_path_id("message_id")],
+            "requestBody": _json_body(_STAFF, ["staff_name"]),
+            "responses": {**_ok(200, "the message, pending again", _ref("Message")),
+                          **_errors(401, 403, 404, 413, 422)}}},
+    }
 
 
 def openapi_document() -> dict[str, Any]:
-    submission_fields = {
-        name: {"type": "string"}
-        for name in ("student_name", "email", "discipline", "class_number", "color",
-                     "preferred_printer", "notes")
-    }
-    submission_fields["print_method"] = {"type": "string", "enum": ["filament", "resin"]}
-    submission_fields["file"] = {"type": "string", "format": "binary",
-                                 "description": ".stl (binary or ASCII), .obj or .3mf"}
     return {
         "openapi": "3.1.0",
         "info": {"title": "printcore API", "version": "1",
                  "description": "Print requests from upload to pickup. Money in integer "
-                                "cents, weights in grams, times in hours, datetimes UTC."},
+                                "cents, weights in grams, times in hours, datetimes UTC "
+                                "(ISO 8601). Errors are `{\"error\": {\"code\", \"message\", "
+                                "\"fields\"?, \"state\"?, \"retry_after\"?}}`. Any text "
+                                "must be UTF-8-encodable without control characters "
+                                "(newline and tab only in notes and reasons), JSON integers "
+                                "within ±(2^63−1), non-upload bodies at most 1 MiB."},
         "servers": [{"url": "/api/v1"}],
         "components": {
             "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "The token from POST /auth/login; ended by "
+                                          "POST /auth/logout and by a password change"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "printcore_session",
                            "description": "Unsafe methods also need the X-CSRF-Token header"},
             },
             "schemas": {
-                "Error": {"type": "object", "properties": {"error": {
-                    "type": "object", "required": ["code", "message"],
-                    "properties": {"code": {"type": "string"}, "message": {"type": "string"},
-                                   "fields": {"type": "object",
-                                              "additionalProperties": {"type": "string"}}}}}},
-                "Job": {"type": "object", "properties": {
-                    "id": {"type": "integer"}, "status": {"type": "string"},
-                    "version": {"type": "integer"}, "weight_g": {"type": ["number", "null"]},
-                    "time_hours": {"type": ["number", "null"]},
-                    "cost_cents": {"type": ["integer", "null"]},
-                    "files": {"type": "array", "items": {"type": "object"}},
-                    "allowed_actions": {"type": "array", "items": {"type": "string"}},
-                    "events": {"type": "array", "items": {"type": "object"}}}},
+                "Error": _ERROR_SCHEMA,
+                "Actor": _ACTOR,
+                "SliceEstimate": _ESTIMATE,
+                "JobFile": _JOB_FILE,
+                "Payment": _PAYMENT,
+                "Event": _EVENT,
+                "Job": _JOB,
+                "Message": _MESSAGE,
+                "Printer": _PRINTER,
+                "Ticket": _TICKET,
                 "Queue": _QUEUE_SCHEMA,
             },
         },
         "paths": {
-            "/health": {"get": {"summary": "Liveness and the database kind in use",
-                                "responses": {"200": {"description": "ok"}}}},
+            "/health": {"get": {
+                "summary": "Liveness and the database kind in use",
+                "security": _PUBLIC,
+                "responses": {**_ok(200, "ok", _object({
+                    "status": {"type": "string", "const": "ok"},
+                    "database": {"type": "string", "enum": ["sqlite", "postgresql"]}})),
+                    **_errors(422)}}},
+            "/openapi.json": {"get": {
+                "summary": "This document",
+                "security": _PUBLIC,
+                "responses": {**_ok(200, "The OpenAPI 3.1 document", {
+                    "type": "object", "required": ["openapi", "info", "paths"]}),
+                    **_errors(422)}}},
             "/submissions": {"post": {
                 "summary": "Submit a print request (the student form)",
+                "security": _PUBLIC,
                 "requestBody": {"required": True, "content": {"multipart/form-data": {
-                    "schema": {"type": "object", "properties": submission_fields,
+                    "schema": {"type": "object", "properties": _submission_fields(),
                                "required": ["student_name", "email", "discipline",
                                             "print_method", "color", "file"]}}}},
-                "responses": {"201": {"description": "Created: id and status"},
-                              **_errors(413, 415, 422)}}},
+                "responses": {**_ok(201, "Created", _object({
+                    "id": {"type": "integer"},
+                    "status": {"type": "string", "const": "uploaded"},
+                    "status_url": {"type": "string", "pattern": "^/status/"}})),
+                    **_errors(413, 415, 422, 429, 503)}}},
             "/auth/login": {"post": {
                 "summary": "Log a workstation in with the shared staff password",
-                "requestBody": _json_body({"workstation": {"type": "string"},
-                                           "password": {"type": "string"}}, ["password"]),
-                "responses": {"200": {"description": "token, csrf_token; sets the cookie"},
-                              **_errors(401)}}},
-            "/staff": {"get": {"summary": "Active staff names",
-                               "responses": {"200": {"description": "names"}}}},
-            "/jobs": {"get": {
-                "summary": "List jobs", "parameters": [
-                    {"name": "status", "in": "query", "schema": {"type": "string"}},
-                    {"name": "limit", "in": "query", "schema": {"type": "integer"}},
-                    {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "jobs and counts per status"},
-                              **_errors(401, 422)}}},
-            "/jobs/{job_id}": {
-                "get": {"summary": "A job with its events",
-                        "parameters": [{"name": "job_id", "in": "path", "required": True,
-                                        "schema": {"type": "integer"}}],
-                        "responses": {**_JOB_RESPONSE, **_errors(401, 404)}},
-                "delete": {"summary": "Delete an uploaded or pending job",
-                           "parameters": [{"name": "job_id", "in": "path", "required": True,
-                                           "schema": {"type": "integer"}}],
-                           "requestBody": _json_body(_STAFF, ["staff_name"]),
-                           "responses": {"200": {"description": "deleted"},
-                                         **_errors(401, 404, 409)}}},
-            "/jobs/{job_id}/files": {"post": {
-                "summary": "Upload a sliced file; answers with the slicer's estimate",
-                "parameters": [{"name": "job_id", "in": "path", "required": True,
-                                "schema": {"type": "integer"}}],
-                "requestBody": {"required": True, "content": {"multipart/form-data": {
-                    "schema": {"type": "object", "properties": {
-                        "staff_name": {"type": "string"},
-                        "file": {"type": "string", "format": "binary"}}}}}},
-                "responses": {"201": {"description": "file, estimate, prefill"},
-                              **_errors(401, 404, 409, 413, 415, 422)}}},
-            "/jobs/{job_id}/approve": _action("Approve with weight and time", {
-                **_STAFF, "weight_g": {"type": "number"}, "time_hours": {"type": "number"},
-                "authoritative_file": {"type": "string"}},
-                ["staff_name", "weight_g", "time_hours", "authoritative_file"]),
-            "/jobs/{job_id}/reject": _action("Reject with reasons", {
-                **_STAFF, "reasons": {"type": "array", "items": {"type": "string"}},
-                "custom_reason": {"type": "string"}}, ["staff_name"]),
-            "/jobs/{job_id}/force-confirm": _action("Confirm for the student", _REASON,
-                                                    ["staff_name", "reason"]),
-            "/jobs/{job_id}/mark-printing": _action("Start printing", {
-                **_STAFF, "printer": {"type": "string"}}, ["staff_name"]),
-            "/jobs/{job_id}/mark-failed": _action("The print failed", _REASON,
-                                                  ["staff_name", "reason"]),
-            "/jobs/{job_id}/mark-complete": _action("Printed; email the student", _STAFF,
-                                                    ["staff_name"]),
-            "/jobs/{job_id}/payment": _action("Record payment at pickup", {
-                **_STAFF, "grams": {"type": "number"}, "txn_no": {"type": "string"},
-                "picked_up_by": {"type": "string"}},
-                ["staff_name", "grams", "txn_no", "picked_up_by"]),
-            "/jobs/{job_id}/revert-completion": _action("Undo complete", _REASON,
-                                                        ["staff_name", "reason"]),
-            "/jobs/{job_id}/revert-pickup": _action("Undo pickup (voids the payment)", _REASON,
-                                                    ["staff_name", "reason"]),
-            "/jobs/{job_id}/resend-confirmation": _action(
-                "Email a new confirmation link (earlier links stop working)", _STAFF,
-                ["staff_name"]),
-            "/jobs/{job_id}/messages": {"get": {
-                "summary": "The job's emails with their delivery state, newest first",
-                "parameters": [{"name": "job_id", "in": "path", "required": True,
-                                "schema": {"type": "integer"}}],
-                "responses": {"200": {"description": "messages: id, kind, recipient, status "
-                                      "(pending|sent|failed), attempts, last_error"},
-                              **_errors(401, 404)}}},
-            "/messages/{message_id}/retry": {"post": {
-                "summary": "Send a failed (or waiting) email again now",
-                "parameters": [{"name": "message_id", "in": "path", "required": True,
-                                "schema": {"type": "integer"}}],
-                "requestBody": _json_body(_STAFF, ["staff_name"]),
-                "responses": {"200": {"description": "the message, pending again"},
-                              **_errors(401, 404, 422)}}},
+                "security": _PUBLIC,
+                "requestBody": _json_body({"workstation": _text(200),
+                                           "password": {"type": "string", "minLength": 1,
+                                                        "maxLength": 1000}}, ["password"]),
+                "responses": {**_ok(200, "The bearer token and the session's CSRF token; "
+                                         "also sets the session cookie", _object({
+                    "workstation": {"type": "string"}, "token": {"type": "string"},
+                    "csrf_token": {"type": "string"}})),
+                    **_errors(401, 413, 422, 429)}}},
+            "/auth/logout": {"post": {
+                "summary": "End the caller's session (cookie) or bearer token",
+                "security": _STAFF_SECURITY,
+                "responses": {**_ok(200, "logged out", _object({
+                    "status": {"type": "string", "const": "logged_out"}})),
+                    **_errors(401, 403, 413, 422)}}},
+            "/staff": {"get": {
+                "summary": "Active staff names",
+                "security": _STAFF_SECURITY,
+                "responses": {**_ok(200, "names", _object({
+                    "staff": {"type": "array", "items": {"type": "string"}}})),
+                    **_errors(401, 422)}}},
+            **_job_paths(),
             "/confirm": {"post": {
                 "summary": "The student confirms the cost with the emailed token",
-                "requestBody": _json_body({"token": {"type": "string"}}, ["token"]),
-                "responses": {"200": {"description": "confirmed"}, **_errors(400, 404)}}},
+                "security": _PUBLIC,
+                "requestBody": _json_body({"token": _text(2000, min_length=1)}, ["token"]),
+                "responses": {**_ok(200, "confirmed", _object({
+                    "id": {"type": "integer"}, "status": {"type": "string"}})),
+                    **_errors(400, 404, 409, 413, 422)}}},
+            "/slicer/opened": {"post": {
+                "summary": "The slicer opener reports that a job's file was opened",
+                "description": "Authorised by the signed print3d:// link itself (one report "
+                               "per link), not by a staff login.",
+                "security": _PUBLIC,
+                "requestBody": _json_body({
+                    "link": {"type": "string", "pattern": "^print3d://"},
+                    "host": _text(120), "slicer": _text(120)}, ["link"]),
+                "responses": {**_ok(201, "the recorded event", _object({
+                    "event": _ref("Event")})),
+                    **_errors(401, 404, 409, 413, 422, 503)}}},
             **_queue_paths(),
         },
     }

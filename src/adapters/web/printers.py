@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from adapters.web import queue_actions
 from adapters.web.context import WebContext
+from adapters.web.numbers import optional_version
 from adapters.web.render import Renderer
 from adapters.web.responses import status_for
 from adapters.web.security import require_csrf, workstation
@@ -48,8 +49,7 @@ def _until(moment: datetime | None, now: datetime | None = None) -> str:
 
 
 def _version(form: FormData) -> int | None:
-    raw = str(form.get("version", "")).strip()
-    return int(raw) if raw.isdigit() else None
+    return optional_version(str(form.get("version", "")))
 
 
 def printer_routes(ctx: WebContext, render: Renderer) -> list[Route]:
@@ -121,5 +121,5 @@ def printer_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         Route(PAGE + "/{name}/release", action("release"), methods=["POST"]),
         Route(PAGE + "/{name}/out-of-service", action("out-of-service"), methods=["POST"]),
         Route(PAGE + "/{name}/back-in-service", action("back-in-service"), methods=["POST"]),
-        Route("/staff/queue/{ticket_id:int}/remove", action("remove"), methods=["POST"]),
+        Route("/staff/queue/{ticket_id:id}/remove", action("remove"), methods=["POST"]),
     ]

@@ -18,12 +18,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.serialization import to_json_dict, utc_iso
 from adapters.web import queue_actions
 from adapters.web.context import WebContext
+from adapters.web.responses import JSONResponse
 from adapters.web.security import workstation
 from printcore.errors import StorageError, ValidationError
 from printcore.queue.service import QueueService
@@ -123,7 +124,7 @@ def queue_api_routes(ctx: WebContext, body_of: Callable[[Request], Awaitable[dic
 
     return [
         Route("/queue", endpoint(get_queue)),
-        Route("/queue/tickets/{ticket_id:int}", endpoint(action("remove")), methods=["DELETE"]),
+        Route("/queue/tickets/{ticket_id:id}", endpoint(action("remove")), methods=["DELETE"]),
         *(Route(f"/printers/{{name}}/{kind}", endpoint(action(kind)), methods=["POST"])
           for kind in ("release", "out-of-service", "back-in-service")),
     ]

@@ -12,11 +12,13 @@ from zoneinfo import ZoneInfo
 
 from starlette.requests import Request
 from starlette.responses import Response
+from markupsafe import Markup
 from starlette.templating import Jinja2Templates
 
 from adapters.web.security import csrf_token
 from printcore.job import JobStatus
 from printcore.pricing import format_cents
+from printcore.text import displayable
 
 __all__ = ["Renderer"]
 
@@ -97,11 +99,22 @@ def _age(moment: datetime | None, now: datetime | None = None) -> str:
     return f"{minutes}m" if minutes else "<1m"
 
 
+def _displayable(value: Any) -> Any:
+    """Every ``{{ … }}`` output: a stored text that cannot be encoded (a lone surrogate from
+    before printcore refused them) is shown with U+FFFD instead of failing the page."""
+    if isinstance(value, Markup):
+        return Markup(displayable(value))
+    if isinstance(value, str):
+        return displayable(value)
+    return value
+
+
 class Renderer:
     def __init__(self, timezone: str, lab_name: str) -> None:
         self.zone = ZoneInfo(timezone)
         self.templates = Jinja2Templates(directory=str(TEMPLATES))
         env = self.templates.env
+        env.finalize = _displayable
         env.filters["local"] = self.local
         env.filters["money"] = lambda c: "—" if c is None else format_cents(int(c))
         env.filters["age"] = _age

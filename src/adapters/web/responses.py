@@ -1,13 +1,20 @@
 """Mapping printcore errors to HTTP, and the JSON error shape of the API.
 
-Errors are ``{"error": {"code": str, "message": str, "fields": {name: message}?}}``.
+Errors are ``{"error": {"code": str, "message": str, "fields": {name: message}?,
+"state": str?, "retry_after": int?}}``; a 429 also carries ``Retry-After`` (seconds).
+
+``JSONResponse`` here replaces Starlette's everywhere in the web adapter: a text stored
+before printcore refused unencodable input (a lone surrogate) is sent as U+FFFD instead
+of failing the whole response.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from starlette.responses import JSONResponse
+import json
+
+from starlette.responses import JSONResponse as _StarletteJSON
 
 from printcore.errors import (
     AuthenticationError,
@@ -16,13 +23,40 @@ from printcore.errors import (
     InvalidTransitionError,
     NotFoundError,
     PrintcoreError,
+    RateLimitedError,
     StorageError,
     TokenError,
     UnsupportedFileError,
     ValidationError,
 )
 
-__all__ = ["error_json", "status_for"]
+__all__ = ["JSONResponse", "displayable_json", "error_json", "plain_error", "status_for"]
+
+
+def displayable_json(value: Any) -> Any:
+    """``value`` with every string's lone surrogates replaced by U+FFFD (keys too)."""
+    from printcore.text import displayable
+
+    if isinstance(value, str):
+        return displayable(value)
+    if isinstance(value, dict):
+        return {displayable_json(k): displayable_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [displayable_json(v) for v in value]
+    return value
+
+
+class JSONResponse(_StarletteJSON):
+    """Starlette's JSONResponse, but never failing on a stored unencodable text."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, indent=None,
+                          separators=(",", ":"))
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(displayable_json(content), ensure_ascii=False, allow_nan=False,
+                              separators=(",", ":")).encode("utf-8")
 
 
 def status_for(error: PrintcoreError) -> int:
@@ -37,6 +71,7 @@ def status_for(error: PrintcoreError) -> int:
         (UnsupportedFileError, 415),
         (ValidationError, 422),
         (AuthenticationError, 401),
+        (RateLimitedError, 429),
         (CsrfError, 403),
         (TokenError, 400),
         (StorageError, 503),
@@ -53,7 +88,12 @@ def error_json(error: PrintcoreError, status: int | None = None) -> JSONResponse
         body["fields"] = fields
     if isinstance(error, InvalidTransitionError):
         body["state"] = error.state
-    return JSONResponse({"error": body}, status_code=status or status_for(error))
+    headers = None
+    if isinstance(error, RateLimitedError):
+        body["retry_after"] = error.retry_after
+        headers = {"Retry-After": str(error.retry_after)}
+    return JSONResponse({"error": body}, status_code=status or status_for(error),
+                        headers=headers)
 
 
 def plain_error(code: str, message: str, status: int) -> JSONResponse:

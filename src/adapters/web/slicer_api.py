@@ -22,12 +22,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.serialization import to_json_dict
 from adapters.web.context import WebContext
-from adapters.web.responses import plain_error
+from adapters.web.responses import JSONResponse, plain_error
 from printcore.errors import ValidationError
 from printcore.job import Actor
 

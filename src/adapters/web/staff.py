@@ -13,12 +13,14 @@ from starlette.routing import Route
 
 from adapters.web.context import WebContext
 from adapters.web.intake import receive_sliced_file
+from adapters.web.numbers import MAX_PAGE, optional_version, whole_number
 from adapters.web.printers import printer_routes
 from adapters.web.render import Renderer
 from adapters.web.responses import status_for
 from adapters.web.security import (
     CsrfError,
     clean_workstation,
+    client_address,
     login_session,
     logout_session,
     require_csrf,
@@ -29,6 +31,7 @@ from printcore.errors import (
     AuthenticationError,
     NotFoundError,
     PrintcoreError,
+    RateLimitedError,
     ValidationError,
 )
 from printcore.job import ACTIVE_STATUSES, Actor
@@ -67,8 +70,7 @@ def _float(form: FormData, name: str) -> float | None:
 
 
 def _version(form: FormData) -> int | None:
-    raw = str(form.get("version", "")).strip()
-    return int(raw) if raw.isdigit() else None
+    return optional_version(str(form.get("version", "")))
 
 
 def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
@@ -83,15 +85,27 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
 
     async def login(request: Request) -> Response:
         form = await request.form()
+        name = clean_workstation(str(form.get("workstation", "")))
+        client = client_address(request)
         try:
             require_csrf(request, str(form.get("csrf_token", "")))
-            ctx.staff.check_password(str(form.get("password", "")))
-        except (AuthenticationError, CsrfError) as err:
-            return render(request, "staff/login.html",
-                          {"error": err, "has_password": ctx.staff.has_password(),
-                           "ws_value": form.get("workstation", "")},
-                          status_code=status_for(err))
-        login_session(request, ctx, clean_workstation(str(form.get("workstation", ""))))
+            if ctx.throttle is not None:
+                ctx.throttle.check_login(client, name)
+            try:
+                ctx.staff.check_password(str(form.get("password", "")))
+            except AuthenticationError:
+                if ctx.throttle is not None:
+                    ctx.throttle.login_failed(client, name)
+                raise
+        except (AuthenticationError, CsrfError, RateLimitedError) as err:
+            response = render(request, "staff/login.html",
+                              {"error": err, "has_password": ctx.staff.has_password(),
+                               "ws_value": form.get("workstation", "")},
+                              status_code=status_for(err))
+            if isinstance(err, RateLimitedError):
+                response.headers["Retry-After"] = str(err.retry_after)
+            return response
+        login_session(request, ctx, name)
         target = str(request.query_params.get("next", "/staff"))
         if not target.startswith("/staff"):
             target = "/staff"
@@ -103,7 +117,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             require_csrf(request, str(form.get("csrf_token", "")))
         except CsrfError:
             pass  # logging out is harmless; still do it
-        logout_session(request)
+        logout_session(request, ctx)
         return RedirectResponse("/staff/login", status_code=303)
 
     async def dashboard(request: Request) -> Response:
@@ -113,10 +127,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             return login_redirect(request)
         status = request.query_params.get("status") or "uploaded"
         try:
-            page = max(int(request.query_params.get("page", "1")), 1)
-        except ValueError:
-            page = 1
-        try:
+            page = whole_number(request.query_params.get("page"), "page", 1, 1, MAX_PAGE)
             jobs = svc.list_jobs(status=status, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
         except ValidationError as err:
             return render(request, "error.html", {"error": err}, status_code=422)
@@ -191,20 +202,23 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         job_id = int(request.path_params["job_id"])
         try:
             ws = workstation(request, ctx)
-            require_csrf(request, request.query_params.get("csrf"))
         except AuthenticationError:
             return login_redirect(request)
-        except CsrfError as err:
-            return job_page(request, job_id, err, 403)
         try:
-            staged, estimate, fields = await receive_sliced_file(ctx, request)
+            # The CSRF token is the form's first field: checked before any file byte is kept.
+            staged, estimate, fields = await receive_sliced_file(
+                ctx, request, before_file=lambda form: require_csrf(
+                    request, form.get("csrf_token")))
         except PrintcoreError as err:
             return job_page(request, job_id, err, status_for(err))
         name = fields.get("staff_name", "")
         try:
-            svc.add_sliced_file(job_id, Actor.staff(name, ws), staged, estimate,
-                                int(fields["version"]) if fields.get("version", "").isdigit()
-                                else None)
+            version = optional_version(fields.get("version"))
+        except PrintcoreError as err:
+            ctx.files.discard(staged)
+            return job_page(request, job_id, err, status_for(err))
+        try:
+            svc.add_sliced_file(job_id, Actor.staff(name, ws), staged, estimate, version)
         except PrintcoreError as err:
             return job_page(request, job_id, err, status_for(err))
         request.session["staff_name"] = name
@@ -295,11 +309,11 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         Route("/staff/login", login, methods=["POST"]),
         Route("/staff/logout", logout, methods=["POST"]),
         Route("/staff", dashboard),
-        Route("/staff/jobs/{job_id:int}", job_detail),
-        Route("/staff/jobs/{job_id:int}/files", upload_sliced, methods=["POST"]),
-        Route("/staff/jobs/{job_id:int}/files/{name}", download),
-        Route("/staff/jobs/{job_id:int}/messages/{message_id:int}/retry", retry_message,
+        Route("/staff/jobs/{job_id:id}", job_detail),
+        Route("/staff/jobs/{job_id:id}/files", upload_sliced, methods=["POST"]),
+        Route("/staff/jobs/{job_id:id}/files/{name}", download),
+        Route("/staff/jobs/{job_id:id}/messages/{message_id:id}/retry", retry_message,
               methods=["POST"]),
-        Route("/staff/jobs/{job_id:int}/{event}", act, methods=["POST"]),
+        Route("/staff/jobs/{job_id:id}/{event}", act, methods=["POST"]),
         *printer_routes(ctx, render),
     ]

@@ -15,11 +15,12 @@ from adapters.web.intake import (
 )
 from adapters.web.render import Renderer
 from adapters.web.responses import status_for
-from adapters.web.security import CsrfError, csrf_token, require_csrf
+from adapters.web.security import CsrfError, client_address, csrf_token, require_csrf
 from printcore.errors import (
     FileTooLargeError,
     NotFoundError,
     PrintcoreError,
+    RateLimitedError,
     TokenError,
     TokenUsedError,
     ValidationError,
@@ -54,21 +55,42 @@ def student_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         csrf_token(request)
         return form_page(request)
 
+    def limited(request: Request, err: RateLimitedError,
+                values: dict[str, str] | None = None) -> Response:
+        response = form_page(request, values, err, 429)
+        response.headers["Retry-After"] = str(err.retry_after)
+        return response
+
     async def submit(request: Request) -> Response:
-        # The CSRF token is a form field, but the body is streamed: check it from the query
-        # string the form posts to, which the page fills in from the session.
+        client = client_address(request)
         try:
-            require_csrf(request, request.query_params.get("csrf"))
+            if ctx.throttle is not None:
+                ctx.throttle.check_submission(client)  # before reading a byte of the body
+        except RateLimitedError as err:
+            return limited(request, err)
+        # The CSRF token is the form's first field (before the file): the streaming parser
+        # checks it before a byte of the file is kept, and it never appears in a URL.
+        try:
+            submission, staged = await receive_submission(
+                ctx, request,
+                before_file=lambda form: require_csrf(request, form.get("csrf_token")))
         except CsrfError as err:
             return form_page(request, error=err, status=403)
-        try:
-            submission, staged = await receive_submission(ctx, request)
         except FormRejected as rejected:
             return form_page(request, rejected.values, rejected.error,
                              status_for(rejected.error))
         except (FileTooLargeError, ValidationError) as err:
             return form_page(request, error=err, status=status_for(err))
+        if ctx.throttle is not None:
+            try:
+                ctx.throttle.check_submission(client, submission.email)
+            except RateLimitedError as err:
+                ctx.files.discard(staged)
+                return limited(request, err, {k: getattr(submission, k)
+                                              for k in SUBMISSION_FIELDS})
         job = svc.submit(submission, staged)
+        if ctx.throttle is not None:
+            ctx.throttle.submitted(client, submission.email)
         assert job.id is not None
         token = svc.status_token(job.id)
         return RedirectResponse(f"/status/{token}?new=1", status_code=303)

@@ -8,14 +8,14 @@ and is never copied twice. The parser is python-multipart's ``MultipartParser``.
 
 from __future__ import annotations
 
-import codecs
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import attrs
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from adapters.files.staging import StagedUpload, StagingArea, UploadTooLarge
-from printcore.errors import FileTooLargeError, ValidationError
+from printcore.errors import FileTooLargeError, InvalidTextError, PrintcoreError, ValidationError
+from printcore.text import displayable, is_multiline, text_problem
 
 __all__ = ["ReceivedForm", "ReceivedFile", "receive_form"]
 
@@ -40,6 +40,9 @@ class ReceivedFile:
 class ReceivedForm:
     fields: dict[str, list[str]] = attrs.Factory(dict)
     files: list[ReceivedFile] = attrs.Factory(list)
+    #: Fields refused by the text rule (field → message); their values are kept with
+    #: U+FFFD in place of what could not be decoded, for showing the form again.
+    problems: dict[str, str] = attrs.Factory(dict)
 
     def get(self, name: str, default: str = "") -> str:
         values = self.fields.get(name)
@@ -56,20 +59,33 @@ class ReceivedForm:
             f.discard()
 
 
-def _decode(data: bytes, charset: str) -> str:
+def _decode(data: bytes, field: str, problems: dict[str, str],
+            multiline: bool | None = None) -> str:
+    """A field's bytes as text: UTF-8 (what our pages send, whatever ``charset`` a client
+    claims), with the text rule of :mod:`printcore.text`. A refused text is recorded in
+    ``problems`` under ``field`` and returned with U+FFFD for the bytes it could not use."""
     try:
-        return data.decode(charset)
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
-        return data.decode("latin-1")
+        problems[field] = ("This text is not valid UTF-8; type or paste it again (send "
+                           "forms as UTF-8).")
+        return data.decode("utf-8", "replace")
+    problem = text_problem(text, is_multiline(field) if multiline is None else multiline)
+    if problem is not None:
+        problems[field] = problem
+        return "".join(ch if ch.isprintable() or ch in "\n\t" else "\ufffd"
+                       for ch in displayable(text))
+    return text
 
 
 class _Collector:
-    def __init__(self, staging: StagingArea, limit_bytes: int, file_fields: set[str]) -> None:
+    def __init__(self, staging: StagingArea, limit_bytes: int, file_fields: set[str],
+                 before_file: Callable[[ReceivedForm], None] | None = None) -> None:
         self.staging = staging
         self.limit_bytes = limit_bytes
         self.file_fields = file_fields
+        self.before_file = before_file
         self.form = ReceivedForm()
-        self.charset = "utf-8"
         self._header_name = b""
         self._header_value = b""
         self._disposition = b""
@@ -100,12 +116,16 @@ class _Collector:
         _, options = parse_options_header(self._disposition)
         if b"name" not in options:
             raise ValidationError("Malformed upload: a form part has no name.")
-        self._name = _decode(options[b"name"], self.charset)
+        problems = self.form.problems
+        self._name = _decode(options[b"name"], "field name", problems, multiline=False)
         if b"filename" in options:
             if self._name not in self.file_fields or self.form.file(self._name) is not None:
                 self._skip = True  # unexpected or repeated file part: ignored, not stored
                 return
-            original = _decode(options[b"filename"], self.charset)
+            original = _decode(options[b"filename"], self._name, problems, multiline=False)
+            if self.before_file is not None:
+                self.before_file(self.form)  # e.g. the CSRF check, before a byte is kept
+                self.before_file = None
             self._file = ReceivedFile(self._name, original, self.staging.open(self.limit_bytes))
             self.form.files.append(self._file)
         elif sum(len(v) for v in self.form.fields.values()) >= MAX_FIELDS:
@@ -129,7 +149,8 @@ class _Collector:
         if self._file is not None:
             self._file.sha256 = self._file.staged.finish()
         else:
-            self.form.fields.setdefault(self._name, []).append(_decode(bytes(self._data), self.charset))
+            self.form.fields.setdefault(self._name, []).append(
+                _decode(bytes(self._data), self._name, self.form.problems))
 
 
 async def receive_form(
@@ -139,12 +160,21 @@ async def receive_form(
     limit_bytes: int,
     file_fields: set[str],
     content_length: int | None = None,
+    before_file: Callable[[ReceivedForm], None] | None = None,
+    keep_problems: bool = False,
 ) -> ReceivedForm:
     """Parse a multipart body from ``stream``; file parts named in ``file_fields`` go to disk.
 
+    ``before_file`` is called with the fields read so far when the first file part
+    begins (and at the end when there is none); what it raises ends the request before a
+    byte of the file is stored (the CSRF check of the HTML forms).
+
     Raises FileTooLargeError (partial file removed) past ``limit_bytes`` for one file,
-    ValidationError for a body that is not multipart/form-data or is malformed. On any
-    error every staged file of this request is removed.
+    InvalidTextError for a field or file name that is not UTF-8 text or holds control
+    characters (unless ``keep_problems``: then they are in ``ReceivedForm.problems`` and
+    the caller answers), ValidationError for a body that is not multipart/form-data or is
+    malformed, and whatever ``before_file`` raises. On any error every staged file of this
+    request is removed.
     """
     media, params = parse_options_header(content_type)
     if media != b"multipart/form-data" or b"boundary" not in params:
@@ -154,12 +184,7 @@ async def receive_form(
         )
     if content_length is not None and content_length > limit_bytes + MAX_FIELD_BYTES * MAX_FIELDS:
         raise FileTooLargeError(limit_bytes)  # refused before reading a byte
-    collector = _Collector(staging, limit_bytes, file_fields)
-    charset = params.get(b"charset", b"utf-8")
-    try:
-        collector.charset = codecs.lookup(charset.decode("latin-1")).name
-    except LookupError:
-        collector.charset = "utf-8"
+    collector = _Collector(staging, limit_bytes, file_fields, before_file)
     parser = MultipartParser(
         params[b"boundary"],
         {
@@ -179,7 +204,7 @@ async def receive_form(
     except UploadTooLarge as err:
         collector.form.discard_files()
         raise FileTooLargeError(err.limit_bytes) from None
-    except ValidationError:
+    except PrintcoreError:
         collector.form.discard_files()
         raise
     except Exception as err:  # python-multipart's parse errors, a dropped connection
@@ -188,8 +213,19 @@ async def receive_form(
     except BaseException:
         collector.form.discard_files()
         raise
+    if collector.before_file is not None:  # no file part at all
+        try:
+            collector.before_file(collector.form)
+        except BaseException:
+            collector.form.discard_files()
+            raise
     for received in collector.form.files:
         if not received.sha256:  # part never ended: truncated body
             collector.form.discard_files()
             raise ValidationError("The upload was cut off; try again.", {"file": "Upload again."})
+    problems = collector.form.problems
+    if problems and not keep_problems:
+        collector.form.discard_files()
+        first = next(iter(problems))
+        raise InvalidTextError(f"{first}: {problems[first]}", problems)
     return collector.form

@@ -1,0 +1,58 @@
+"""Whole numbers from URLs and forms, kept inside what the database can hold.
+
+* Path ids use the ``id`` convertor: 1 to 18 digits (below 2^63), so a longer id matches
+  no route and answers 404 instead of overflowing SQLite's 64-bit integers.
+* Paging values (``limit``, ``offset``, ``page``) outside their range answer 422.
+* A form's ``version`` (the optimistic-lock counter a page was drawn with) is a whole
+  number below 2^63 or absent.
+"""
+
+from __future__ import annotations
+
+from starlette.convertors import Convertor, register_url_convertor
+
+from printcore.errors import ValidationError
+
+__all__ = ["MAX_OFFSET", "MAX_PAGE", "IdConvertor", "optional_version", "whole_number"]
+
+MAX_OFFSET = 1_000_000_000
+MAX_PAGE = 1_000_000
+_INT64 = 2**63
+
+
+class IdConvertor(Convertor[int]):
+    regex = "[0-9]{1,18}"
+
+    def convert(self, value: str) -> int:
+        return int(value)
+
+    def to_string(self, value: int) -> str:
+        return str(int(value))
+
+
+register_url_convertor("id", IdConvertor())
+
+
+def whole_number(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    """``raw`` as an int in ``low..high``; ``default`` when empty. Raises ValidationError
+    naming ``name`` (for 422)."""
+    text = (raw or "").strip()
+    if not text:
+        return default
+    if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 20:
+        raise ValidationError(f"{name} must be a whole number from {low} to {high}.",
+                              {name: f"A whole number from {low} to {high}."})
+    value = int(text)
+    if not low <= value <= high:
+        raise ValidationError(f"{name} must be from {low} to {high}.",
+                              {name: f"A whole number from {low} to {high}."})
+    return value
+
+
+def optional_version(raw: str | None) -> int | None:
+    """A form's ``version`` field: None when absent. Raises ValidationError when it is not
+    a whole number from 0 to 2^63 − 1."""
+    text = (raw or "").strip()
+    if not text:
+        return None
+    return whole_number(text, "version", 0, 0, _INT64 - 1)
