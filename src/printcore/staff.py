@@ -3,6 +3,7 @@ and the workstation sessions that a login starts (server side, so they can be en
 
 from __future__ import annotations
 
+import builtins
 import secrets
 from collections.abc import Callable
 from datetime import timedelta
@@ -128,7 +129,7 @@ class StaffDirectory:
         assert ended is not None
         return ended
 
-    def sessions(self, active_only: bool = True) -> list[WorkstationSession]:
+    def sessions(self, active_only: bool = True) -> builtins.list[WorkstationSession]:
         """Signed-in workstations, newest first (expired ones are left out)."""
         cutoff = self.clock.now() - self.session_lifetime
         with self.uow() as uow:

@@ -29,7 +29,7 @@ import discord
 import structlog
 from discord import app_commands
 
-from adapters.discord.commands import QueueCommands
+from adapters.discord.commands import QueueCommands, option_text_problem
 from adapters.discord.replies import UNEXPECTED
 from adapters.discord.sender import DiscordSender
 from adapters.discord.tree import build_commands
@@ -61,6 +61,20 @@ class BotStartError(Exception):
 
 
 class _Tree(app_commands.CommandTree[discord.Client]):
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        """Refuses a command whose text options break printcore's text rule, with an
+        ephemeral reply that says which option; the command does not run."""
+        if interaction.type is not discord.InteractionType.application_command:
+            return True
+        problem = option_text_problem(interaction.data)
+        if problem is None:
+            return True
+        try:
+            await interaction.response.send_message(problem, ephemeral=True)
+        except discord.HTTPException:
+            pass
+        return False
+
     async def on_error(self, interaction: discord.Interaction,
                        error: app_commands.AppCommandError) -> None:
         """Errors the callbacks did not answer (option conversion, a bug): log, reply."""

@@ -25,6 +25,7 @@ import tempfile
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import discord
 import structlog
@@ -42,8 +43,9 @@ from printcore.errors import (
 from printcore.queue.entities import Printer
 from printcore.queue.service import Placement, QueueService
 from printcore.slicing import SliceEstimate
+from printcore.text import text_problem
 
-__all__ = ["QueueCommands"]
+__all__ = ["QueueCommands", "option_text_problem"]
 
 #: Most choices Discord shows for an autocompleted option.
 MAX_CHOICES = 25
@@ -290,6 +292,24 @@ async def _send(interaction: discord.Interaction, command: str, text: str) -> No
                                                     allowed_mentions=none)
     except discord.HTTPException as err:
         _log.warning("could not reply", command=command, error=repr(err))
+
+
+def option_text_problem(data: Any) -> str | None:
+    """The Discord entry point's one text check (printcore.text's rule) over an
+    interaction's options (``interaction.data["options"]``, nested for subcommands): the
+    reply to send when a text option cannot be stored, or None when all are fine."""
+    pending = list((data or {}).get("options") or [])
+    while pending:
+        option = pending.pop()
+        if not isinstance(option, dict):
+            continue
+        pending.extend(option.get("options") or [])
+        value = option.get("value")
+        if isinstance(value, str):
+            problem = text_problem(value)
+            if problem is not None:
+                return f"`{option.get('name', 'option')}`: {problem} Nothing was changed."
+    return None
 
 
 def _who(interaction: discord.Interaction) -> tuple[str, str]:

@@ -21,13 +21,23 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from printcore.ports import Notice
 from printcore.pricing import format_cents
+from printcore.text import displayable
 
 __all__ = ["MailRenderer", "RenderError"]
 
 _HEADER_UNSAFE = re.compile(r"[\r\n\x00]+")
+
+
+def _displayable(value: Any) -> Any:
+    """Every ``{{ … }}`` output: a stored text with a lone surrogate (from before printcore
+    refused them) is written with U+FFFD instead of failing the email."""
+    if isinstance(value, Markup):
+        return Markup(displayable(value))
+    return displayable(value) if isinstance(value, str) else value
 
 
 class RenderError(Exception):
@@ -80,6 +90,7 @@ class MailRenderer:
             autoescape=select_autoescape(["html"]),
             undefined=StrictUndefined,
             keep_trailing_newline=True,
+            finalize=_displayable,
         )
         self.env.filters["money"] = lambda c: "unknown" if c is None else format_cents(int(c))
         self.env.filters["local"] = self._local
@@ -121,9 +132,9 @@ class MailRenderer:
         except Exception as err:  # jinja2's TemplateNotFound, UndefinedError, ...
             raise RenderError(f"Cannot render the {notice.kind!r} email: {err}") from err
         message = MIMEMultipart("alternative")
-        message["Subject"] = _header(f"[{self.lab_name}] {subject}")
+        message["Subject"] = _header(displayable(f"[{self.lab_name}] {subject}"))
         message["From"] = _address(self.mail_from)
-        message["To"] = _address(notice.to)
+        message["To"] = _address(displayable(notice.to))
         if self.reply_to:
             message["Reply-To"] = _address(self.reply_to)
         message["Date"] = format_datetime(datetime.now(self.zone))

@@ -20,10 +20,10 @@ from starlette.routing import Route
 from adapters.serialization import to_json_dict
 from adapters.web.context import WebContext
 from adapters.web.intake import FormRejected, receive_sliced_file, receive_submission
+from adapters.web.numbers import MAX_OFFSET, optional_version, whole_number
 from adapters.web.openapi import openapi_document
 from adapters.web.queue_api import queue_api_routes
 from adapters.web.responses import JSONResponse, error_json, plain_error
-from adapters.web.numbers import MAX_OFFSET, optional_version, whole_number
 from adapters.web.security import (
     bearer_token,
     clean_workstation,

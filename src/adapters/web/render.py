@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
-from markupsafe import Markup
 from starlette.templating import Jinja2Templates
 
 from adapters.web.security import csrf_token

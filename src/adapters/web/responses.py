@@ -10,9 +10,8 @@ of failing the whole response.
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
+from typing import Any
 
 from starlette.responses import JSONResponse as _StarletteJSON
 
