@@ -12,7 +12,7 @@ import pytest
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.events import Event
 from printcore.job import Actor, Job, JobFile, Payment
-from printcore.ports import StaffMember, UnitOfWork
+from printcore.ports import StaffMember, UnitOfWork, WorkstationSession
 from printcore.slicing import SliceEstimate
 
 Factory = Callable[[], UnitOfWork]
@@ -430,3 +430,54 @@ def test_settings_get_set_and_overwrite(uow_factory: Factory) -> None:
         uow.commit()
     with uow_factory() as uow:
         assert uow.settings.get("staff_password_hash") == "second"
+
+
+def _session(n: int, at: datetime = T0) -> WorkstationSession:
+    return WorkstationSession(id=f"sid-{n}", workstation=f"Front desk {n} ✓", started_at=at,
+                              last_seen_at=at)
+
+
+def test_sessions_add_get_list_touch_and_end(uow_factory: Factory) -> None:
+    with uow_factory() as uow:
+        uow.sessions.add(_session(1))
+        uow.sessions.add(_session(2, T0 + timedelta(minutes=5)))
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.sessions.get("sid-1") == _session(1)
+        assert uow.sessions.get("nope") is None
+        assert [s.id for s in uow.sessions.list()] == ["sid-2", "sid-1"]  # newest first
+        uow.sessions.touch("sid-1", T0 + timedelta(minutes=9))
+        assert uow.sessions.end("sid-2", T0 + timedelta(minutes=10), "logged out") is True
+        assert uow.sessions.end("sid-2", T0 + timedelta(minutes=11), "again") is False
+        assert uow.sessions.end("unknown", T0, "x") is False
+        uow.commit()
+    with uow_factory() as uow:
+        one, two = uow.sessions.get("sid-1"), uow.sessions.get("sid-2")
+        assert one is not None and one.last_seen_at == T0 + timedelta(minutes=9) and one.active
+        assert two is not None and not two.active
+        assert (two.ended_at, two.ended_by) == (T0 + timedelta(minutes=10), "logged out")
+        assert [s.id for s in uow.sessions.list()] == ["sid-1"]
+        assert {s.id for s in uow.sessions.list(active_only=False)} == {"sid-1", "sid-2"}
+
+
+def test_sessions_end_all_ends_only_the_active_ones(uow_factory: Factory) -> None:
+    with uow_factory() as uow:
+        for n in range(3):
+            uow.sessions.add(_session(n))
+        uow.sessions.end("sid-0", T0, "logged out")
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.sessions.end_all(T0 + timedelta(hours=1), "password changed") == 2
+        uow.commit()
+    with uow_factory() as uow:
+        assert uow.sessions.list() == []
+        ended = {s.id: s.ended_by for s in uow.sessions.list(active_only=False)}
+        assert ended == {"sid-0": "logged out", "sid-1": "password changed",
+                         "sid-2": "password changed"}
+
+
+def test_sessions_written_without_commit_are_rolled_back(uow_factory: Factory) -> None:
+    with uow_factory() as uow:
+        uow.sessions.add(_session(5))
+    with uow_factory() as uow:
+        assert uow.sessions.get("sid-5") is None

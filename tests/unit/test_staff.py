@@ -78,3 +78,44 @@ def test_short_passwords_are_refused_and_nothing_is_stored(lab: Lab) -> None:
     assert not lab.staff.has_password()
     lab.staff.set_password("x" * MIN_PASSWORD_LENGTH)
     lab.staff.check_password("x" * MIN_PASSWORD_LENGTH)
+
+
+# --- workstation sessions (issue 10: logout and a password change end them) ------------
+
+def test_a_session_works_until_it_is_ended(lab: Lab) -> None:
+    session = lab.staff.start_session("Front desk")
+    assert lab.staff.check_session(session.id).workstation == "Front desk"
+    assert [s.id for s in lab.staff.sessions()] == [session.id]
+    lab.staff.end_session(session.id)
+    with pytest.raises(AuthenticationError, match="ended"):
+        lab.staff.check_session(session.id)
+    assert lab.staff.sessions() == []
+    with pytest.raises(NotFoundError):  # ending it twice says so
+        lab.staff.end_session(session.id)
+
+
+def test_changing_the_password_ends_every_session(lab: Lab) -> None:
+    lab.staff.set_password("first password")
+    desks = [lab.staff.start_session(f"Desk {n}") for n in range(3)]
+    lab.staff.set_password("second password")
+    for desk in desks:
+        with pytest.raises(AuthenticationError, match="password changed"):
+            lab.staff.check_session(desk.id)
+    assert lab.staff.check_session(lab.staff.start_session("Desk 9").id).active
+
+
+@pytest.mark.parametrize("session_id", ["", "made-up", "x" * 300])
+def test_unknown_sessions_are_refused(lab: Lab, session_id: str) -> None:
+    with pytest.raises(AuthenticationError):
+        lab.staff.check_session(session_id)
+
+
+def test_a_session_expires_after_its_lifetime_and_records_use(lab: Lab) -> None:
+    session = lab.staff.start_session("Desk")
+    lab.clock.advance(minutes=5)
+    assert lab.staff.check_session(session.id).last_seen_at == session.started_at
+    assert lab.staff.sessions()[0].last_seen_at == lab.clock.now()  # touched
+    lab.clock.advance(hours=12)
+    with pytest.raises(AuthenticationError, match="expired"):
+        lab.staff.check_session(session.id)
+    assert lab.staff.sessions() == []  # expired ones are not listed as signed in
