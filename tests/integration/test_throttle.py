@@ -38,11 +38,11 @@ def make(request: pytest.FixtureRequest) -> Iterator:
         uri = "memory://"
     shared: dict[str, Throttle] = {}
 
-    def build(limits: Limits = Limits(), process: str = "web-1") -> Throttle:
+    def build(limits: Limits | None = None, process: str = "web-1") -> Throttle:
         # Memory storage is per process: "another process" only shares counts on Redis.
         key = process if uri == REDIS_URL else "only"
         if key not in shared or uri == REDIS_URL:
-            shared[key] = Throttle(limits, uri, namespace)
+            shared[key] = Throttle(limits or Limits(), uri, namespace)
         return shared[key]
 
     build.kind = request.param  # type: ignore[attr-defined]
