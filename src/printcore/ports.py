@@ -105,7 +105,7 @@ class StaffRepository(Protocol):
 
 @attrs.frozen
 class WorkstationSession:
-    """A staff login at one workstation: ``id`` is an opaque random key (kept in the
+    """A staff login at one workstation: ``id`` is a random key of 32 hex digits (kept in the
     session cookie and the bearer token), times are UTC, ``ended_at`` is set by logout,
     by ending it from the command line, or by a password change (``ended_by`` says who or
     why)."""

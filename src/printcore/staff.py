@@ -89,7 +89,7 @@ class StaffDirectory:
     def start_session(self, workstation: str) -> WorkstationSession:
         """A new session for a workstation that has just given the password."""
         now = self.clock.now()
-        session = WorkstationSession(id=secrets.token_urlsafe(18), workstation=workstation,
+        session = WorkstationSession(id=secrets.token_hex(16), workstation=workstation,
                                      started_at=now, last_seen_at=now)
         with self.uow() as uow:
             uow.sessions.add(session)
