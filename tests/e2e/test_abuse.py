@@ -90,7 +90,8 @@ from _live import (
 )
 
 BIG = 2**63
-HUGE_IDS = ("9223372036854775808", "99999999999999999999")
+# 2^31 and 2^31 + 1 overflow PostgreSQL's 32-bit id columns; 2^63 SQLite's integers.
+HUGE_IDS = ("2147483648", "2147483649", "9223372036854775808", "99999999999999999999")
 BASELINE_RSS: dict[str, float] = {}
 
 
@@ -529,7 +530,7 @@ def test_text_already_stored_with_a_surrogate_still_renders(
 
 
 def test_ids_beyond_64_bits_are_404(server: LiveServer, fixtures_dir: Path) -> None:
-    """Path ids 2^63 - 1, 2^63 and 10^20 on the API (job, messages, approve, delete, retry,
+    """Path ids 2^31, 2^31 + 1, 2^63 - 1, 2^63 and 10^20 on the API (job, messages, approve, delete, retry,
     queue ticket) and the staff pages (job page, download, action form): 404 each."""
     headers = _bearer(server)
     failures = []

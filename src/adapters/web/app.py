@@ -82,10 +82,14 @@ def create_app(ctx: WebContext) -> Starlette:
         assert isinstance(exc, HTTPException)
         if request.url.path.startswith("/api/"):
             code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-            return plain_error(code, str(exc.detail), exc.status_code)
-        return render(request, "error.html",
-                      {"error": PrintcoreError(f"{exc.status_code}: {exc.detail}")},
-                      status_code=exc.status_code)
+            response: Response = plain_error(code, str(exc.detail), exc.status_code)
+        else:
+            response = render(request, "error.html",
+                              {"error": PrintcoreError(f"{exc.status_code}: {exc.detail}")},
+                              status_code=exc.status_code)
+        for name, value in (exc.headers or {}).items():  # e.g. Allow on a 405
+            response.headers[name] = value
+        return response
 
     async def domain_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PrintcoreError)

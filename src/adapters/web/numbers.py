@@ -1,7 +1,8 @@
 """Whole numbers from URLs and forms, kept inside what the database can hold.
 
-* Path ids use the ``id`` convertor: 1 to 18 digits (below 2^63), so a longer id matches
-  no route and answers 404 instead of overflowing SQLite's 64-bit integers.
+* Path ids use the ``id`` convertor: whole numbers up to :data:`MAX_ID` (2^31 − 1, the
+  largest value of the id columns, 32-bit ``INTEGER`` on PostgreSQL), so a larger id
+  matches no route and answers 404 instead of overflowing the database's integers.
 * Paging values (``limit``, ``offset``, ``page``) outside their range answer 422.
 * A form's ``version`` (the optimistic-lock counter a page was drawn with) is a whole
   number below 2^63 or absent.
@@ -13,15 +14,34 @@ from starlette.convertors import Convertor, register_url_convertor
 
 from printcore.errors import ValidationError
 
-__all__ = ["MAX_OFFSET", "MAX_PAGE", "IdConvertor", "optional_version", "whole_number"]
+__all__ = ["MAX_ID", "MAX_OFFSET", "MAX_PAGE", "IdConvertor", "optional_version",
+           "upto_regex", "whole_number"]
 
+MAX_ID = 2**31 - 1
 MAX_OFFSET = 1_000_000_000
 MAX_PAGE = 1_000_000
 _INT64 = 2**63
 
 
+def upto_regex(limit: int) -> str:
+    """A regular expression matching the decimal numbers 0..``limit`` (no sign; leading
+    zeros allowed only below ``limit``'s length)."""
+    digits = str(limit)
+    parts = [f"[0-9]{{1,{len(digits) - 1}}}"] if len(digits) > 1 else []
+    for i, ch in enumerate(digits):
+        rest = len(digits) - i - 1
+        if ch != "0":
+            low = "0" if i else "1"
+            top = int(ch) - 1
+            if top >= int(low):
+                tail = f"[0-9]{{{rest}}}" if rest else ""
+                parts.append(f"{digits[:i]}[{low}-{top}]{tail}")
+    parts.append(digits)
+    return "(?:" + "|".join(parts) + ")"
+
+
 class IdConvertor(Convertor[int]):
-    regex = "[0-9]{1,18}"
+    regex = upto_regex(MAX_ID)
 
     def convert(self, value: str) -> int:
         return int(value)

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.web.numbers import MAX_ID as ID_LIMIT
+
 __all__ = ["openapi_document"]
 
 _ERROR = {"$ref": "#/components/schemas/Error"}
@@ -32,8 +34,8 @@ _PUBLIC: list[dict[str, list[str]]] = []
 LINE = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$"
 #: Multi-line text (notes, reasons): newline, carriage return and tab allowed.
 LINES = "^[^\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f-\\u009f]*$"
-#: The largest id a route matches (18 digits); longer answers 404 from the router.
-MAX_ID = 999_999_999_999_999_999
+#: The largest id a route matches (2^31 − 1, the id columns' range); larger answers 404.
+MAX_ID = ID_LIMIT
 INT64_MAX = 2**63 - 1
 
 _ERROR_TEXT = {
