@@ -6,7 +6,7 @@ as its first act; the figure is that time minus the moment just before the opene
 started (``time.time()`` then ``subprocess.Popen``). Measured for:
 
 * ``script``: the installed console script ``.venv/bin/printcore-open`` when present,
-  else ``python -m entrypoints.slicer_opener`` (the table says which);
+  else ``python -m entrypoints.opener`` (the table says which);
 * ``frozen``: the PyInstaller one-file executable (built by ``packaging/build.py`` into
   the temporary folder, or the one given with ``--frozen``);
 * baselines in the same run: the bash "slicer" started directly, and ``python -c pass``.
@@ -41,7 +41,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from entrypoints.opener_token import make_link  # noqa: E402
+from entrypoints.opener.token import make_link  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results" / "opener.json"
 SECRET = "bench-opener-secret-0123456789"
@@ -127,7 +127,7 @@ def main() -> int:
         env["PYTHONPATH"] = str(ROOT / "src")
         script = Path(sys.executable).with_name("printcore-open")
         script_argv = ([str(script)] if script.is_file()
-                       else [sys.executable, "-m", "entrypoints.slicer_opener"])
+                       else [sys.executable, "-m", "entrypoints.opener"])
         rows = [
             _measure("baseline: the bash slicer started directly", [str(slicer)], env, stamp,
                      args.runs, link=False),

@@ -276,8 +276,8 @@ def baseline(container: Any, smtp: CountingSmtp, rows: int, home: Path) -> dict[
 
 def idle_latency(container: Any, env: dict[str, str], smtp: CountingSmtp, changes: int,
                  gap: float, home: Path) -> dict[str, Any]:
-    from printcore.job import Submission
-    from printcore.ports import StagedFile
+    from printcore.requests.job import Submission
+    from printcore.requests.ports import StagedFile
 
     worker = Worker(env, int(env.get("PRINTCORE_WORKER_THREADS", "8")),
                     home / "worker-idle.log")
@@ -334,8 +334,8 @@ def main() -> int:
     sys.path.insert(0, str(ROOT / "src"))
     from entrypoints.bootstrap import bootstrap
     from entrypoints.settings import load_settings
-    from printcore.job import Submission
-    from printcore.ports import StagedFile
+    from printcore.requests.job import Submission
+    from printcore.requests.ports import StagedFile
 
     results: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),

@@ -590,7 +590,7 @@ def bench_upload(args: argparse.Namespace, work: Path, out: dict[str, Any]) -> d
 
 
 def make_jobs(n: int) -> list[Any]:
-    from printcore.job import ACTIVE_STATUSES, Job, JobFile, Payment
+    from printcore.requests.job import ACTIVE_STATUSES, Job, JobFile, Payment
 
     statuses = [s.value for s in ACTIVE_STATUSES]
     base = dt.datetime(2025, 1, 6, 8, 0, tzinfo=dt.UTC)
@@ -664,7 +664,7 @@ def in_process_breakdown(database_url: str, reps: int = 50) -> dict[str, Any]:
     from adapters.serialization import to_json_dict
     from adapters.sql import SqlUnitOfWork, make_engine
     from adapters.web.api import job_json
-    from printcore.lifecycle import allowed_events
+    from printcore.requests.lifecycle import allowed_events
 
     engine = make_engine(database_url)
     out: dict[str, Any] = {}

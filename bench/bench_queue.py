@@ -41,8 +41,8 @@ from sqlalchemy import Engine, insert, text
 from adapters.sql import SqlUnitOfWork, make_engine, upgrade
 from adapters.sql.tables import printers as printers_table
 from adapters.sql.tables import tickets as tickets_table
-from printcore.access_hours import AccessHours
 from printcore.memory import FixedClock
+from printcore.queue.access_hours import AccessHours
 from printcore.queue.entities import Printer, Ticket
 from printcore.queue.service import QueuePolicy, QueueService
 

@@ -1,5 +1,5 @@
 """PyInstaller's entry script for the one-file ``printcore-open`` (see printcore-open.spec)."""
 
-from entrypoints.slicer_opener import main
+from entrypoints.opener.cli import main
 
 raise SystemExit(main())

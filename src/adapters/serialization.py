@@ -15,7 +15,7 @@ from typing import Any
 import cattrs
 from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn
 
-from printcore.job import Actor, JobFile, Payment
+from printcore.requests.job import Actor, JobFile, Payment
 from printcore.slicing import SliceEstimate
 
 __all__ = ["converter", "parse_utc", "to_json_dict", "utc_iso"]

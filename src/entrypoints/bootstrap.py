@@ -36,13 +36,13 @@ from adapters.queue_log import LogSender
 from adapters.sql import SqlUnitOfWork, check_connection, database_kind, make_engine, upgrade
 from adapters.tokens import ItsdangerousSigner
 from entrypoints.settings import Settings
-from printcore.access_hours import AccessHours
 from printcore.memory import SystemClock
 from printcore.outbox import MessageSender, OutboxService, RetryPolicy
 from printcore.ports import Clock, PasswordHasher, TokenSigner
-from printcore.pricing import Pricing
+from printcore.queue.access_hours import AccessHours
 from printcore.queue.service import QueuePolicy, QueueService
-from printcore.services import PrintRequests
+from printcore.requests.pricing import Pricing
+from printcore.requests.service import PrintRequests
 from printcore.staff import StaffDirectory
 
 __all__ = ["Container", "bootstrap"]

@@ -18,8 +18,8 @@ import sys
 from typing import Any
 
 from entrypoints.settings import Settings
-from printcore.job import Actor
 from printcore.outbox import STATUSES, OutboxMessage
+from printcore.requests.job import Actor
 
 __all__ = ["add_parsers", "format_message"]
 

@@ -38,13 +38,13 @@ from zoneinfo import ZoneInfo
 
 from adapters.queue_log import LogSender
 from entrypoints.settings import Settings
-from printcore.durations import format_duration, parse_duration
 from printcore.errors import ValidationError
-from printcore.job import Actor
 from printcore.outbox import MessageSender, OutboxMessage, OutboxService
+from printcore.queue.durations import format_duration, parse_duration
 from printcore.queue.entities import Ticket
 from printcore.queue.ports import QueueNotice, queue_notice_of
 from printcore.queue.service import Placement, QueueService
+from printcore.requests.job import Actor
 
 __all__ = ["add_parsers"]
 
@@ -128,11 +128,11 @@ def _print_notices(notices: list[QueueNotice], settings: Settings) -> None:
 def cmd_queue(settings: Settings, args: argparse.Namespace) -> int:
     import structlog
 
-    from entrypoints.cli import _container
+    from entrypoints.bootstrap import bootstrap
 
     # The notices are printed below in the lab's words; keep the log lines for warnings.
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    container = _container(settings)
+    container = bootstrap(settings)
     queue: QueueService = container.queue
     outbox = _outbox(queue, settings)
     try:
@@ -255,9 +255,9 @@ def _parse_at(text: str) -> datetime:
 
 
 def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
-    from entrypoints.cli import _container
+    from entrypoints.bootstrap import bootstrap
 
-    container = _container(settings)
+    container = bootstrap(settings)
     outbox = _outbox(container.queue, settings)
     try:
         while True:

@@ -192,8 +192,8 @@ def _snowflake(env: Mapping[str, str], key: str) -> int | None:
 
 
 def _access_hours(env: Mapping[str, str], timezone: str) -> str:
-    from printcore.access_hours import AccessHours
     from printcore.errors import ValidationError
+    from printcore.queue.access_hours import AccessHours
 
     spec = env.get("PRINTCORE_ACCESS_HOURS") or "always"
     try:
@@ -205,7 +205,7 @@ def _access_hours(env: Mapping[str, str], timezone: str) -> str:
 
 def _opener_secret(env: Mapping[str, str]) -> str | None:
     """PRINTCORE_OPENER_SECRET (at least 16 characters), or None when unset."""
-    from entrypoints.opener_token import check_secret
+    from entrypoints.opener.token import check_secret
 
     if not (env.get("PRINTCORE_OPENER_SECRET") or "").strip():
         return None

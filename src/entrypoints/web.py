@@ -11,10 +11,41 @@ from adapters.web import WebContext, create_app
 from adapters.web.inspection import Inspector
 from adapters.web.throttle import Limits, Throttle
 from entrypoints.bootstrap import Container, bootstrap
-from entrypoints.opener_links import LinkSigner
+from entrypoints.opener.paths import extension_of
+from entrypoints.opener.token import OpenLink, check_secret, make_link, parse_link, verify
 from entrypoints.settings import Settings, load_settings
 
-__all__ = ["app_from_container", "asgi_app"]
+__all__ = ["LinkSigner", "app_from_container", "asgi_app"]
+
+
+class LinkSigner:
+    """The server's side of the print3d:// links: makes and checks them with one secret
+    (``PRINTCORE_OPENER_SECRET``). The web adapter sees it only as its ``OpenerLinks``
+    protocol, so adapters never import entrypoints. The links themselves are the opener's
+    (``entrypoints.opener.token``), so both sides agree on them.
+
+    Raises ValueError at construction for a secret under 16 characters.
+    """
+
+    def __init__(self, secret: str) -> None:
+        self._secret = check_secret(secret, "PRINTCORE_OPENER_SECRET")
+
+    def make(self, job_id: int, file: str, expires: int, workstation: str) -> str:
+        """A signed link to ``file`` (``/``-separated, relative to the storage root) of
+        job ``job_id``, valid until ``expires`` (UTC epoch seconds)."""
+        return make_link(self._secret, job_id, file, expires, workstation)
+
+    def check(self, url: object, now: float, grace_seconds: float = 0) -> OpenLink:
+        """The link, when well formed, signed with this secret and not expired at ``now``
+        (UTC epoch seconds, with ``grace_seconds`` of slack). Raises
+        ``entrypoints.opener.token.Refused`` (a ValueError) otherwise."""
+        link = parse_link(url)
+        verify(link, self._secret, now, grace_seconds)
+        return link
+
+    def opens(self, name: str) -> bool:
+        """Whether a slicer opens a file called ``name`` (by its extension)."""
+        return extension_of(name) is not None
 
 
 def app_from_container(container: Container, isolated_inspection: bool = True) -> Starlette:

@@ -22,19 +22,7 @@ from printcore.errors import (
     UnsupportedFileError,
     ValidationError,
 )
-from printcore.events import Event
-from printcore.job import (
-    ACTIVE_STATUSES,
-    Actor,
-    Job,
-    JobFile,
-    JobStatus,
-    Payment,
-    PrintMethod,
-    Submission,
-)
-from printcore.lifecycle import EVENTS, JobLifecycle, allowed_events, fire
-from printcore.naming import job_basename, stored_file_name
+from printcore.events import Actor, Event
 from printcore.outbox import (
     DeliveryError,
     MessageSender,
@@ -46,22 +34,31 @@ from printcore.outbox import (
 from printcore.ports import (
     Clock,
     EventLog,
-    FileStore,
-    JobRepository,
     Notice,
     PasswordHasher,
     SettingsRepository,
     StaffMember,
     StaffRepository,
-    StagedFile,
     TokenSigner,
     UnitOfWork,
 )
-from printcore.pricing import Pricing, format_cents, round_up_to_half_hour
-from printcore.services import REJECTION_REASONS, PrintRequests
+from printcore.requests.job import (
+    ACTIVE_STATUSES,
+    Job,
+    JobFile,
+    JobStatus,
+    Payment,
+    PrintMethod,
+    Submission,
+)
+from printcore.requests.lifecycle import EVENTS, JobLifecycle, allowed_events, fire
+from printcore.requests.naming import job_basename, stored_file_name
+from printcore.requests.ports import FileStore, JobRepository, StagedFile
+from printcore.requests.pricing import Pricing, format_cents, round_up_to_half_hour
+from printcore.requests.service import REJECTION_REASONS, PrintRequests
+from printcore.requests.validation import check_submission
 from printcore.slicing import SliceEstimate
 from printcore.staff import StaffDirectory
-from printcore.validation import check_submission
 
 __version__ = "0.1.0"
 

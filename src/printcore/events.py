@@ -1,4 +1,6 @@
-"""The append-only event log's entry: one immutable record per state change."""
+"""The append-only event log's entry (one immutable record per state change) and who
+acted. Shared by both flows: print requests (subject ``job``) and the queue (``printer``,
+``ticket``)."""
 
 from __future__ import annotations
 
@@ -7,9 +9,31 @@ from typing import Any
 
 import attrs
 
-from printcore.job import Actor
+__all__ = ["Actor", "Event"]
 
-__all__ = ["Event"]
+
+@attrs.frozen
+class Actor:
+    """Who did something: ``kind`` is ``staff``, ``student``, ``member`` or ``system``.
+
+    Staff actors carry the staff member's ``name`` and the ``workstation`` they used.
+    """
+
+    kind: str
+    name: str
+    workstation: str | None = None
+
+    @classmethod
+    def staff(cls, name: str, workstation: str | None = None) -> Actor:
+        return cls("staff", name, workstation)
+
+    @classmethod
+    def student(cls, name: str) -> Actor:
+        return cls("student", name)
+
+    @classmethod
+    def system(cls, name: str = "printcore") -> Actor:
+        return cls("system", name)
 
 
 @attrs.frozen

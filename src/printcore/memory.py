@@ -1,7 +1,7 @@
-"""In-memory implementations of the ports: for unit tests, examples and trying printcore out.
-
-``MemoryDatabase`` holds committed data; each ``MemoryUnitOfWork`` works on a copy and
-publishes it on ``commit()`` (with the same optimistic version check as the SQL adapter).
+"""In-memory fakes of the shared ports: clocks, the outbox, a link signer and a password
+hasher (for unit tests, examples and trying printcore out). The print-request flow's
+database and file store are in :mod:`printcore.requests.memory`, the queue's in
+:mod:`printcore.queue.memory`.
 """
 
 from __future__ import annotations
@@ -11,26 +11,19 @@ import hashlib
 import threading
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path, PurePosixPath
-from types import TracebackType
 from typing import Any
 
 import attrs
 
 from printcore.errors import ConcurrentChangeError, NotFoundError, TokenTamperedError
-from printcore.events import Event
-from printcore.job import Job, JobFile
 from printcore.outbox import OutboxMessage
-from printcore.ports import Notice, StaffMember, StagedFile, WorkstationSession
+from printcore.ports import Notice
 
 __all__ = [
     "FixedClock",
-    "MemoryDatabase",
-    "MemoryFileStore",
     "MemoryOutbox",
     "MemoryOutboxStore",
     "MemorySigner",
-    "MemoryUnitOfWork",
     "PlainHasher",
     "SystemClock",
 ]
@@ -52,283 +45,6 @@ class FixedClock:
 
     def advance(self, **delta: float) -> None:
         self.current = self.current + timedelta(**delta)
-
-
-@attrs.define
-class MemoryDatabase:
-    jobs: dict[int, Job] = attrs.Factory(dict)
-    events: list[Event] = attrs.Factory(list)
-    staff: dict[str, StaffMember] = attrs.Factory(dict)
-    settings: dict[str, str] = attrs.Factory(dict)
-    sessions: dict[str, WorkstationSession] = attrs.Factory(dict)
-    outbox: MemoryOutboxStore = attrs.Factory(lambda: MemoryOutboxStore())
-    next_job_id: int = 1
-    next_event_id: int = 0
-    lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
-
-
-class _Jobs:
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
-
-    def add(self, job: Job) -> int:
-        db = self._uow.db
-        with db.lock:
-            job.id = db.next_job_id
-            db.next_job_id += 1
-        job.version = 1
-        self._uow.pending_jobs[job.id] = ("add", copy.deepcopy(job), 0)
-        return job.id
-
-    def get(self, job_id: int) -> Job:
-        if job_id in self._uow.pending_jobs:
-            op, job, _ = self._uow.pending_jobs[job_id]
-            if op == "remove":
-                raise NotFoundError(f"There is no job {job_id}.")
-            return copy.deepcopy(job)
-        found = self._uow.db.jobs.get(job_id)
-        if found is None:
-            raise NotFoundError(f"There is no job {job_id}.")
-        return copy.deepcopy(found)
-
-    def update(self, job: Job) -> None:
-        assert job.id is not None
-        op, _, base = self._uow.pending_jobs.get(job.id, ("update", job, job.version))
-        job.version += 1
-        self._uow.pending_jobs[job.id] = (op, copy.deepcopy(job), base)
-
-    def remove(self, job: Job) -> None:
-        assert job.id is not None
-        self._uow.pending_jobs[job.id] = ("remove", copy.deepcopy(job), job.version)
-
-    def list(self, status: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
-        jobs = [j for j in self._uow.db.jobs.values() if status is None or j.status == status]
-        if status is None:
-            jobs.sort(key=lambda j: (j.created_at, j.id or 0), reverse=True)
-        else:
-            jobs.sort(key=lambda j: (j.created_at, j.id or 0))
-        return [copy.deepcopy(j) for j in jobs[offset : offset + limit]]
-
-    def count_by_status(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for j in self._uow.db.jobs.values():
-            counts[j.status] = counts.get(j.status, 0) + 1
-        return counts
-
-
-class _Events:
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
-
-    def append(self, event: Event) -> Event:
-        db = self._uow.db
-        with db.lock:
-            db.next_event_id += 1
-            stored = attrs.evolve(event, id=db.next_event_id)
-        self._uow.pending_events.append(stored)
-        return stored
-
-    def for_subject(self, subject: str, subject_id: int) -> list[Event]:
-        return [
-            e for e in self._uow.db.events if e.subject == subject and e.subject_id == subject_id
-        ]
-
-
-class _Staff:
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
-
-    def add(self, member: StaffMember) -> None:
-        self._uow.pending_staff[member.name] = member
-
-    def get(self, name: str) -> StaffMember | None:
-        return self._uow.pending_staff.get(name) or self._uow.db.staff.get(name)
-
-    def list(self, active_only: bool = True) -> list[StaffMember]:
-        merged = {**self._uow.db.staff, **self._uow.pending_staff}
-        return sorted(
-            (m for m in merged.values() if m.active or not active_only), key=lambda m: m.name
-        )
-
-    def set_active(self, name: str, active: bool) -> None:
-        member = self.get(name)
-        if member is None:
-            raise NotFoundError(f"No staff member called {name!r}.")
-        self._uow.pending_staff[name] = attrs.evolve(member, active=active)
-
-
-class _Settings:
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
-
-    def get(self, key: str) -> str | None:
-        return self._uow.pending_settings.get(key, self._uow.db.settings.get(key))
-
-    def set(self, key: str, value: str) -> None:
-        self._uow.pending_settings[key] = value
-
-
-class _Sessions:
-    def __init__(self, uow: MemoryUnitOfWork) -> None:
-        self._uow = uow
-
-    def _merged(self) -> dict[str, WorkstationSession]:
-        return {**self._uow.db.sessions, **self._uow.pending_sessions}
-
-    def add(self, session: WorkstationSession) -> None:
-        self._uow.pending_sessions[session.id] = session
-
-    def get(self, session_id: str) -> WorkstationSession | None:
-        return self._merged().get(session_id)
-
-    def list(self, active_only: bool = True) -> list[WorkstationSession]:
-        found = [s for s in self._merged().values() if s.active or not active_only]
-        return sorted(found, key=lambda s: s.started_at, reverse=True)
-
-    def touch(self, session_id: str, at: datetime) -> None:
-        if (session := self.get(session_id)) is not None:
-            self._uow.pending_sessions[session_id] = attrs.evolve(session, last_seen_at=at)
-
-    def end(self, session_id: str, at: datetime, by: str) -> bool:
-        session = self.get(session_id)
-        if session is None or not session.active:
-            return False
-        self._uow.pending_sessions[session_id] = attrs.evolve(session, ended_at=at, ended_by=by)
-        return True
-
-    def end_all(self, at: datetime, by: str) -> int:
-        return sum(self.end(s.id, at, by) for s in self.list())
-
-
-class MemoryUnitOfWork:
-    """A unit of work over a :class:`MemoryDatabase`; use a fresh one per transaction."""
-
-    def __init__(self, db: MemoryDatabase) -> None:
-        self.db = db
-        self.jobs = _Jobs(self)
-        self.events = _Events(self)
-        self.staff = _Staff(self)
-        self.settings = _Settings(self)
-        self.sessions = _Sessions(self)
-        self.outbox = MemoryOutbox(db.outbox)
-        self._reset()
-
-    def _reset(self) -> None:
-        self.pending_jobs: dict[int, tuple[str, Job, int]] = {}
-        self.pending_events: list[Event] = []
-        self.pending_staff: dict[str, StaffMember] = {}
-        self.pending_settings: dict[str, str] = {}
-        self.pending_sessions: dict[str, WorkstationSession] = {}
-        self.outbox.reset()
-
-    def __enter__(self) -> MemoryUnitOfWork:
-        self._reset()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.rollback()
-
-    def commit(self) -> None:
-        db = self.db
-        with db.lock:
-            for job_id, (op, _job, base) in self.pending_jobs.items():
-                stored = db.jobs.get(job_id)
-                if op != "add" and stored is None:
-                    raise NotFoundError(f"There is no job {job_id}.")
-                if op != "add" and stored is not None and stored.version != base:
-                    raise ConcurrentChangeError(job_id)
-            for job_id, (op, job, _) in self.pending_jobs.items():
-                if op == "remove":
-                    db.jobs.pop(job_id, None)
-                else:
-                    db.jobs[job_id] = job
-            db.events.extend(self.pending_events)
-            db.staff.update(self.pending_staff)
-            db.settings.update(self.pending_settings)
-            db.sessions.update(self.pending_sessions)
-            self.outbox.publish()
-        self._reset()
-
-    def rollback(self) -> None:
-        self._reset()
-
-
-@attrs.define
-class MemoryFileStore:
-    """Files as bytes in a dict keyed by ``Folder/JobBase/name``; metadata as dicts."""
-
-    files: dict[str, bytes] = attrs.Factory(dict)
-    metadata: dict[str, dict[str, Any]] = attrs.Factory(dict)
-    staged: dict[str, bytes] = attrs.Factory(dict)
-
-    def stage(self, original_name: str, content: bytes, extension: str) -> StagedFile:
-        path = Path(f"staging/{len(self.staged) + 1}{extension}")
-        self.staged[str(path)] = content
-        return StagedFile(
-            path, original_name, extension, len(content), hashlib.sha256(content).hexdigest()
-        )
-
-    @staticmethod
-    def _folder(job: Job, status: str) -> str:
-        from printcore.job import JobStatus
-        from printcore.naming import job_basename
-
-        assert job.id is not None
-        base = job_basename(job.student_name, job.print_method, job.color, job.id)
-        return f"{JobStatus(status).folder}/{base}"
-
-    def adopt(self, job: Job, staged: StagedFile, stored_name: str, role: str) -> JobFile:
-        content = self.staged.pop(str(staged.path))
-        self.files[f"{self._folder(job, job.status)}/{stored_name}"] = content
-        return JobFile(
-            stored_name=stored_name,
-            original_name=staged.original_name,
-            role=role,
-            size_bytes=staged.size_bytes,
-            sha256=staged.sha256,
-            uploaded_at=datetime.now(UTC),
-        )
-
-    def discard(self, staged: StagedFile) -> None:
-        self.staged.pop(str(staged.path), None)
-
-    def copy_job(self, job: Job, from_status: str, to_status: str) -> None:
-        src, dst = self._folder(job, from_status), self._folder(job, to_status)
-        for key in [k for k in self.files if k.startswith(src + "/")]:
-            self.files[dst + key[len(src) :]] = self.files[key]
-        self.metadata[dst] = {"job_id": job.id, "status": to_status}
-
-    def remove_copy(self, job: Job, status: str) -> None:
-        folder = self._folder(job, status)
-        for key in [k for k in self.files if k.startswith(folder + "/")]:
-            del self.files[key]
-        self.metadata.pop(folder, None)
-
-    def remove_file(self, job: Job, stored_name: str) -> None:
-        self.files.pop(f"{self._folder(job, job.status)}/{stored_name}", None)
-
-    def write_metadata(self, job: Job) -> None:
-        self.metadata[self._folder(job, job.status)] = {"job_id": job.id, "status": job.status}
-
-    def path_of(self, job: Job, stored_name: str) -> Path:
-        key = f"{self._folder(job, job.status)}/{stored_name}"
-        if key not in self.files:
-            raise NotFoundError(f"{stored_name} is not in storage.")
-        return Path(PurePosixPath(key))
-
-    def exists(self, job: Job, stored_name: str) -> bool:
-        return f"{self._folder(job, job.status)}/{stored_name}" in self.files
-
-    def folders_of(self, job: Job) -> set[str]:
-        """The status folders holding any of the job's files (for tests)."""
-        assert job.id is not None
-        suffix = f"_{job.id}/"
-        return {k.split("/")[0] for k in self.files if suffix in k}
 
 
 @attrs.define

@@ -34,8 +34,7 @@ from typing import Any, Protocol
 import attrs
 
 from printcore.errors import NotFoundError, ValidationError
-from printcore.events import Event
-from printcore.job import Actor
+from printcore.events import Actor, Event
 from printcore.ports import Clock, EventLog, Notice, StaffRepository
 
 __all__ = [

@@ -1,37 +1,31 @@
-"""Ports: the small interfaces printcore needs from the outside world.
+"""Ports both flows share: the clock, the event log, staff, settings, workstation
+sessions, password hashing, link signing, email notices, and the unit of work they all
+run in. Each flow adds its own (``printcore.requests.ports``, ``printcore.queue.ports``).
 
 Adapters implement them (``adapters.sql``, ``adapters.files``, ``adapters.mail``, ...);
-unit tests use the in-memory fakes of :mod:`printcore.memory`.
+unit tests use the in-memory fakes of :mod:`printcore.memory` and the flows' own.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import attrs
 
 from printcore.events import Event
-from printcore.job import Job, JobFile
-
-if TYPE_CHECKING:
-    from printcore.outbox import OutboxRepository
 
 __all__ = [
     "Clock",
     "EventLog",
-    "FileStore",
-    "JobRepository",
     "Notice",
     "PasswordHasher",
     "SessionRepository",
     "SettingsRepository",
     "StaffMember",
     "StaffRepository",
-    "StagedFile",
     "TokenSigner",
     "UnitOfWork",
     "WorkstationSession",
@@ -42,36 +36,6 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware UTC."""
         ...
-
-
-class JobRepository(Protocol):
-    def add(self, job: Job) -> int:
-        """Store a new job, set and return its id (version becomes 1)."""
-        ...
-
-    def get(self, job_id: int) -> Job:
-        """Raises NotFoundError."""
-        ...
-
-    def update(self, job: Job) -> None:
-        """Store ``job`` if its stored version still equals ``job.version``; bump the version.
-
-        Raises ConcurrentChangeError when someone else changed it first, NotFoundError when
-        it is gone.
-        """
-        ...
-
-    def remove(self, job: Job) -> None:
-        """Delete the row (same version check as ``update``)."""
-        ...
-
-    def list(
-        self, status: str | None = None, limit: int = 100, offset: int = 0
-    ) -> list[Job]:
-        """Jobs, oldest first within a status (newest first when ``status`` is None)."""
-        ...
-
-    def count_by_status(self) -> dict[str, int]: ...
 
 
 class EventLog(Protocol):
@@ -157,16 +121,17 @@ class SettingsRepository(Protocol):
 class UnitOfWork(Protocol):
     """One database transaction. ``with uow:`` begins; leaving without ``commit()`` rolls back.
 
-    Messages a change causes are added to ``outbox`` in the same transaction, so they are
-    sent if and only if the change is committed (:mod:`printcore.outbox`).
+    This is what both flows share; each flow's unit of work adds its repositories and the
+    outbox (``printcore.requests.ports.RequestsUnitOfWork``,
+    ``printcore.queue.ports.QueueUnitOfWork``): messages a change causes are added to
+    ``outbox`` in the same transaction, so they are sent if and only if the change is
+    committed (:mod:`printcore.outbox`).
     """
 
-    jobs: JobRepository
     events: EventLog
     staff: StaffRepository
     settings: SettingsRepository
     sessions: SessionRepository
-    outbox: OutboxRepository
 
     def __enter__(self) -> UnitOfWork: ...
 
@@ -180,62 +145,6 @@ class UnitOfWork(Protocol):
     def commit(self) -> None: ...
 
     def rollback(self) -> None: ...
-
-
-@attrs.frozen
-class StagedFile:
-    """An upload already streamed to disk and checked by an adapter, not yet a job's.
-
-    ``path`` is where it lies (inside the store's staging folder), ``extension`` the
-    normalised extension (``.stl``, ``.gcode.3mf``), ``size_bytes`` bytes, ``sha256`` hex.
-    ``original_name`` is what the uploader called it; it is never used as a path.
-    """
-
-    path: Path
-    original_name: str
-    extension: str
-    size_bytes: int
-    sha256: str
-
-
-class FileStore(Protocol):
-    """The status folders (``Uploaded/``, ``Pending/`` ...) with one folder per job.
-
-    A state change is copy → database commit → delete: ``copy_job`` before the commit,
-    ``remove_copy`` of the old folder after it (or of the new one when the commit failed).
-    """
-
-    def adopt(self, job: Job, staged: StagedFile, stored_name: str, role: str) -> JobFile:
-        """Move a staged upload into the job's folder (current status) under ``stored_name``.
-
-        ``role`` is ``original`` or ``sliced``; returns the file's record.
-        """
-        ...
-
-    def discard(self, staged: StagedFile) -> None: ...
-
-    def copy_job(self, job: Job, from_status: str, to_status: str) -> None:
-        """Copy the job's folder from the ``from_status`` folder to the ``to_status`` one,
-        writing ``metadata.json`` there for the job as it is now."""
-        ...
-
-    def remove_copy(self, job: Job, status: str) -> None:
-        """Remove the job's folder under ``status`` (missing is fine)."""
-        ...
-
-    def remove_file(self, job: Job, stored_name: str) -> None:
-        """Remove one file from the job's folder under its current status (missing is fine)."""
-        ...
-
-    def write_metadata(self, job: Job) -> None:
-        """(Re)write ``metadata.json`` in the job's folder under its current status."""
-        ...
-
-    def path_of(self, job: Job, stored_name: str) -> Path:
-        """Where the job's file lies now. Raises NotFoundError when it is not on disk."""
-        ...
-
-    def exists(self, job: Job, stored_name: str) -> bool: ...
 
 
 @attrs.frozen

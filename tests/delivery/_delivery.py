@@ -33,9 +33,9 @@ from _support import service_missing
 from adapters.files import StagingArea
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import load_settings
-from printcore.job import Actor, Submission
 from printcore.outbox import OutboxMessage
-from printcore.ports import StagedFile
+from printcore.requests.job import Actor, Submission
+from printcore.requests.ports import StagedFile
 from printcore.slicing import SliceEstimate
 
 REDIS_URL = os.environ.get("PRINTCORE_TEST_REDIS_URL", "redis://127.0.0.1:6379").rstrip("/")

@@ -27,7 +27,7 @@ import structlog
 from _discord_fakes import FakeAttachment, FakeInteraction, FakeUser, Lab, http_response, make_lab
 
 from adapters.discord.replies import UNEXPECTED
-from printcore.durations import DURATION_HELP
+from printcore.queue.durations import DURATION_HELP
 
 
 def assert_refused(interaction: FakeInteraction, *fragments: str) -> None:

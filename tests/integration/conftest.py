@@ -25,10 +25,10 @@ from adapters.sql import SqlUnitOfWork, check_connection, make_engine, upgrade
 from adapters.sql.engine import normalise_url
 from adapters.sql.tables import metadata
 from printcore.errors import StorageError
-from printcore.memory import MemoryDatabase, MemoryUnitOfWork
 from printcore.ports import UnitOfWork
 from printcore.queue.memory import MemoryQueueDatabase, MemoryQueueUnitOfWork
 from printcore.queue.ports import QueueUnitOfWork
+from printcore.requests.memory import MemoryDatabase, MemoryUnitOfWork
 
 DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 

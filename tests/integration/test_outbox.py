@@ -17,10 +17,10 @@ from sqlalchemy import Engine
 
 from adapters.sql import SqlUnitOfWork
 from printcore.errors import NotFoundError, ValidationError
-from printcore.job import Actor
 from printcore.memory import FixedClock
 from printcore.outbox import DeliveryError, OutboxMessage, OutboxService, RetryPolicy
 from printcore.ports import Notice, StaffMember
+from printcore.requests.job import Actor
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
 ANA = Actor.staff("Ana Lee", "Front desk")

@@ -11,8 +11,8 @@ import pytest
 
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.events import Event
-from printcore.job import Actor, Job, JobFile, Payment
 from printcore.ports import StaffMember, UnitOfWork, WorkstationSession
+from printcore.requests.job import Actor, Job, JobFile, Payment
 from printcore.slicing import SliceEstimate
 
 Factory = Callable[[], UnitOfWork]

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 
 from adapters.sql import SqlUnitOfWork
 from printcore.errors import ConcurrentChangeError, NotFoundError
-from printcore.job import Job
+from printcore.requests.job import Job
 
 THREADS = 8
 ROUNDS = 3

@@ -24,7 +24,7 @@ from adapters.sql.migrate import MIGRATIONS, downgrade, head_revision
 from adapters.sql.tables import metadata
 from adapters.sql.types import UTCDateTime
 from printcore.errors import StorageError
-from printcore.job import Job
+from printcore.requests.job import Job
 
 TABLES = {"jobs", "events", "staff", "settings", "printers", "tickets"}
 

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from entrypoints.opener_token import make_link
+from entrypoints.opener.token import make_link
 
 SECRET = "test-opener-secret-0123456789"
 JOB_ID = 7

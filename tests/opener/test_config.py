@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from _opener_kit import SECRET
 
-from entrypoints.opener_config import (
+from entrypoints.opener.config import (
     config_template,
     default_config_path,
     detect_slicers,
     load_config,
 )
-from entrypoints.opener_token import Refused
+from entrypoints.opener.token import Refused
 
 
 def _write(tmp_path: Path, text: str) -> Path:

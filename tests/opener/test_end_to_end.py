@@ -19,7 +19,7 @@ from _opener_kit import SECRET, launches, make_fake_slicer, user_env, write_conf
 from jinja2 import Environment, FileSystemLoader
 
 from _live import LiveServer, login, start_server, stop_server, submit, upload_sliced
-from entrypoints.opener_token import make_link, parse_link
+from entrypoints.opener.token import make_link, parse_link
 
 WORKSTATION = "Front desk"
 
@@ -82,7 +82,7 @@ def test_a_link_on_the_job_page_opens_in_the_slicer_and_is_recorded(
     program, record = make_fake_slicer(tmp_path / "slicer")
     write_config(home, server.storage, program, server_url=server.url)
     url = links[names["sliced"]]
-    result = subprocess.run([sys.executable, "-m", "entrypoints.slicer_opener", url],
+    result = subprocess.run([sys.executable, "-m", "entrypoints.opener", url],
                             env=user_env(home), stdin=subprocess.DEVNULL, capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
@@ -149,7 +149,7 @@ def test_without_an_opener_secret_the_page_says_links_are_off() -> None:
 
 def test_the_server_side_signer_is_what_the_web_adapter_expects() -> None:
     from adapters.web.slicer_links import OpenerLinks
-    from entrypoints.opener_links import LinkSigner
+    from entrypoints.web import LinkSigner
 
     signer = LinkSigner(SECRET)
     assert isinstance(signer, OpenerLinks)

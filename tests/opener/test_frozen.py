@@ -34,9 +34,8 @@ SOURCES = [
     "packaging/build.py",
     "packaging/printcore_open.py",
     "src/entrypoints/__init__.py",
-    "src/entrypoints/slicer_opener.py",
     *sorted(p.relative_to(PROJECT_ROOT).as_posix()
-            for p in (PROJECT_ROOT / "src/entrypoints").glob("opener_*.py")),
+            for p in (PROJECT_ROOT / "src/entrypoints/opener").glob("*.py")),
 ]
 
 

@@ -24,8 +24,8 @@ from _opener_kit import (
     write_config,
 )
 
-from entrypoints.opener_token import Refused
-from entrypoints.slicer_opener import choose_feedback, launch, slicer_command, tell_user
+from entrypoints.opener.cli import choose_feedback, launch, slicer_command, tell_user
+from entrypoints.opener.token import Refused
 
 # Shell metacharacters in folder names: a shell anywhere on the way would run them.
 ODD = "lab storage; touch PWNED-$(touch PWNED2) `touch PWNED3` & x"
@@ -52,7 +52,7 @@ def _opener(home: Path, *args: str, display: bool = False,
             timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """``printcore-open ARGS`` as a browser would start it: no terminal, no stdin."""
     return subprocess.run(
-        [sys.executable, "-m", "entrypoints.slicer_opener", *args],
+        [sys.executable, "-m", "entrypoints.opener", *args],
         env=user_env(home, display), cwd=home, stdin=subprocess.DEVNULL,
         capture_output=True, text=True, timeout=timeout,
     )
@@ -174,7 +174,7 @@ def test_with_no_display_a_refusal_is_logged_and_no_window_is_tried(
 ) -> None:
     write_config(home, root, slicer[0])
     code = (
-        "import sys\nfrom entrypoints.slicer_opener import main\n"
+        "import sys\nfrom entrypoints.opener.cli import main\n"
         f"rc = main([{link(ttl=-5)!r}])\n"
         "print(rc, 'tkinter' in sys.modules)\n"
     )
@@ -229,9 +229,14 @@ def test_a_dialog_that_cannot_open_falls_back_to_the_log(
 
 def test_the_opener_imports_only_the_standard_library_and_platformdirs() -> None:
     """Fast start and a small frozen file: nothing of printcore, the web or the database."""
+    package = Path(__file__).parents[2] / "src/entrypoints/opener"
+    modules = sorted(f"entrypoints.opener.{p.stem}" for p in package.glob("*.py")
+                     if p.stem not in ("__init__", "__main__"))  # __main__ runs the opener
+    assert "entrypoints.opener.cli" in modules, modules
     code = (
-        "import sys\nbefore = set(sys.modules)\nimport entrypoints.slicer_opener\n"
-        "print(' '.join(sorted(set(sys.modules) - before)))"
+        "import sys\nbefore = set(sys.modules)\nimport entrypoints.opener\n"
+        + "".join(f"import {name}\n" for name in modules)
+        + "print(' '.join(sorted(set(sys.modules) - before)))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2] / "src")},

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from entrypoints.opener_token import (
+from entrypoints.opener.token import (
     MAX_URL_CHARS,
     OpenLink,
     Refused,

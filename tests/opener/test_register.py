@@ -21,7 +21,7 @@ from _opener_kit import (
 )
 
 from _support import service_missing
-from entrypoints.opener_register import (
+from entrypoints.opener.register import (
     WINDOWS_KEY,
     desktop_entry,
     desktop_exec,
@@ -29,7 +29,7 @@ from entrypoints.opener_register import (
     unregister,
     windows_entries,
 )
-from entrypoints.opener_token import Refused
+from entrypoints.opener.token import Refused
 
 
 def _need(tool: str, package: str) -> None:
@@ -51,17 +51,17 @@ def test_linux_register_then_unregister_with_xdg_mime(tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = user_env(home)
     assert _query(env) == ""
-    done = _run(env, sys.executable, "-m", "entrypoints.slicer_opener", "--register")
+    done = _run(env, sys.executable, "-m", "entrypoints.opener", "--register")
     assert done.returncode == 0, done.stderr
     assert _query(env) == "printcore-open.desktop"
     entry = home / ".local/share/applications/printcore-open.desktop"
     text = entry.read_text()
     assert "MimeType=x-scheme-handler/print3d;\n" in text
-    assert f"Exec={sys.executable} -m entrypoints.slicer_opener %u\n" in text
+    assert f"Exec={sys.executable} -m entrypoints.opener %u\n" in text
     mimeapps = home / ".config" / "mimeapps.list"
     mimeapps.write_text(mimeapps.read_text() + "text/plain=gedit.desktop\n# kept\n")
 
-    undone = _run(env, sys.executable, "-m", "entrypoints.slicer_opener", "--unregister")
+    undone = _run(env, sys.executable, "-m", "entrypoints.opener", "--unregister")
     assert undone.returncode == 0, undone.stderr
     assert not entry.exists()
     assert _query(env) == ""
@@ -79,7 +79,7 @@ def test_a_click_opens_the_file_through_the_registered_handler(tmp_path: Path) -
     root = make_storage(tmp_path / "storage")
     program, record = make_fake_slicer(tmp_path / "slicer")
     write_config(home, root, program)
-    assert _run(env, sys.executable, "-m", "entrypoints.slicer_opener",
+    assert _run(env, sys.executable, "-m", "entrypoints.opener",
                 "--register").returncode == 0
     clicked = _run({**env, "XDG_CURRENT_DESKTOP": "GNOME"}, "xdg-open", link())
     assert clicked.returncode == 0, clicked.stderr
@@ -93,8 +93,8 @@ def test_a_click_opens_the_file_through_the_registered_handler(tmp_path: Path) -
         (["/opt/my tools/printcore-open"], '"/opt/my tools/printcore-open" %u'),
         (["/opt/$HOME/a\"b`c\\d"], '"/opt/\\\\$HOME/a\\\\"b\\\\`c\\\\\\\\d" %u'),
         (["/opt/100%/open"], "/opt/100%%/open %u"),
-        (["/venv/bin/python", "-m", "entrypoints.slicer_opener"],
-         "/venv/bin/python -m entrypoints.slicer_opener %u"),
+        (["/venv/bin/python", "-m", "entrypoints.opener"],
+         "/venv/bin/python -m entrypoints.opener %u"),
     ],
 )
 def test_desktop_exec_quoting(argv: list[str], expected: str) -> None:
@@ -147,9 +147,9 @@ def test_windows_registration_writes_the_url_protocol_keys() -> None:
 
 def test_windows_command_for_a_script_install() -> None:
     entries = dict(((k, n), v) for k, n, v in windows_entries(
-        [r"C:\Python311\python.exe", "-m", "entrypoints.slicer_opener"]))
+        [r"C:\Python311\python.exe", "-m", "entrypoints.opener"]))
     assert entries[(WINDOWS_KEY + r"\shell\open\command", "")] == (
-        r'C:\Python311\python.exe -m entrypoints.slicer_opener "%1"')
+        r'C:\Python311\python.exe -m entrypoints.opener "%1"')
 
 
 def test_macos_registration_explains_the_app_bundle() -> None:

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 from _opener_kit import FOLDER, JOB_ID, MODEL, SECRET, SLICED, link, make_storage
 
-from entrypoints.opener_config import OpenerConfig, Slicer
-from entrypoints.opener_paths import STATUS_FOLDERS, resolve_job_file
-from entrypoints.opener_token import Refused, sign
-from entrypoints.slicer_opener import open_link
+from entrypoints.opener.cli import open_link
+from entrypoints.opener.config import OpenerConfig, Slicer
+from entrypoints.opener.paths import STATUS_FOLDERS, resolve_job_file
+from entrypoints.opener.token import Refused, sign
 
 NOT_STARTED: list[list[str]] = []
 
@@ -218,7 +218,7 @@ def test_no_slicer_for_the_extension_is_refused(config: OpenerConfig, root: Path
 
 
 def test_status_folders_match_printcore() -> None:
-    from printcore.job import JobStatus
+    from printcore.requests.job import JobStatus
 
     assert set(STATUS_FOLDERS) == {s.folder for s in JobStatus if s is not JobStatus.DELETED}
 
@@ -226,7 +226,7 @@ def test_status_folders_match_printcore() -> None:
 def test_extensions_match_what_printcore_stores() -> None:
     from adapters.meshes.models import MODEL_EXTENSIONS
     from adapters.meshes.sliced import SLICED_EXTENSIONS
-    from entrypoints.opener_paths import DEFAULT_EXTENSIONS
+    from entrypoints.opener.paths import DEFAULT_EXTENSIONS
 
     assert set(DEFAULT_EXTENSIONS) == set(MODEL_EXTENSIONS) | set(SLICED_EXTENSIONS)
 

@@ -12,16 +12,9 @@ import attrs
 import pytest
 
 from printcore import REJECTION_REASONS, Actor, Job, PrintRequests, StaffDirectory, Submission
-from printcore.memory import (
-    FixedClock,
-    MemoryDatabase,
-    MemoryFileStore,
-    MemoryOutboxStore,
-    MemorySigner,
-    MemoryUnitOfWork,
-    PlainHasher,
-)
+from printcore.memory import FixedClock, MemoryOutboxStore, MemorySigner, PlainHasher
 from printcore.ports import Notice
+from printcore.requests.memory import MemoryDatabase, MemoryFileStore, MemoryUnitOfWork
 
 STAFF = Actor.staff("Ana Lee", "front-desk")
 

@@ -24,8 +24,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from printcore.access_hours import DAYS, AccessHours
-from printcore.durations import format_duration, parse_duration
+from printcore.queue.access_hours import DAYS, AccessHours
+from printcore.queue.durations import format_duration, parse_duration
 
 ZONES = (
     "America/Chicago",

@@ -80,7 +80,7 @@ from printcore import (
 )
 from printcore.memory import FixedClock, PlainHasher
 from printcore.ports import Notice
-from printcore.pricing import MAX_GRAMS
+from printcore.requests.pricing import MAX_GRAMS, MAX_HOURS
 
 #: DESIGN.md's transition table: (state, event) → target state. Everything else is refused.
 TABLE: dict[tuple[str, str], str] = {
@@ -180,10 +180,10 @@ GRAMS = _tagged(
 )
 HOURS = _tagged(
     st.one_of(
-        st.floats(min_value=0, max_value=10_000, exclude_min=True),
+        st.floats(min_value=0, max_value=MAX_HOURS, exclude_min=True),
         st.integers(min_value=1, max_value=500),
     ),
-    st.sampled_from([0, -2.0, math.nan, math.inf, False, None, "1.5"]),
+    st.sampled_from([0, -2.0, math.nan, math.inf, False, None, "1.5", MAX_HOURS + 0.5, 1e300]),
 )
 REASON = _tagged(
     st.sampled_from(["Agreed at the desk.", "Nozzle clog.", "  Wrong plate  ", "x"]),

@@ -36,7 +36,7 @@ from printcore import (
     fire,
     round_up_to_half_hour,
 )
-from printcore.pricing import MAX_GRAMS
+from printcore.requests.pricing import MAX_GRAMS
 
 if TYPE_CHECKING:
     from conftest import Lab

@@ -56,15 +56,15 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 from sqlalchemy import Engine, text
 
-from printcore.access_hours import AccessHours
 from printcore.errors import ConcurrentChangeError, PrintcoreError
 from printcore.events import Event
-from printcore.job import Actor
 from printcore.memory import FixedClock
+from printcore.queue.access_hours import AccessHours
 from printcore.queue.entities import OPEN_TICKET_STATUSES, Printer, Ticket
 from printcore.queue.memory import MemoryQueueDatabase, MemoryQueueUnitOfWork
 from printcore.queue.ports import QueueNotice, QueueUnitOfWork, queue_notice_of
 from printcore.queue.service import QueuePolicy, QueueService, SweepReport
+from printcore.requests.job import Actor
 
 UowFactory = Callable[[], QueueUnitOfWork]
 #: Gives an empty store (as a unit-of-work factory) for each hypothesis example.

@@ -39,7 +39,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from printcore.validation import FIELD_LIMITS
+from printcore.requests.validation import FIELD_LIMITS
 
 STAFF = "Ada Lovelace"
 PASSWORD = "correct horse battery"

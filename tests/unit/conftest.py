@@ -13,16 +13,10 @@ import attrs
 import pytest
 
 from printcore import Actor, Job, JobFile, PrintRequests, StaffDirectory, Submission
-from printcore.memory import (
-    FixedClock,
-    MemoryDatabase,
-    MemoryFileStore,
-    MemoryOutboxStore,
-    MemorySigner,
-    MemoryUnitOfWork,
-    PlainHasher,
-)
-from printcore.ports import Notice, StagedFile
+from printcore.memory import FixedClock, MemoryOutboxStore, MemorySigner, PlainHasher
+from printcore.ports import Notice
+from printcore.requests.memory import MemoryDatabase, MemoryFileStore, MemoryUnitOfWork
+from printcore.requests.ports import StagedFile
 from printcore.slicing import SliceEstimate
 
 ANA = Actor.staff("Ana Lee", "front-desk")

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from printcore.access_hours import EXAMPLE, AccessHours
 from printcore.errors import ValidationError
+from printcore.queue.access_hours import EXAMPLE, AccessHours
 
 CHICAGO = "America/Chicago"
 LAB = "mon-fri 08:00-22:00; sat 10:00-16:00"

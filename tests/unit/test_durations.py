@@ -18,14 +18,14 @@ from typing import Any
 
 import pytest
 
-from printcore.durations import (
+from printcore.errors import ValidationError
+from printcore.queue.durations import (
     DURATION_HELP,
     MAX_DURATION,
     MIN_DURATION,
     format_duration,
     parse_duration,
 )
-from printcore.errors import ValidationError
 
 
 @pytest.mark.parametrize(

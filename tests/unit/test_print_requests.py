@@ -26,7 +26,8 @@ from printcore import (
     TokenUsedError,
     ValidationError,
 )
-from printcore.memory import MemoryDatabase, MemoryFileStore, MemorySigner, MemoryUnitOfWork
+from printcore.memory import MemorySigner
+from printcore.requests.memory import MemoryDatabase, MemoryFileStore, MemoryUnitOfWork
 
 if TYPE_CHECKING:
     from conftest import Lab

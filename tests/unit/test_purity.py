@@ -67,7 +67,7 @@ def _is_allowed(top: str) -> bool:
 
 def test_there_are_modules_to_check() -> None:
     names = {p.name for p in MODULES}
-    assert {"__init__.py", "lifecycle.py", "services.py", "memory.py"} <= names
+    assert {"__init__.py", "lifecycle.py", "service.py", "memory.py"} <= names
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: p.relative_to(PACKAGE).as_posix())

@@ -17,15 +17,15 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 
-from printcore.access_hours import AccessHours
 from printcore.errors import InvalidTransitionError, NotFoundError, ValidationError
-from printcore.job import Actor
 from printcore.memory import FixedClock, MemoryOutboxStore
 from printcore.outbox import OutboxMessage, OutboxService
 from printcore.ports import Notice
+from printcore.queue.access_hours import AccessHours
 from printcore.queue.memory import MemoryQueueDatabase, MemoryQueueUnitOfWork
 from printcore.queue.ports import QueueNotice, queue_notice_message, queue_notice_of
 from printcore.queue.service import QueuePolicy, QueueService
+from printcore.requests.job import Actor
 
 T0 = datetime(2026, 9, 7, 15, 0, tzinfo=UTC)  # a Monday, 10:00 in Chicago
 

@@ -10,7 +10,7 @@ import pytest
 from statemachine import State, StateMachine
 
 from printcore.diagrams import mermaid
-from printcore.lifecycle import EVENTS, JobLifecycle
+from printcore.requests.lifecycle import EVENTS, JobLifecycle
 
 GLOSSARY = Path(__file__).resolve().parents[2] / "docs" / "glossary.md"
 
@@ -104,8 +104,8 @@ def test_allowed_events_table_matches_the_machine() -> None:
     """The lookup table behind allowed_events() agrees with a live machine in every state."""
     from datetime import UTC, datetime
 
-    from printcore.job import Job
-    from printcore.lifecycle import JobLifecycle, allowed_events
+    from printcore.requests.job import Job
+    from printcore.requests.lifecycle import JobLifecycle, allowed_events
 
     for state in JobLifecycle.states:
         job = Job("A B", "a@b.c", "ME", "", "filament", "Red", datetime.now(UTC),

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from printcore import Submission, ValidationError, check_submission
-from printcore.validation import FIELD_LIMITS, REQUIRED
+from printcore.requests.validation import FIELD_LIMITS, REQUIRED
 
 MakeSubmission = Callable[..., Submission]
 

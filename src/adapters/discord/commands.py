@@ -33,13 +33,13 @@ from discord import app_commands
 
 from adapters.discord import replies
 from adapters.meshes.sliced import SLICED_EXTENSIONS, read_slice_estimate, sliced_extension
-from printcore.durations import parse_duration
 from printcore.errors import (
     FileTooLargeError,
     PrintcoreError,
     UnsupportedFileError,
     ValidationError,
 )
+from printcore.queue.durations import parse_duration
 from printcore.queue.entities import Printer
 from printcore.queue.service import Placement, QueueService
 from printcore.slicing import SliceEstimate

@@ -3,7 +3,7 @@
 Times use Discord timestamp markup (``<t:UNIX:t>`` short time, ``<t:UNIX:R>`` relative),
 which every member's client renders in their own time zone; printcore's datetimes are
 UTC (a naive one is read as UTC). Durations are shown like ``1h 30m``
-(:func:`printcore.durations.format_duration`). Text members typed (job names, display
+(:func:`printcore.queue.durations.format_duration`). Text members typed (job names, display
 names) is escaped so it cannot format the message or mention anyone. Every function
 returns at most :data:`MAX_MESSAGE` characters, Discord's limit for message content.
 """
@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 from discord.utils import escape_markdown, escape_mentions, format_dt
 
-from printcore.durations import format_duration
+from printcore.queue.durations import format_duration
 from printcore.queue.entities import Printer, Ticket
 from printcore.queue.ports import QueueNotice
 from printcore.queue.service import Placement, Prediction

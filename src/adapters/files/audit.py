@@ -20,8 +20,8 @@ import attrs
 
 from adapters.files.store import METADATA_NAME, LocalFileStore
 from printcore.errors import NotFoundError
-from printcore.job import Job, JobStatus
 from printcore.ports import UnitOfWork
+from printcore.requests.job import Job, JobStatus
 
 __all__ = ["AuditReport", "audit_storage"]
 

@@ -24,9 +24,9 @@ from typing import Any
 
 from adapters.serialization import converter
 from printcore.errors import NotFoundError, StorageError
-from printcore.job import Job, JobFile, JobStatus
-from printcore.naming import job_basename
-from printcore.ports import StagedFile
+from printcore.requests.job import Job, JobFile, JobStatus
+from printcore.requests.naming import job_basename
+from printcore.requests.ports import StagedFile
 
 __all__ = ["METADATA_NAME", "LocalFileStore"]
 

@@ -24,7 +24,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from printcore.ports import Notice
-from printcore.pricing import format_cents
+from printcore.requests.pricing import format_cents
 from printcore.text import displayable
 
 __all__ = ["MailRenderer", "RenderError"]

@@ -18,7 +18,7 @@ from typing import Any
 
 from adapters.serialization import converter, parse_utc, utc_iso
 from printcore.events import Event
-from printcore.job import Actor, Job, JobFile, Payment
+from printcore.requests.job import Actor, Job, JobFile, Payment
 
 __all__ = [
     "converter",

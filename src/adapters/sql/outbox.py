@@ -11,16 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 
+from adapters.sql.base import HasConnection
 from adapters.sql.tables import outbox
 from printcore.errors import NotFoundError
 from printcore.outbox import OutboxMessage
-
-if TYPE_CHECKING:
-    from adapters.sql.uow import SqlUnitOfWork
 
 __all__ = ["SqlOutboxRepository"]
 
@@ -38,7 +36,7 @@ def _to_message(row: Mapping[str, Any]) -> OutboxMessage:
 
 
 class SqlOutboxRepository:
-    def __init__(self, uow: SqlUnitOfWork) -> None:
+    def __init__(self, uow: HasConnection) -> None:
         self._uow = uow
         #: Ids added in the current transaction (cleared by the unit of work).
         self.added: list[int] = []

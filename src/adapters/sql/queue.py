@@ -12,17 +12,15 @@ Rows map one-to-one onto the entities' attrs fields.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 from sqlalchemy import Connection, Table, insert, select, update
 
+from adapters.sql.base import HasConnection
 from adapters.sql.tables import printers, tickets
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.queue.entities import OPEN_TICKET_STATUSES, Printer, Ticket
-
-if TYPE_CHECKING:
-    from adapters.sql.uow import SqlUnitOfWork
 
 __all__ = ["SqlPrinterRepository", "SqlTicketRepository"]
 
@@ -38,7 +36,7 @@ def _from_row(cls: type[_E], row: Mapping[str, Any]) -> _E:
 
 
 class _Queue:
-    def __init__(self, uow: SqlUnitOfWork) -> None:
+    def __init__(self, uow: HasConnection) -> None:
         self._uow = uow
 
     @property

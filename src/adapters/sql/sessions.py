@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
 
+from adapters.sql.base import HasConnection
 from adapters.sql.tables import staff_sessions
 from printcore.ports import WorkstationSession
 
 __all__ = ["SqlSessionRepository"]
-
-
-class _HasConnection(Protocol):
-    @property
-    def connection(self) -> Connection: ...
 
 
 def _session(row: Any) -> WorkstationSession:
@@ -26,7 +22,7 @@ def _session(row: Any) -> WorkstationSession:
 
 
 class SqlSessionRepository:
-    def __init__(self, uow: _HasConnection) -> None:
+    def __init__(self, uow: HasConnection) -> None:
         self._uow = uow
 
     @property

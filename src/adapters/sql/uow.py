@@ -34,17 +34,17 @@ from adapters.sql.sessions import SqlSessionRepository
 from adapters.sql.tables import events, jobs, settings, staff
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.events import Event
-from printcore.job import Job
 from printcore.outbox import OutboxRepository
 from printcore.ports import (
     EventLog,
-    JobRepository,
     SessionRepository,
     SettingsRepository,
     StaffMember,
     StaffRepository,
 )
 from printcore.queue.ports import PrinterRepository, TicketRepository
+from printcore.requests.job import Job
+from printcore.requests.ports import JobRepository
 
 __all__ = ["SqlUnitOfWork"]
 

@@ -37,10 +37,10 @@ from adapters.web.security import workstation as current_workstation
 from adapters.web.slicer_api import slicer_api_routes
 from printcore.errors import AuthenticationError, NotFoundError, PrintcoreError, ValidationError
 from printcore.events import Event
-from printcore.job import Actor, Job
-from printcore.lifecycle import allowed_events
 from printcore.outbox import OutboxMessage
-from printcore.pricing import round_up_to_half_hour
+from printcore.requests.job import Actor, Job
+from printcore.requests.lifecycle import allowed_events
+from printcore.requests.pricing import round_up_to_half_hour
 
 __all__ = ["api_routes", "job_json"]
 

@@ -13,7 +13,7 @@ from adapters.web.throttle import Throttle
 from printcore.outbox import OutboxService
 from printcore.ports import TokenSigner
 from printcore.queue.service import QueueService
-from printcore.services import PrintRequests
+from printcore.requests.service import PrintRequests
 from printcore.staff import StaffDirectory
 
 __all__ = ["WebContext"]

@@ -23,10 +23,10 @@ from printcore.errors import (
     UnsupportedFileError,
     ValidationError,
 )
-from printcore.job import Submission
-from printcore.ports import StagedFile
+from printcore.requests.job import Submission
+from printcore.requests.ports import StagedFile
+from printcore.requests.validation import FIELD_LIMITS, check_submission
 from printcore.slicing import SliceEstimate
-from printcore.validation import FIELD_LIMITS, check_submission
 
 __all__ = ["FormRejected", "receive_sliced_file", "receive_submission", "SUBMISSION_FIELDS"]
 

@@ -23,8 +23,8 @@ from adapters.web.numbers import optional_version
 from adapters.web.render import Renderer
 from adapters.web.responses import status_for
 from adapters.web.security import require_csrf, workstation
-from printcore.durations import format_duration
 from printcore.errors import AuthenticationError, PrintcoreError, StorageError
+from printcore.queue.durations import format_duration
 from printcore.queue.service import QueueService
 
 __all__ = ["printer_routes"]

@@ -25,9 +25,9 @@ from printcore.errors import (
     NotFoundError,
     ValidationError,
 )
-from printcore.job import Actor
 from printcore.queue.entities import Printer, Ticket
 from printcore.queue.service import Placement, QueueService
+from printcore.requests.job import Actor
 
 __all__ = [
     "QueueView",

@@ -16,8 +16,8 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from adapters.web.security import csrf_token
-from printcore.job import JobStatus
-from printcore.pricing import format_cents
+from printcore.requests.job import JobStatus
+from printcore.requests.pricing import format_cents
 from printcore.text import displayable
 
 __all__ = ["Renderer"]

@@ -29,7 +29,7 @@ from adapters.serialization import to_json_dict
 from adapters.web.context import WebContext
 from adapters.web.responses import JSONResponse, plain_error
 from printcore.errors import ValidationError
-from printcore.job import Actor
+from printcore.requests.job import Actor
 
 __all__ = ["EVENT_KIND", "REPORT_GRACE_SECONDS", "slicer_api_routes"]
 

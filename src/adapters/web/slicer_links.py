@@ -5,10 +5,10 @@ One link per file of the job (the student's model and each sliced file), each na
 the workstation of the staff session, a one-time nonce and an expiry
 (:data:`LINK_TTL_SECONDS` from now), signed with ``PRINTCORE_OPENER_SECRET``.
 
-The signing itself lives beside the opener (``entrypoints.opener_links.LinkSigner``, the
-same code the opener checks links with) and reaches this adapter through the
-:class:`OpenerLinks` protocol in ``WebContext.opener_links``, wired by
-``entrypoints.web``: adapters never import entrypoints.
+The signing itself lives in the web wiring (``entrypoints.web.LinkSigner``, built on
+``entrypoints.opener.token``, the same code the opener checks links with) and reaches
+this adapter through the :class:`OpenerLinks` protocol in ``WebContext.opener_links``,
+wired by ``entrypoints.web``: adapters never import entrypoints.
 
 The opener secret is not the server's ``PRINTCORE_SECRET_KEY``: it is copied to every
 staff computer's ``opener.ini``, and whoever holds it can only make links (which the
@@ -19,12 +19,11 @@ sign in or sign sessions, confirmation links or API tokens.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
 
-from printcore.job import Job
-
-if TYPE_CHECKING:
-    from adapters.web.context import WebContext
+from adapters.files import LocalFileStore
+from printcore.requests.job import Job
 
 __all__ = ["LINK_TTL_SECONDS", "CheckedLink", "OpenerLinks", "SlicerLink", "slicer_link_context"]
 
@@ -44,7 +43,7 @@ class CheckedLink(Protocol):
 
 @runtime_checkable
 class OpenerLinks(Protocol):
-    """Makes and checks print3d:// links (``entrypoints.opener_links.LinkSigner``)."""
+    """Makes and checks print3d:// links (``entrypoints.web.LinkSigner``)."""
 
     def make(self, job_id: int, file: str, expires: int, workstation: str) -> str:
         """A signed link to ``file`` of job ``job_id`` until ``expires`` (UTC epoch s)."""
@@ -68,15 +67,16 @@ class SlicerLink:
     url: str
 
 
-def slicer_link_context(ctx: WebContext, job: Job, workstation: str) -> dict[str, Any]:
+def slicer_link_context(links: OpenerLinks | None, files: LocalFileStore, now: datetime,
+                        job: Job, workstation: str) -> dict[str, Any]:
     """What ``staff/_slicer_links.html`` needs: ``slicer_links`` (a list of
-    :class:`SlicerLink`, empty when the opener is not set up or the job has no file a
-    slicer opens) and ``slicer_links_enabled`` (``PRINTCORE_OPENER_SECRET`` is set)."""
-    links = ctx.opener_links
+    :class:`SlicerLink`, empty when the opener is not set up — ``links`` None — or the job
+    has no file a slicer opens) and ``slicer_links_enabled`` (``PRINTCORE_OPENER_SECRET``
+    is set). ``now`` (UTC) starts the links' lifetime."""
     if links is None or job.id is None:
         return {"slicer_links": [], "slicer_links_enabled": False}
-    folder = ctx.files.folder(job).relative_to(ctx.files.root).as_posix()
-    expires = int(ctx.requests.clock.now().timestamp()) + LINK_TTL_SECONDS
+    folder = files.folder(job).relative_to(files.root).as_posix()
+    expires = int(now.timestamp()) + LINK_TTL_SECONDS
     return {
         "slicer_links": [
             SlicerLink(f.stored_name, f.role,

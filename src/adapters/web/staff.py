@@ -34,10 +34,10 @@ from printcore.errors import (
     RateLimitedError,
     ValidationError,
 )
-from printcore.job import ACTIVE_STATUSES, Actor
-from printcore.lifecycle import allowed_events
-from printcore.pricing import per_gram, round_up_to_half_hour
-from printcore.services import REJECTION_REASONS
+from printcore.requests.job import ACTIVE_STATUSES, Actor
+from printcore.requests.lifecycle import allowed_events
+from printcore.requests.pricing import per_gram, round_up_to_half_hour
+from printcore.requests.service import REJECTION_REASONS
 
 __all__ = ["staff_routes"]
 
@@ -168,7 +168,8 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             "authoritative_default": job.authoritative_file or last_sliced,
             "error": error, "fields": getattr(error, "fields", {}) if error else {},
             "pricing": svc.pricing, "cost_preview": cost_preview,
-            **slicer_link_context(ctx, job, str(request.session.get("ws") or "")),
+            **slicer_link_context(ctx.opener_links, ctx.files, svc.clock.now(), job,
+                                  str(request.session.get("ws") or "")),
             "rate": per_gram(svc.pricing.rate(job.print_method)),
             "minimum_applies": cost_preview is not None
             and cost_preview == svc.pricing.minimum_cents

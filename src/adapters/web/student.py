@@ -25,7 +25,7 @@ from printcore.errors import (
     TokenUsedError,
     ValidationError,
 )
-from printcore.pricing import format_cents, per_gram
+from printcore.requests.pricing import format_cents, per_gram
 
 __all__ = ["student_routes"]
 

@@ -41,11 +41,10 @@ from typing import Any
 
 import attrs
 
-from printcore.access_hours import AccessHours
 from printcore.errors import InvalidTransitionError, NotFoundError, ValidationError
-from printcore.events import Event
-from printcore.job import Actor
+from printcore.events import Actor, Event
 from printcore.ports import Clock
+from printcore.queue.access_hours import AccessHours
 from printcore.queue.entities import Printer, Ticket
 from printcore.queue.machines import fire_printer, fire_ticket
 from printcore.queue.ports import QueueNotice, QueueUnitOfWork, queue_notice_message

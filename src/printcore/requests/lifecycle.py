@@ -17,8 +17,8 @@ from statemachine import State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
 from printcore.errors import InvalidTransitionError, ValidationError
-from printcore.job import Job, Payment
-from printcore.pricing import MAX_GRAMS, MAX_HOURS, Pricing, round_up_to_half_hour
+from printcore.requests.job import Job, Payment
+from printcore.requests.pricing import MAX_GRAMS, MAX_HOURS, Pricing, round_up_to_half_hour
 
 __all__ = ["EVENTS", "JobLifecycle", "fire"]
 

@@ -2,7 +2,7 @@
 
 Instants are integers: microseconds since 1970-01-01 UTC. ``Timeline`` turns the weekly
 windows (minutes from Monday 00:00, local wall clock) into UTC stretches a few weeks at
-a time, with the clock-change rules that ``printcore.access_hours`` documents, and keeps
+a time, with the clock-change rules that ``printcore.queue.access_hours`` documents, and keeps
 them in one sorted list, so every lookup is a bisection.
 """
 

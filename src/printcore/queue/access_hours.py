@@ -28,8 +28,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
-from printcore.access_timeline import EPOCH, ONE_US, US, Timeline, Windows, to_us
 from printcore.errors import ValidationError
+from printcore.queue.access_timeline import EPOCH, ONE_US, US, Timeline, Windows, to_us
 
 __all__ = ["DAYS", "EXAMPLE", "AccessHours"]
 

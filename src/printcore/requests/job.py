@@ -7,6 +7,7 @@ from datetime import datetime
 
 import attrs
 
+from printcore.events import Actor
 from printcore.slicing import SliceEstimate
 
 __all__ = [
@@ -75,30 +76,6 @@ ACTIVE_STATUSES: tuple[JobStatus, ...] = (
 class PrintMethod(str, enum.Enum):
     FILAMENT = "filament"
     RESIN = "resin"
-
-
-@attrs.frozen
-class Actor:
-    """Who did something: ``kind`` is ``staff``, ``student``, ``member`` or ``system``.
-
-    Staff actors carry the staff member's ``name`` and the ``workstation`` they used.
-    """
-
-    kind: str
-    name: str
-    workstation: str | None = None
-
-    @classmethod
-    def staff(cls, name: str, workstation: str | None = None) -> Actor:
-        return cls("staff", name, workstation)
-
-    @classmethod
-    def student(cls, name: str) -> Actor:
-        return cls("student", name)
-
-    @classmethod
-    def system(cls, name: str = "printcore") -> Actor:
-        return cls("system", name)
 
 
 @attrs.frozen

@@ -35,7 +35,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from entrypoints.opener_config import (
+from entrypoints.opener.config import (
     OpenerConfig,
     Slicer,
     config_template,
@@ -43,8 +43,8 @@ from entrypoints.opener_config import (
     detect_slicers,
     load_config,
 )
-from entrypoints.opener_paths import DEFAULT_EXTENSIONS, extension_of, resolve_job_file
-from entrypoints.opener_token import Refused, parse_link, verify
+from entrypoints.opener.paths import DEFAULT_EXTENSIONS, extension_of, resolve_job_file
+from entrypoints.opener.token import Refused, parse_link, verify
 
 __all__ = ["Opened", "choose_feedback", "launch", "main", "open_link", "slicer_command"]
 
@@ -139,7 +139,7 @@ def open_link(
     """Check ``url`` against ``config`` and start the slicer on its file.
 
     ``now`` is UTC epoch seconds (default: the clock). Raises Refused (see
-    :data:`entrypoints.opener_token.REFUSAL_CODES`) before anything is started when the
+    :data:`entrypoints.opener.token.REFUSAL_CODES`) before anything is started when the
     link, the path or the set-up is not right.
     """
     link = parse_link(url)
@@ -335,7 +335,7 @@ def main(argv: Sequence[str] | None = None, notify: Notifier = show_dialog) -> i
     config_path = args.config or default_config_path()
     setup_logging()
     if args.register or args.unregister:
-        from entrypoints.opener_register import register, unregister
+        from entrypoints.opener.register import register, unregister
 
         try:
             say(register() if args.register else unregister())

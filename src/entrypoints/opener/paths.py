@@ -3,7 +3,7 @@
 The link's ``file`` is ``<status folder>/<job folder>/<stored name>``, ``/``-separated
 (``adapters.files.store`` makes that layout; printcore names are ASCII letters, digits,
 ``_``, ``-`` and ``.``). Checked in this order, each failure a
-:class:`~entrypoints.opener_token.Refused`:
+:class:`~entrypoints.opener.token.Refused`:
 
 1. ``bad_name``: exactly three segments, each 1-200 characters of ``[A-Za-z0-9._-]``
    starting with a letter or digit (so no ``..``, ``/`` or ``\\``, drive letter, UNC
@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from entrypoints.opener_token import Refused
+from entrypoints.opener.token import Refused
 
 __all__ = ["DEFAULT_EXTENSIONS", "STATUS_FOLDERS", "extension_of", "resolve_job_file"]
 

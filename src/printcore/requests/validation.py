@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from printcore.errors import ValidationError
-from printcore.job import PrintMethod, Submission
+from printcore.requests.job import PrintMethod, Submission
 from printcore.text import text_problem
 
 __all__ = ["FIELD_LIMITS", "check_submission"]

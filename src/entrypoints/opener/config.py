@@ -34,8 +34,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from entrypoints.opener_paths import DEFAULT_EXTENSIONS
-from entrypoints.opener_token import Refused, check_secret
+from entrypoints.opener.paths import DEFAULT_EXTENSIONS
+from entrypoints.opener.token import Refused, check_secret
 
 __all__ = [
     "KNOWN_SLICERS",

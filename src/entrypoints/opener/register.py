@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import Protocol
 
-from entrypoints.opener_token import SCHEME, Refused
+from entrypoints.opener.token import SCHEME, Refused
 
 __all__ = [
     "DESKTOP_ID",
@@ -46,14 +46,14 @@ LSREGISTER = ("/System/Library/Frameworks/CoreServices.framework/Frameworks/"
 
 def own_command() -> list[str]:
     """The argv that runs this opener again: the frozen executable, the installed
-    ``printcore-open`` script, or ``python -m entrypoints.slicer_opener``."""
+    ``printcore-open`` script, or ``python -m entrypoints.opener``."""
     if getattr(sys, "frozen", False):
         return [str(Path(sys.executable).resolve())]
     script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if script is not None and script.name.lower().startswith("printcore-open") \
             and script.is_file():
         return [str(script.resolve())]
-    return [str(Path(sys.executable).absolute()), "-m", "entrypoints.slicer_opener"]
+    return [str(Path(sys.executable).absolute()), "-m", "entrypoints.opener"]
 
 
 # --- Linux --------------------------------------------------------------------------------

@@ -24,14 +24,15 @@ from printcore.errors import (
     ValidationError,
 )
 from printcore.events import Event
-from printcore.job import Actor, Job, JobFile, JobStatus, Submission
-from printcore.lifecycle import fire
-from printcore.naming import job_basename, stored_file_name
 from printcore.outbox import OutboxMessage
-from printcore.ports import Clock, FileStore, Notice, StagedFile, TokenSigner, UnitOfWork
-from printcore.pricing import Pricing
+from printcore.ports import Clock, Notice, TokenSigner
+from printcore.requests.job import Actor, Job, JobFile, JobStatus, Submission
+from printcore.requests.lifecycle import fire
+from printcore.requests.naming import job_basename, stored_file_name
+from printcore.requests.ports import FileStore, RequestsUnitOfWork, StagedFile
+from printcore.requests.pricing import Pricing
+from printcore.requests.validation import check_submission
 from printcore.slicing import SliceEstimate
-from printcore.validation import check_submission
 
 __all__ = ["PrintRequests", "REJECTION_REASONS"]
 
@@ -56,7 +57,7 @@ class PrintRequests:
     confirmation link stays valid.
     """
 
-    uow: Callable[[], UnitOfWork]
+    uow: Callable[[], RequestsUnitOfWork]
     files: FileStore
     signer: TokenSigner
     clock: Clock
@@ -496,7 +497,7 @@ class PrintRequests:
             raise ConcurrentChangeError(job.id)
 
     @staticmethod
-    def _require_staff(uow: UnitOfWork, actor: Actor | None) -> None:
+    def _require_staff(uow: RequestsUnitOfWork, actor: Actor | None) -> None:
         """``None`` is the student acting through their own link; anyone else must be an
         active staff member (a student, member or system actor is refused too)."""
         if actor is None:

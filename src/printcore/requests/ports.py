@@ -1,0 +1,110 @@
+"""The print-request flow's ports: jobs, their files on disk, staged uploads, and the
+unit of work the flow runs in (the shared one plus ``jobs`` and the outbox)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import attrs
+
+from printcore.outbox import OutboxRepository
+from printcore.ports import UnitOfWork
+from printcore.requests.job import Job, JobFile
+
+__all__ = ["FileStore", "JobRepository", "RequestsUnitOfWork", "StagedFile"]
+
+
+class JobRepository(Protocol):
+    def add(self, job: Job) -> int:
+        """Store a new job, set and return its id (version becomes 1)."""
+        ...
+
+    def get(self, job_id: int) -> Job:
+        """Raises NotFoundError."""
+        ...
+
+    def update(self, job: Job) -> None:
+        """Store ``job`` if its stored version still equals ``job.version``; bump the version.
+
+        Raises ConcurrentChangeError when someone else changed it first, NotFoundError when
+        it is gone.
+        """
+        ...
+
+    def remove(self, job: Job) -> None:
+        """Delete the row (same version check as ``update``)."""
+        ...
+
+    def list(
+        self, status: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[Job]:
+        """Jobs, oldest first within a status (newest first when ``status`` is None)."""
+        ...
+
+    def count_by_status(self) -> dict[str, int]: ...
+
+
+class RequestsUnitOfWork(UnitOfWork, Protocol):
+    """The shared unit of work plus the jobs and the outbox (:mod:`printcore.outbox`)."""
+
+    jobs: JobRepository
+    outbox: OutboxRepository
+
+    def __enter__(self) -> RequestsUnitOfWork: ...
+
+
+@attrs.frozen
+class StagedFile:
+    """An upload already streamed to disk and checked by an adapter, not yet a job's.
+
+    ``path`` is where it lies (inside the store's staging folder), ``extension`` the
+    normalised extension (``.stl``, ``.gcode.3mf``), ``size_bytes`` bytes, ``sha256`` hex.
+    ``original_name`` is what the uploader called it; it is never used as a path.
+    """
+
+    path: Path
+    original_name: str
+    extension: str
+    size_bytes: int
+    sha256: str
+
+
+class FileStore(Protocol):
+    """The status folders (``Uploaded/``, ``Pending/`` ...) with one folder per job.
+
+    A state change is copy → database commit → delete: ``copy_job`` before the commit,
+    ``remove_copy`` of the old folder after it (or of the new one when the commit failed).
+    """
+
+    def adopt(self, job: Job, staged: StagedFile, stored_name: str, role: str) -> JobFile:
+        """Move a staged upload into the job's folder (current status) under ``stored_name``.
+
+        ``role`` is ``original`` or ``sliced``; returns the file's record.
+        """
+        ...
+
+    def discard(self, staged: StagedFile) -> None: ...
+
+    def copy_job(self, job: Job, from_status: str, to_status: str) -> None:
+        """Copy the job's folder from the ``from_status`` folder to the ``to_status`` one,
+        writing ``metadata.json`` there for the job as it is now."""
+        ...
+
+    def remove_copy(self, job: Job, status: str) -> None:
+        """Remove the job's folder under ``status`` (missing is fine)."""
+        ...
+
+    def remove_file(self, job: Job, stored_name: str) -> None:
+        """Remove one file from the job's folder under its current status (missing is fine)."""
+        ...
+
+    def write_metadata(self, job: Job) -> None:
+        """(Re)write ``metadata.json`` in the job's folder under its current status."""
+        ...
+
+    def path_of(self, job: Job, stored_name: str) -> Path:
+        """Where the job's file lies now. Raises NotFoundError when it is not on disk."""
+        ...
+
+    def exists(self, job: Job, stored_name: str) -> bool: ...
