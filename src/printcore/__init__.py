@@ -11,9 +11,11 @@ from printcore.errors import (
     AuthenticationError,
     ConcurrentChangeError,
     FileTooLargeError,
+    InvalidTextError,
     InvalidTransitionError,
     NotFoundError,
     PrintcoreError,
+    RateLimitedError,
     StorageError,
     TokenError,
     TokenExpiredError,
@@ -36,11 +38,13 @@ from printcore.ports import (
     EventLog,
     Notice,
     PasswordHasher,
+    SessionRepository,
     SettingsRepository,
     StaffMember,
     StaffRepository,
     TokenSigner,
     UnitOfWork,
+    WorkstationSession,
 )
 from printcore.requests.job import (
     ACTIVE_STATUSES,
@@ -53,7 +57,7 @@ from printcore.requests.job import (
 )
 from printcore.requests.lifecycle import EVENTS, JobLifecycle, allowed_events, fire
 from printcore.requests.naming import job_basename, stored_file_name
-from printcore.requests.ports import FileStore, JobRepository, StagedFile
+from printcore.requests.ports import FileStore, JobRepository, RequestsUnitOfWork, StagedFile
 from printcore.requests.pricing import Pricing, format_cents, round_up_to_half_hour
 from printcore.requests.service import REJECTION_REASONS, PrintRequests
 from printcore.requests.validation import check_submission
@@ -75,6 +79,7 @@ __all__ = [
     "EventLog",
     "FileStore",
     "FileTooLargeError",
+    "InvalidTextError",
     "InvalidTransitionError",
     "Job",
     "JobFile",
@@ -89,11 +94,14 @@ __all__ = [
     "OutboxService",
     "PasswordHasher",
     "Payment",
+    "Pricing",
     "PrintMethod",
     "PrintRequests",
     "PrintcoreError",
-    "Pricing",
+    "RateLimitedError",
+    "RequestsUnitOfWork",
     "RetryPolicy",
+    "SessionRepository",
     "SettingsRepository",
     "SliceEstimate",
     "StaffDirectory",
@@ -110,6 +118,7 @@ __all__ = [
     "UnitOfWork",
     "UnsupportedFileError",
     "ValidationError",
+    "WorkstationSession",
     "allowed_events",
     "check_submission",
     "fire",
