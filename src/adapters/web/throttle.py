@@ -125,8 +125,9 @@ class Throttle:
         keys = [f"submit:ip:{client}"] + ([f"submit:email:{email.lower()}"] if email else [])
         wait = self._wait(self._submissions, *keys)
         if wait:
+            n = self.limits.submissions_per_hour
             raise RateLimitedError(
-                f"You have sent {self.limits.submissions_per_hour} print requests in the "
+                f"You have sent {n} print request{'' if n == 1 else 's'} in the "
                 f"last hour, the most the lab takes from one person. Try again in "
                 f"{wait_text(wait)}; nothing was saved from this one.", wait)
         wait = self._wait(self._mail, "mail:submitted")
