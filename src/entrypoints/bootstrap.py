@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.delivery import InlineDelivery, Relay
 from adapters.delivery.broker import OutboxBroker
 from adapters.files import LocalFileStore, StagingArea
+from adapters.live import LiveHub, PostgresChannel, RedisChannel
 from adapters.mail import (
     EmailSender,
     FileTransport,
@@ -63,6 +64,7 @@ class Container:
     email_sender: EmailSender
     inline: InlineDelivery | None = None
     broker: OutboxBroker | None = None
+    live: LiveHub | None = None
 
     @property
     def database_kind(self) -> str:
@@ -76,6 +78,8 @@ class Container:
             self.inline.kick()
 
     def close(self) -> None:
+        if self.live is not None:
+            self.live.close()
         if self.inline is not None:
             self.inline.stop()
         if self.broker is not None:
@@ -102,6 +106,20 @@ def retry_policy(settings: Settings) -> RetryPolicy:
         lease=timedelta(seconds=settings.outbox_lease_seconds),
         relay_grace=timedelta(seconds=settings.outbox_lease_seconds),
     )
+
+
+def live_channel(settings: Settings, engine: Engine) -> PostgresChannel | RedisChannel | None:
+    """How committed changes reach the other processes' live streams: Redis pub/sub when
+    ``REDIS_URL`` is set, else PostgreSQL ``NOTIFY`` on PostgreSQL, else none (SQLite:
+    one web process). Opens nothing until used."""
+    if settings.redis_url:
+        from adapters.web.throttle import Throttle
+
+        return RedisChannel(settings.redis_url, Throttle.namespace_for(settings.secret_key))
+    if engine.dialect.name == "postgresql":
+        url = engine.url.set(drivername="postgresql")
+        return PostgresChannel(url.render_as_string(hide_password=False))
+    return None
 
 
 def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> Container:
@@ -131,8 +149,10 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
         for hook in kick:
             hook(message_ids)
 
+    live = LiveHub(live_channel(settings, engine))
+
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine, after_commit=after_commit)
+        return SqlUnitOfWork(engine, after_commit=after_commit, after_change=live.notify)
 
     senders: dict[str, MessageSender] = {"email": email_sender}
     if not settings.discord_token:  # no bot: queue notices go to the log
@@ -167,7 +187,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
     return Container(
         settings=settings, engine=engine, files=files, staging=staging, signer=signer,
         clock=clock, requests=requests, staff=staff, queue=queue, outbox=outbox,
-        email_sender=email_sender, inline=inline, broker=broker,
+        email_sender=email_sender, inline=inline, broker=broker, live=live,
     )
 
 

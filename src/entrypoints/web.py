@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
+from adapters.live import ChangeFeed
 from adapters.web import WebContext, create_app
 from adapters.web.inspection import Inspector
 from adapters.web.throttle import Limits, Throttle
@@ -76,6 +78,8 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
             storage_uri=s.redis_url or "memory://",
             namespace=Throttle.namespace_for(s.secret_key),
         ),
+        live_feed=ChangeFeed(container.engine),
+        live_hub=container.live,
     )
     app = create_app(ctx)
 
@@ -83,6 +87,8 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         container.staging.sweep()
         container.start_delivery()
+        if container.live is not None:
+            container.live.attach(asyncio.get_running_loop())
         try:
             yield
         finally:

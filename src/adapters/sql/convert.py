@@ -19,6 +19,7 @@ from typing import Any
 from adapters.serialization import converter, parse_utc, utc_iso
 from printcore.events import Event
 from printcore.requests.job import Actor, Job, JobFile, Payment
+from printcore.requests.search import search_text
 
 __all__ = [
     "converter",
@@ -67,7 +68,9 @@ def job_to_row(job: Job) -> dict[str, Any]:
     """Column values of the ``jobs`` table for ``job`` (``id`` and ``version`` included).
 
     Scalar datetimes stay datetimes (the column type handles them); ``files`` and
-    ``payments`` become lists of JSON dicts. Raises ValueError for a naive datetime.
+    ``payments`` become lists of JSON dicts; ``search_text`` is what a search looks in
+    (:func:`printcore.requests.search.search_text`, derived, never read back). Raises
+    ValueError for a naive datetime.
     """
     row: dict[str, Any] = {name: getattr(job, name) for name in _JOB_SCALAR_FIELDS}
     for name in ("created_at", "updated_at", "confirmation_expires_at"):
@@ -75,6 +78,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
     row["files"] = converter.unstructure(job.files, list[JobFile])
     row["rejection_reasons"] = list(job.rejection_reasons)
     row["payments"] = converter.unstructure(job.payments, list[Payment])
+    row["search_text"] = search_text(job)
     return row
 
 

@@ -75,6 +75,17 @@ jobs = Table(
     Column("files", JSON, nullable=False),  # list of JobFile objects (convert.converter)
     Column("rejection_reasons", JSON, nullable=False),  # list of strings
     Column("payments", JSON, nullable=False),  # list of Payment objects, voided ones kept
+    # What a search looks in (printcore.requests.search.search_text: folded name, email,
+    # file names, one per line), written with every add/update. On PostgreSQL the index
+    # is a GIN trigram index (pg_trgm) serving LIKE '%…%'; migration 0005 falls back to a
+    # B-tree of the same name when the server has no pg_trgm. On SQLite a plain index.
+    Column("search_text", Text, nullable=False, server_default=""),
+    Index(
+        None,
+        "search_text",
+        postgresql_using="gin",
+        postgresql_ops={"search_text": "gin_trgm_ops"},
+    ),
     sqlite_autoincrement=True,
 )
 

@@ -17,14 +17,27 @@ is enough (the loser's UPDATE waits for the winner's row lock and then matches n
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Any, Self
 
 import attrs
-from sqlalchemy import Connection, CursorResult, Engine, Table, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    CursorResult,
+    Engine,
+    Table,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql import ColumnElement
 
 from adapters.sql.convert import event_to_row, job_to_row, row_to_event, row_to_job
 from adapters.sql.engine import connection_error
@@ -45,6 +58,7 @@ from printcore.ports import (
 from printcore.queue.ports import PrinterRepository, TicketRepository
 from printcore.requests.job import Job
 from printcore.requests.ports import JobRepository
+from printcore.requests.search import JobQuery
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -115,6 +129,56 @@ class SqlJobRepository(_Repository):
         rows = self._conn.execute(query.limit(limit).offset(offset)).mappings()
         return [row_to_job(row) for row in rows]
 
+    def search(self, query: JobQuery) -> tuple[builtins.list[Job], int]:
+        """The page of jobs ``query`` finds and how many it finds in all.
+
+        ``q`` is a ``LIKE '%…%'`` on ``search_text`` (``%``, ``_`` and ``\\`` in it are
+        literal), served on PostgreSQL by the pg_trgm GIN index; a ``q`` that is a job id
+        (``12``, ``#12``) also matches that id. Filters compare ``lower()`` of the column
+        (ASCII-only on SQLite). Sort ``name`` orders by ``search_text`` in code-point
+        order on both databases (``COLLATE "C"`` on PostgreSQL), like the memory fake.
+        """
+        conditions: list[Any] = []
+        if query.status is not None:
+            conditions.append(jobs.c.status == query.status)
+        for name, value in query.filters.items():
+            conditions.append(func.lower(jobs.c[name]) == value.lower())
+        if query.q:
+            escaped = (query.needle.replace("\\", "\\\\").replace("%", "\\%")
+                       .replace("_", "\\_"))
+            text_match = jobs.c.search_text.like(f"%{escaped}%", escape="\\")
+            job_id = query.job_id
+            conditions.append(text_match if job_id is None
+                              else or_(jobs.c.id == job_id, text_match))
+        if query.sort == "name":
+            key: ColumnElement[Any] = jobs.c.search_text
+            if self._conn.dialect.name == "postgresql":
+                key = key.collate("C")
+            order = [key, jobs.c.id]
+        else:
+            order = [jobs.c.created_at, jobs.c.id]
+        # The page and the count in one statement (one index scan, not two), ordered
+        # and counted on narrow rows, then joined for the page's full rows.
+        hits = (
+            select(jobs.c.id, func.count().over().label("search_total"),
+                   func.row_number().over(order_by=order).label("search_rank"))
+            .where(*conditions).order_by(*order).limit(query.limit).offset(query.offset)
+            .subquery()
+        )
+        rows = self._conn.execute(
+            select(jobs, hits.c.search_total).join(hits, hits.c.id == jobs.c.id)
+            .order_by(hits.c.search_rank)
+        ).mappings().all()
+        if rows:
+            total = rows[0]["search_total"]
+        elif query.offset == 0:
+            total = 0
+        else:  # a page past the end: count on its own
+            total = self._conn.execute(
+                select(func.count()).select_from(jobs).where(*conditions)
+            ).scalar_one()
+        return [row_to_job(row) for row in rows], int(total)
+
     def count_by_status(self) -> dict[str, int]:
         """Number of jobs per status; statuses without jobs are left out."""
         query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
@@ -141,6 +205,7 @@ class SqlEventLog(_Repository):
         row = event_to_row(event)
         row.pop("id", None)
         event_id = _inserted_id(self._conn.execute(insert(events).values(**row)))
+        self._uow.changed = True
         return attrs.evolve(event, id=event_id)
 
     def for_subject(self, subject: str, subject_id: int) -> list[Event]:
@@ -220,10 +285,14 @@ class SqlUnitOfWork:
     """
 
     def __init__(
-        self, engine: Engine, after_commit: Callable[[Sequence[int]], None] | None = None
+        self, engine: Engine, after_commit: Callable[[Sequence[int]], None] | None = None,
+        after_change: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
         self.after_commit = after_commit
+        #: Called after a commit that appended events (live updates: adapters.live).
+        self.after_change = after_change
+        self.changed = False
         self._connection: Connection | None = None
         # Typed as the ports: the protocol's attributes are settable, hence invariant.
         self.jobs: JobRepository = SqlJobRepository(self)
@@ -266,6 +335,7 @@ class SqlUnitOfWork:
     ) -> None:
         conn, self._connection = self._connection, None
         self._outbox.added = []
+        self.changed = False
         if conn is None:
             return
         try:
@@ -278,14 +348,19 @@ class SqlUnitOfWork:
         """Commit the work so far; later statements in the block start a new transaction.
 
         Then hands the ids of the outbox rows this transaction added to ``after_commit``
-        (the relay's fast path); that hook must not raise (it is best effort: the relay
-        finds any row it missed).
+        (the relay's fast path), and calls ``after_change`` when it appended events (the
+        live updates' wake-up); neither hook may raise (both are best effort: the relay
+        and the live feed poll for what they missed).
         """
         self.connection.commit()
         added, self._outbox.added = self._outbox.added, []
+        changed, self.changed = self.changed, False
         if added and self.after_commit is not None:
             self.after_commit(added)
+        if changed and self.after_change is not None:
+            self.after_change()
 
     def rollback(self) -> None:
         self._outbox.added = []
+        self.changed = False
         self.connection.rollback()

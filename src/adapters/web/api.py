@@ -41,6 +41,7 @@ from printcore.outbox import OutboxMessage
 from printcore.requests.job import Actor, Job
 from printcore.requests.lifecycle import allowed_events
 from printcore.requests.pricing import round_up_to_half_hour
+from printcore.requests.search import JobQuery
 
 __all__ = ["api_routes", "job_json"]
 
@@ -200,13 +201,28 @@ def make_routes(ctx: WebContext) -> list[Route]:
 
     async def jobs(request: Request) -> Response:
         current_workstation(request, ctx, api=True)
-        status = request.query_params.get("status") or None
-        limit = whole_number(request.query_params.get("limit"), "limit", 100, 1, 1000)
-        offset = whole_number(request.query_params.get("offset"), "offset", 0, 0, MAX_OFFSET)
-        found = svc.list_jobs(status=status, limit=limit, offset=offset)
+        params = request.query_params
+        status = params.get("status") or None
+        limit = whole_number(params.get("limit"), "limit", 100, 1, 1000)
+        offset = whole_number(params.get("offset"), "offset", 0, 0, MAX_OFFSET)
+        # Any search parameter makes the listing a search (JobQuery) across all states,
+        # or the ``status`` given.
+        names = ("q", "print_method", "color", "preferred_printer", "discipline", "sort")
+        search = {name: params.get(name) or None for name in names}
+        counts = svc.counts()
+        if any(search.values()):
+            query = JobQuery(
+                q=search["q"] or "", sort=search["sort"] or "age",  # type: ignore[arg-type]
+                print_method=search["print_method"], color=search["color"],
+                preferred_printer=search["preferred_printer"],
+                discipline=search["discipline"], status=status, limit=limit, offset=offset)
+            found, total = svc.search_jobs(query)
+        else:  # no search: the listing as before (newest first without a status)
+            found = svc.list_jobs(status=status, limit=limit, offset=offset)
+            total = counts.get(status, 0) if status else sum(counts.values())
         return JSONResponse(
-            {"jobs": [job_json(j) for j in found], "counts": svc.counts(), "limit": limit,
-             "offset": offset}
+            {"jobs": [job_json(j) for j in found], "counts": counts, "total": total,
+             "limit": limit, "offset": offset}
         )
 
     async def job_detail(request: Request) -> Response:

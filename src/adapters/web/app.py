@@ -17,10 +17,12 @@ from adapters.web import numbers  # noqa: F401 - registers the ``id`` path conve
 from adapters.web.api import api_routes
 from adapters.web.context import WebContext
 from adapters.web.guard import InputGuard
+from adapters.web.live import live_routes
 from adapters.web.render import Renderer
 from adapters.web.responses import error_json, plain_error, status_for
 from adapters.web.staff import staff_routes
 from adapters.web.student import student_routes
+from adapters.web.thumbnails import thumbnail_routes
 from printcore.errors import PrintcoreError
 
 __all__ = ["create_app"]
@@ -104,6 +106,8 @@ def create_app(ctx: WebContext) -> Starlette:
         routes=[
             *student_routes(ctx, render),
             *staff_routes(ctx, render),
+            *live_routes(ctx),
+            *thumbnail_routes(ctx),
             Mount("/api/v1", routes=api_routes(ctx)),
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ],

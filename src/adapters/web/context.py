@@ -7,6 +7,7 @@ from pathlib import Path
 import attrs
 
 from adapters.files import LocalFileStore, StagingArea
+from adapters.live import ChangeFeed, LiveHub
 from adapters.web.inspection import Inspector
 from adapters.web.slicer_links import OpenerLinks
 from adapters.web.throttle import Throttle
@@ -45,3 +46,5 @@ class WebContext:
     opener_links: OpenerLinks | None = None  # print3d:// links (None: no opener secret)
     outbox: OutboxService | None = None  # messages per job, failed-email flags, retry
     throttle: Throttle | None = None  # login and submission limits (None: unlimited)
+    live_feed: ChangeFeed | None = None  # /staff/events: what changed (None: no stream)
+    live_hub: LiveHub | None = None  # /staff/events: the wake-up after each commit

@@ -4,6 +4,12 @@ Parsing a student's mesh (trimesh) or a sliced archive can take hundreds of mega
 for a large model, and it is the part of printcore that touches hostile input. It runs
 in a small process pool (spawned, recycled every few files), so the web process's
 memory stays flat and a crash in a parser fails one upload, not the server.
+
+Thumbnails (:meth:`Inspector.thumbnail`, :meth:`Inspector.plate_image`) run in a second
+pool of one spawned process, so a slow drawing never holds up an upload's check. Each
+has a time limit: the worker stops itself (``SIGALRM``, see
+:mod:`adapters.meshes.thumbnails`), and should it not, the whole thumbnail pool is
+killed and made anew at the next call.
 """
 
 from __future__ import annotations
@@ -16,6 +22,16 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from adapters.meshes import ArchiveLimits, ModelInfo, inspect_model, read_slice_estimate
+from adapters.meshes.thumbnails import (
+    MAX_RENDER_FACES,
+    THUMBNAIL_SIZE,
+    TIME_LIMIT,
+    Thumbnail,
+    ThumbnailError,
+    make_thumbnail,
+    stop_after,
+)
+from adapters.meshes.thumbnails import plate_image as read_plate_image
 from printcore.errors import UnsupportedFileError
 from printcore.slicing import SliceEstimate
 
@@ -34,6 +50,26 @@ def _sliced_then_collect(path: Path, extension: str, limits: ArchiveLimits) -> S
         return read_slice_estimate(path, extension, limits)
     finally:
         gc.collect()
+
+
+def _thumbnail_then_collect(
+    path: Path, extension: str, size: int, max_faces: int, limits: ArchiveLimits,
+    time_limit: float,
+) -> Thumbnail:
+    try:
+        return make_thumbnail(path, extension, size, max_faces, limits, time_limit)
+    finally:
+        gc.collect()
+
+
+def _plate_then_collect(path: Path, limits: ArchiveLimits, time_limit: float) -> bytes | None:
+    with stop_after(time_limit):
+        return read_plate_image(path, limits)
+
+
+#: Extra seconds the web process waits beyond a thumbnail's own time limit (a process
+#: being spawned, trimesh and numpy imported) before it kills the worker.
+THUMBNAIL_GRACE_SECONDS = 10.0
 
 
 class Inspector:
@@ -80,7 +116,88 @@ class Inspector:
         result: SliceEstimate = await self._run(_sliced_then_collect, path, extension, self.limits)
         return result
 
+    async def thumbnail(
+        self, path: Path, extension: str, *, size: int = THUMBNAIL_SIZE,
+        max_faces: int = MAX_RENDER_FACES, time_limit: float = TIME_LIMIT,
+    ) -> Thumbnail:
+        """The model's thumbnail (see :func:`adapters.meshes.thumbnails.make_thumbnail`).
+
+        ``time_limit`` in seconds. Raises ThumbnailError when it takes longer, when the
+        maker process dies, or as the maker does; UnsupportedFileError as the readers do.
+        """
+        result: Thumbnail = await self._run_limited(
+            _thumbnail_then_collect, time_limit, path, extension, size, max_faces,
+            self.limits, time_limit,
+        )
+        return result
+
+    async def plate_image(self, path: Path, *, time_limit: float = 10.0) -> bytes | None:
+        """The PNG a 3MF / .gcode.3mf carries (:func:`adapters.meshes.thumbnails.plate_image`)."""
+        result: bytes | None = await self._run_limited(
+            _plate_then_collect, time_limit, path, self.limits, time_limit
+        )
+        return result
+
+    def _thumbnail_executor(self) -> ProcessPoolExecutor:
+        pool: ProcessPoolExecutor | None = getattr(self, "_thumbnail_pool", None)
+        if pool is None:
+            pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                max_tasks_per_child=8,
+            )
+            self._thumbnail_pool = pool
+        return pool
+
+    async def _run_limited(self, func, time_limit: float, *args):  # type: ignore[no-untyped-def]
+        if not self.isolated:
+            # A thread cannot be killed: the maker's own checks between steps stop it.
+            return await asyncio.to_thread(func, *args)
+        loop = asyncio.get_running_loop()
+        async with self._thumbnail_turn(loop):  # one at a time: the timer starts on our turn
+            pool = self._thumbnail_executor()
+            try:
+                return await asyncio.wait_for(
+                    loop.run_in_executor(pool, func, *args),
+                    timeout=time_limit + THUMBNAIL_GRACE_SECONDS,
+                )
+            except TimeoutError:
+                self._kill_thumbnail_pool()
+                raise ThumbnailError(
+                    f"making the preview took longer than {time_limit:g} s, so it was stopped"
+                ) from None
+            except BrokenProcessPool:
+                self._kill_thumbnail_pool()
+                raise ThumbnailError(
+                    "the preview maker stopped (it ran out of memory or crashed)"
+                ) from None
+
+    def _thumbnail_turn(self, loop: asyncio.AbstractEventLoop) -> asyncio.Lock:
+        """A lock per event loop (an asyncio lock belongs to one loop)."""
+        held: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = getattr(
+            self, "_thumbnail_lock", None)
+        if held is None or held[0] is not loop:
+            held = (loop, asyncio.Lock())
+            self._thumbnail_lock = held
+        return held[1]
+
+    def _kill_thumbnail_pool(self) -> None:
+        """End the thumbnail worker now, even in the middle of a drawing."""
+        pool: ProcessPoolExecutor | None = getattr(self, "_thumbnail_pool", None)
+        self._thumbnail_pool = None
+        if pool is None:
+            return
+        # ProcessPoolExecutor has no public way to stop a running task: kill its workers.
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close_thumbnails(self) -> None:
+        """Stop the thumbnail worker (call it with :meth:`close`)."""
+        self._kill_thumbnail_pool()
+
     def close(self) -> None:
+        self.close_thumbnails()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None

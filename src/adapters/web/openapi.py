@@ -328,21 +328,43 @@ def _submission_fields() -> dict[str, Any]:
 def _job_paths() -> dict[str, Any]:
     return {
         "/jobs": {"get": {
-            "summary": "List jobs, newest first",
+            "summary": "List or search jobs",
+            "description": (
+                "Without a search parameter: jobs newest first, or in `status` oldest "
+                "first. With any of `q`, `print_method`, `color`, `preferred_printer`, "
+                "`discipline` or `sort`: a search across all states (or `status`). `q` "
+                "matches, ignoring case and accents, part of the student's name, the "
+                "email, or an original or stored file name; `12` or `#12` also matches "
+                "job 12. `%` and `_` are literal. The filters match the whole value, "
+                "ignoring case. `total` is how many jobs match (or are listed) in all; "
+                "each job carries its `status`."),
             "security": _STAFF_SECURITY,
             "parameters": [
                 {"name": "status", "in": "query", "required": False,
                  "schema": {"type": "string", "enum": _JOB_STATUSES}},
+                {"name": "q", "in": "query", "required": False,
+                 "description": "Text to find (trimmed; at most 200 characters as sent)",
+                 "schema": _text(200)},
+                *({"name": name, "in": "query", "required": False,
+                   "description": f"Only jobs whose {label} is this (ignoring case)",
+                   "schema": _text(200)}
+                  for name, label in (("print_method", "print method"), ("color", "colour"),
+                                      ("preferred_printer", "preferred printer"),
+                                      ("discipline", "discipline"))),
+                {"name": "sort", "in": "query", "required": False,
+                 "description": "`age`: oldest first; `name`: by student name, then email",
+                 "schema": {"type": "string", "enum": ["age", "name"], "default": "age"}},
                 {"name": "limit", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 1, "maximum": 1000,
                             "default": 100}},
                 {"name": "offset", "in": "query", "required": False,
                  "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000,
                             "default": 0}}],
-            "responses": {**_ok(200, "jobs and counts per status", _object({
+            "responses": {**_ok(200, "jobs, counts per status and the total", _object({
                 "jobs": {"type": "array", "items": _ref("Job")},
                 "counts": {"type": "object",
                            "additionalProperties": {"type": "integer", "minimum": 0}},
+                "total": {"type": "integer", "minimum": 0},
                 "limit": {"type": "integer"}, "offset": {"type": "integer"}})),
                 **_errors(401, 422)}}},
         "/jobs/{job_id}": {
@@ -422,6 +444,15 @@ def _job_paths() -> dict[str, Any]:
             "responses": {**_ok(200, "the job's messages", _object({
                 "messages": {"type": "array", "items": _ref("Message")}})),
                 **_errors(401, 404, 422)}}},
+        "/jobs/{job_id}/thumbnail": {"get": {
+            "summary": "A 256x256 PNG preview of the job's model: the 3MF's own plate image "
+                       "when it has one, else drawn from the mesh (made once, then stored)",
+            "security": _STAFF_SECURITY,
+            "parameters": [_path_id("job_id")],
+            "responses": {"200": {"description": "the preview",
+                                  "content": {"image/png": {"schema": {
+                                      "type": "string", "format": "binary"}}}},
+                          **_errors(401, 404, 422, 503)}}},
         "/messages/{message_id}/retry": {"post": {
             "summary": "Send a failed (or waiting) email again now",
             "security": _STAFF_SECURITY,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from typing import Any
+from urllib.parse import urlencode
 
 from starlette.datastructures import FormData
 from starlette.requests import Request
@@ -27,6 +28,7 @@ from adapters.web.security import (
     workstation,
 )
 from adapters.web.slicer_links import slicer_link_context
+from adapters.web.thumbnails import thumbnail_context
 from printcore.errors import (
     AuthenticationError,
     NotFoundError,
@@ -34,9 +36,10 @@ from printcore.errors import (
     RateLimitedError,
     ValidationError,
 )
-from printcore.requests.job import ACTIVE_STATUSES, Actor
+from printcore.requests.job import ACTIVE_STATUSES, Actor, PrintMethod
 from printcore.requests.lifecycle import allowed_events
 from printcore.requests.pricing import per_gram, round_up_to_half_hour
+from printcore.requests.search import JobQuery
 from printcore.requests.service import REJECTION_REASONS
 
 __all__ = ["staff_routes"]
@@ -125,19 +128,42 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             workstation(request, ctx)
         except AuthenticationError:
             return login_redirect(request)
-        status = request.query_params.get("status") or "uploaded"
+        params = request.query_params
+        # A search (q or a filter) lists its matches across all states, with their
+        # states; without one, the tab of ``status`` as before. ``sort`` orders both.
+        search = {name: str(params.get(name) or "").strip()
+                  for name in ("q", "print_method", "color", "preferred_printer",
+                               "discipline")}
+        sort = str(params.get("sort") or "age")
+        searching = any(search.values())
+        status = params.get("status") or "uploaded"
+        total = 0
         try:
-            page = whole_number(request.query_params.get("page"), "page", 1, 1, MAX_PAGE)
-            jobs = svc.list_jobs(status=status, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+            page = whole_number(params.get("page"), "page", 1, 1, MAX_PAGE)
+            offset = (page - 1) * PAGE_SIZE
+            if searching or sort != "age":
+                query = JobQuery(sort=sort, limit=PAGE_SIZE, offset=offset,  # type: ignore[arg-type]
+                                 status=None if searching else status, **search)
+                jobs, total = svc.search_jobs(query)
+            else:
+                jobs = svc.list_jobs(status=status, limit=PAGE_SIZE, offset=offset)
         except ValidationError as err:
             return render(request, "error.html", {"error": err}, status_code=422)
         counts = svc.counts()
+        if not searching and sort == "age":
+            total = counts.get(status, 0)
         failed_mail = ctx.outbox.failed_jobs() if ctx.outbox is not None else {}
+        here = {k: v for k, v in {**search, "sort": "" if sort == "age" else sort}.items() if v}
+        if not searching:
+            here["status"] = status
         return render(request, "staff/dashboard.html", {
             "tabs": [(s.value, s.label, counts.get(s.value, 0)) for s in ACTIVE_STATUSES],
-            "status": status, "jobs": jobs, "page": page,
-            "has_more": counts.get(status, 0) > page * PAGE_SIZE,
+            "status": status, "jobs": jobs, "page": page, "total": total,
+            "has_more": total > page * PAGE_SIZE,
             "failed_mail": dict(sorted(failed_mail.items())),
+            "searching": searching, "search": search, "search_q": search["q"], "sort": sort,
+            "print_methods": [m.value for m in PrintMethod],
+            "page_query": urlencode(here),
         })
 
     def job_page(request: Request, job_id: int, error: PrintcoreError | None = None,
@@ -168,6 +194,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             "authoritative_default": job.authoritative_file or last_sliced,
             "error": error, "fields": getattr(error, "fields", {}) if error else {},
             "pricing": svc.pricing, "cost_preview": cost_preview,
+            **thumbnail_context(ctx, job),
             **slicer_link_context(ctx.opener_links, ctx.files, svc.clock.now(), job,
                                   str(request.session.get("ws") or "")),
             "rate": per_gram(svc.pricing.rate(job.print_method)),

@@ -8,6 +8,7 @@ publishes it on ``commit()`` (with the same optimistic version check as the SQL 
 
 from __future__ import annotations
 
+import builtins
 import copy
 import hashlib
 import threading
@@ -24,6 +25,7 @@ from printcore.memory import MemoryOutbox, MemoryOutboxStore
 from printcore.ports import StaffMember, WorkstationSession
 from printcore.requests.job import Job, JobFile
 from printcore.requests.ports import StagedFile
+from printcore.requests.search import JobQuery, matches, search_text
 
 __all__ = ["MemoryDatabase", "MemoryFileStore", "MemoryUnitOfWork"]
 
@@ -82,6 +84,15 @@ class _Jobs:
         else:
             jobs.sort(key=lambda j: (j.created_at, j.id or 0))
         return [copy.deepcopy(j) for j in jobs[offset : offset + limit]]
+
+    def search(self, query: JobQuery) -> tuple[builtins.list[Job], int]:
+        found = [j for j in self._uow.db.jobs.values() if matches(j, query)]
+        if query.sort == "name":
+            found.sort(key=lambda j: (search_text(j), j.id or 0))
+        else:
+            found.sort(key=lambda j: (j.created_at, j.id or 0))
+        page = found[query.offset : query.offset + query.limit]
+        return [copy.deepcopy(j) for j in page], len(found)
 
     def count_by_status(self) -> dict[str, int]:
         counts: dict[str, int] = {}

@@ -3,6 +3,7 @@ unit of work the flow runs in (the shared one plus ``jobs`` and the outbox)."""
 
 from __future__ import annotations
 
+import builtins
 from pathlib import Path
 from typing import Protocol
 
@@ -11,6 +12,7 @@ import attrs
 from printcore.outbox import OutboxRepository
 from printcore.ports import UnitOfWork
 from printcore.requests.job import Job, JobFile
+from printcore.requests.search import JobQuery
 
 __all__ = ["FileStore", "JobRepository", "RequestsUnitOfWork", "StagedFile"]
 
@@ -43,6 +45,12 @@ class JobRepository(Protocol):
         ...
 
     def count_by_status(self) -> dict[str, int]: ...
+
+    def search(self, query: JobQuery) -> tuple[builtins.list[Job], int]:
+        """The page of jobs ``query`` finds (:func:`printcore.requests.search.matches`),
+        in its order, and how many it finds in all. Sort ``age``: oldest first; ``name``:
+        by :func:`~printcore.requests.search.search_text` (folded name first); ties by id."""
+        ...
 
 
 class RequestsUnitOfWork(UnitOfWork, Protocol):

@@ -31,6 +31,7 @@ from printcore.requests.lifecycle import fire
 from printcore.requests.naming import job_basename, stored_file_name
 from printcore.requests.ports import FileStore, RequestsUnitOfWork, StagedFile
 from printcore.requests.pricing import Pricing
+from printcore.requests.search import JobQuery
 from printcore.requests.validation import check_submission
 from printcore.slicing import SliceEstimate
 
@@ -470,6 +471,12 @@ class PrintRequests:
             )
         with self.uow() as uow:
             return uow.jobs.list(status=status, limit=limit, offset=offset)
+
+    def search_jobs(self, query: JobQuery) -> tuple[list[Job], int]:
+        """The page of jobs ``query`` finds, across all states unless it names one, and
+        how many it finds in all (:mod:`printcore.requests.search`)."""
+        with self.uow() as uow:
+            return uow.jobs.search(query)
 
     def counts(self) -> dict[str, int]:
         with self.uow() as uow:
