@@ -87,6 +87,8 @@ def full_job() -> Job:
         Payment(12.0, 300, "TXN-2", "Ada's friend", "Sam", T0 + timedelta(days=2, seconds=1)),
     ]
     job.updated_at = T0 + timedelta(days=2, seconds=1)
+    job.reviewed_at = T0 + timedelta(minutes=5, microseconds=7)
+    job.reviewed_by = "Sam Ünal"
     return job
 
 
@@ -132,12 +134,14 @@ def test_add_and_get_round_trip_a_fully_populated_job(uow_factory: Factory) -> N
         got.files[1].uploaded_at,
         got.payments[0].voided_at,
         got.confirmation_expires_at,
+        got.reviewed_at,
     ):
         assert value is not None and value.utcoffset() == timedelta(0)
     assert got.files[1].estimate == SliceEstimate(
         5400, 12.34, "BambuStudio 01.09.07.52", "Metadata/slice_info.config"
     )
     assert got.active_payment is not None and got.active_payment.txn_no == "TXN-2"
+    assert (got.reviewed_at, got.reviewed_by) == (job.reviewed_at, "Sam Ünal")
 
 
 def test_add_gives_new_increasing_ids_and_version_one(uow_factory: Factory) -> None:
@@ -178,6 +182,22 @@ def test_update_stores_changes_and_bumps_version(uow_factory: Factory) -> None:
         20.0,
         ["x"],
     )
+
+
+def test_update_sets_and_clears_the_review(uow_factory: Factory) -> None:
+    job_id = add(uow_factory, make_job()).id
+    assert job_id is not None
+    assert (get(uow_factory, job_id).reviewed_at, get(uow_factory, job_id).reviewed_by) == (
+        None, None)
+    for reviewed_at, reviewed_by in ((T0 + timedelta(hours=1), "Sam"), (None, None)):
+        with uow_factory() as uow:
+            job = uow.jobs.get(job_id)
+            job.reviewed_at, job.reviewed_by = reviewed_at, reviewed_by
+            uow.jobs.update(job)
+            uow.commit()
+        stored = get(uow_factory, job_id)
+        assert (stored.reviewed_at, stored.reviewed_by) == (reviewed_at, reviewed_by)
+    assert stored.version == 3
 
 
 def test_add_then_update_in_one_unit_of_work(uow_factory: Factory) -> None:

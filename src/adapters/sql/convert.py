@@ -55,6 +55,8 @@ _JOB_SCALAR_FIELDS = (
     "confirmation_expires_at",
     "printer",
     "failed_attempts",
+    "reviewed_at",
+    "reviewed_by",
 )
 
 
@@ -73,7 +75,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
     ValueError for a naive datetime.
     """
     row: dict[str, Any] = {name: getattr(job, name) for name in _JOB_SCALAR_FIELDS}
-    for name in ("created_at", "updated_at", "confirmation_expires_at"):
+    for name in ("created_at", "updated_at", "confirmation_expires_at", "reviewed_at"):
         _aware(row[name])
     row["files"] = converter.unstructure(job.files, list[JobFile])
     row["rejection_reasons"] = list(job.rejection_reasons)

@@ -75,6 +75,9 @@ jobs = Table(
     Column("files", JSON, nullable=False),  # list of JobFile objects (convert.converter)
     Column("rejection_reasons", JSON, nullable=False),  # list of strings
     Column("payments", JSON, nullable=False),  # list of Payment objects, voided ones kept
+    # Who marked the job reviewed, and when (both NULL: nobody yet, shown as NEW); 0006.
+    Column("reviewed_at", UTCDateTime, nullable=True),
+    Column("reviewed_by", String, nullable=True),
     # What a search looks in (printcore.requests.search.search_text: folded name, email,
     # file names, one per line), written with every add/update. On PostgreSQL the index
     # is a GIN trigram index (pg_trgm) serving LIKE '%…%'; migration 0005 falls back to a

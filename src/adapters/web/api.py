@@ -24,6 +24,7 @@ from adapters.web.numbers import MAX_OFFSET, optional_version, whole_number
 from adapters.web.openapi import openapi_document
 from adapters.web.queue_api import queue_api_routes
 from adapters.web.responses import JSONResponse, error_json, plain_error
+from adapters.web.review_api import review_api_routes
 from adapters.web.security import (
     bearer_token,
     clean_workstation,
@@ -365,6 +366,7 @@ def make_routes(ctx: WebContext) -> list[Route]:
         routes.append(Route(f"/jobs/{{job_id:id}}/{path}", endpoint(action(name)), methods=["POST"]))
     routes.extend(queue_api_routes(ctx, _body, endpoint))
     routes.extend(slicer_api_routes(ctx, _body, endpoint))
+    routes.extend(review_api_routes(ctx, _body, endpoint, job_json))
     return routes
 
 

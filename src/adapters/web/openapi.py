@@ -233,6 +233,12 @@ _JOB = _object({
     "printer": {"type": ["string", "null"]},
     "failed_attempts": {"type": "integer", "minimum": 0},
     "payments": {"type": "array", "items": _ref("Payment")},
+    "reviewed_at": {**_DATETIME_OR_NULL,
+                    "description": "When a staff member marked the job reviewed (null: "
+                                   "not reviewed, shown as NEW)"},
+    "reviewed_by": {"type": ["string", "null"],
+                    "description": "Who marked it reviewed (`before upgrade` for jobs "
+                                   "older than the review feature)"},
     "allowed_actions": {"type": "array", "items": {"type": "string"},
                         "description": "The events allowed in the job's state"},
     "events": {"type": "array", "items": _ref("Event"),
@@ -241,7 +247,8 @@ _JOB = _object({
               "class_number", "print_method", "color", "preferred_printer", "notes",
               "created_at", "updated_at", "files", "authoritative_file", "weight_g",
               "time_hours", "cost_cents", "rejection_reasons", "confirmation_expires_at",
-              "printer", "failed_attempts", "payments", "allowed_actions"])
+              "printer", "failed_attempts", "payments", "reviewed_at", "reviewed_by",
+              "allowed_actions"])
 _MESSAGE = _object({
     "id": {"type": "integer"}, "channel": {"type": "string", "enum": ["email", "discord"]},
     "kind": {"type": "string"}, "recipient": {"type": "string"},
@@ -437,6 +444,27 @@ def _job_paths() -> dict[str, Any]:
         "/jobs/{job_id}/resend-confirmation": _action(
             "Email a new confirmation link (earlier links stop working)", _STAFF,
             ["staff_name"]),
+        "/jobs/{job_id}/review": {
+            "post": {"summary": "Mark the job reviewed (it stops showing as NEW)",
+                     "description": "Not a state change: allowed in every state. 409 when "
+                                    "it is already reviewed (the message says by whom and "
+                                    "when).",
+                     "security": _STAFF_SECURITY,
+                     "parameters": [_path_id("job_id")],
+                     "requestBody": _json_body(_STAFF, ["staff_name"]),
+                     "responses": {**_JOB_RESPONSE,
+                                   **_errors(401, 403, 404, 409, 413, 422, 503)}},
+            "delete": {"summary": "Undo the review (the job shows as NEW again)",
+                       "description": "staff_name in the JSON body or, for clients that send "
+                                      "no body with DELETE, as a query parameter. 409 when "
+                                      "the job is not reviewed.",
+                       "security": _STAFF_SECURITY,
+                       "parameters": [_path_id("job_id"),
+                                      {"name": "staff_name", "in": "query", "required": False,
+                                       "schema": _STAFF_NAME}],
+                       "requestBody": _json_body(_STAFF, [], body_required=False),
+                       "responses": {**_JOB_RESPONSE,
+                                     **_errors(401, 403, 404, 409, 413, 422, 503)}}},
         "/jobs/{job_id}/messages": {"get": {
             "summary": "The job's emails with their delivery state, newest first",
             "security": _STAFF_SECURITY,

@@ -42,6 +42,8 @@ EVENT_TITLES: dict[str, str] = {
     "resend_confirmation": "Confirmation link resent",
     "message_retried": "Email sent again",
     "opened_in_slicer": "Opened in the slicer",
+    "review": "Marked reviewed",
+    "unreview": "Review undone",
 }
 
 _DETAIL_LABELS: dict[str, str] = {
@@ -60,6 +62,7 @@ _DETAIL_LABELS: dict[str, str] = {
     "grams": "grams",
     "txn_no": "transaction",
     "picked_up_by": "picked up by",
+    "was_reviewed_by": "had been reviewed by",
 }
 
 

@@ -58,6 +58,8 @@ DONE_MESSAGES: dict[str, str] = {
     "revert_pickup": "Pickup undone: the payment was voided.",
     "resend_confirmation": "A new confirmation link was emailed; the earlier link no longer "
                            "works.",
+    "review": "Marked reviewed: the job no longer shows as NEW.",
+    "unreview": "Review undone: the job shows as NEW again.",
 }
 
 
@@ -288,6 +290,10 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                 svc.complete(job_id, who, version)
             elif event == "resend_confirmation":
                 svc.resend_confirmation(job_id, who, version)
+            elif event == "review":
+                svc.mark_reviewed(job_id, who, version)
+            elif event == "unreview":
+                svc.unmark_reviewed(job_id, who, version)
             elif event == "pick_up":
                 svc.pick_up(job_id, who, _float(form, "grams"),  # type: ignore[arg-type]
                             str(form.get("txn_no", "")), str(form.get("picked_up_by", "")),

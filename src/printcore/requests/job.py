@@ -134,7 +134,9 @@ class Job:
 
     Weights are grams, times hours (``time_hours`` as approved, rounded up to 0.5 h),
     money integer cents, datetimes timezone-aware UTC. ``version`` is the optimistic
-    concurrency counter, bumped by every stored change.
+    concurrency counter, bumped by every stored change. ``reviewed_at``/``reviewed_by``:
+    when and by which staff member the job was marked reviewed (both None: nobody has
+    looked at it yet, and the staff pages show it as NEW); not part of the lifecycle.
     """
 
     student_name: str
@@ -161,6 +163,13 @@ class Job:
     printer: str | None = None
     failed_attempts: int = 0
     payments: list[Payment] = attrs.Factory(list)
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = None
+
+    @property
+    def reviewed(self) -> bool:
+        """Whether a staff member has marked the job reviewed (not reviewed: NEW)."""
+        return self.reviewed_at is not None
 
     @property
     def state(self) -> JobStatus:

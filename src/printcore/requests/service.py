@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -440,6 +440,63 @@ class PrintRequests:
     def delete(self, job_id: int, actor: Actor, expected_version: int | None = None) -> Job:
         """Remove an uploaded or pending job and its files; its events stay in the log."""
         return self._transition(job_id, "delete", actor, expected_version=expected_version)
+
+    def mark_reviewed(
+        self, job_id: int, actor: Actor, expected_version: int | None = None
+    ) -> Job:
+        """Record that ``actor`` (an active staff member) has looked at the job: it stops
+        showing as NEW. Not a state change (the lifecycle is not involved): allowed in
+        every state, it sets ``reviewed_at`` (now, UTC) and ``reviewed_by``, bumps the
+        version and appends one ``review`` event.
+
+        Raises NotFoundError (no such job, or it was deleted), ValidationError (not an
+        active staff member), ConcurrentChangeError (``expected_version`` is not the
+        job's), InvalidTransitionError (already reviewed: the message says by whom and
+        when).
+        """
+        return self._set_reviewed(job_id, actor, expected_version, reviewed=True)
+
+    def unmark_reviewed(
+        self, job_id: int, actor: Actor, expected_version: int | None = None
+    ) -> Job:
+        """Undo :meth:`mark_reviewed`: the job shows as NEW again. Appends one
+        ``unreview`` event (details: ``was_reviewed_by``) and bumps the version.
+
+        Raises NotFoundError, ValidationError, ConcurrentChangeError as
+        :meth:`mark_reviewed`, and InvalidTransitionError when the job is not reviewed.
+        """
+        return self._set_reviewed(job_id, actor, expected_version, reviewed=False)
+
+    def _set_reviewed(
+        self, job_id: int, actor: Actor, expected_version: int | None, *, reviewed: bool
+    ) -> Job:
+        kind = "review" if reviewed else "unreview"
+        now = self.clock.now()
+        with self.uow() as uow:
+            self._require_staff(uow, actor)
+            job = uow.jobs.get(job_id)
+            self._check_version(job, expected_version)
+            if job.status == JobStatus.DELETED.value:  # pragma: no cover - rows are removed
+                raise NotFoundError(f"There is no job {job_id}.")
+            if reviewed and job.reviewed_at is not None:
+                raise InvalidTransitionError(
+                    kind, job.status,
+                    f"Job {job_id} was already marked reviewed by {job.reviewed_by} at "
+                    f"{job.reviewed_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC.",
+                )
+            if not reviewed and job.reviewed_at is None:
+                raise InvalidTransitionError(
+                    kind, job.status, f"Job {job_id} is not marked reviewed; nothing to undo."
+                )
+            details: dict[str, Any] = {} if reviewed else {"was_reviewed_by": job.reviewed_by}
+            job.reviewed_at = now if reviewed else None
+            job.reviewed_by = actor.name if reviewed else None
+            job.updated_at = now
+            uow.jobs.update(job)
+            uow.events.append(Event("job", job_id, kind, actor, now, details=details))
+            uow.commit()
+        self.files.write_metadata(job)
+        return job
 
     def record_event(
         self, job_id: int, actor: Actor, kind: str, details: dict[str, Any]
