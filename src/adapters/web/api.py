@@ -20,7 +20,7 @@ from starlette.routing import Route
 from adapters.serialization import to_json_dict
 from adapters.web.context import WebContext
 from adapters.web.intake import FormRejected, receive_sliced_file, receive_submission
-from adapters.web.numbers import MAX_OFFSET, optional_version, whole_number
+from adapters.web.numbers import MAX_OFFSET, json_version, optional_version, whole_number
 from adapters.web.openapi import openapi_document
 from adapters.web.queue_api import queue_api_routes
 from adapters.web.responses import JSONResponse, error_json, plain_error
@@ -108,13 +108,7 @@ def _text(body: dict[str, Any], name: str, required: bool = True, limit: int = 1
     return value
 
 
-def _version(body: dict[str, Any]) -> int | None:
-    value = body.get("version")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError("version must be a whole number.", {"version": "Whole number."})
-    return value
+_version = json_version
 
 
 def _job_id(request: Request) -> int:

@@ -10,12 +10,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.convertors import Convertor, register_url_convertor
 
 from printcore.errors import ValidationError
 
-__all__ = ["MAX_ID", "MAX_OFFSET", "MAX_PAGE", "IdConvertor", "optional_version",
-           "upto_regex", "whole_number"]
+__all__ = ["MAX_ID", "MAX_OFFSET", "MAX_PAGE", "IdConvertor", "json_version",
+           "optional_version", "upto_regex", "whole_number"]
 
 MAX_ID = 2**31 - 1
 MAX_OFFSET = 1_000_000_000
@@ -76,3 +78,15 @@ def optional_version(raw: str | None) -> int | None:
     if not text:
         return None
     return whole_number(text, "version", 0, 0, _INT64 - 1)
+
+
+def json_version(body: dict[str, Any]) -> int | None:
+    """A JSON body's ``version`` (the optimistic-lock counter the client saw): None when
+    absent. Raises ValidationError when it is not a whole number (``true`` is not one;
+    the input guard has already refused integers beyond 64 bits)."""
+    value = body.get("version")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError("version must be a whole number.", {"version": "Whole number."})
+    return value

@@ -24,6 +24,7 @@ from starlette.routing import Route
 from adapters.serialization import to_json_dict, utc_iso
 from adapters.web import queue_actions
 from adapters.web.context import WebContext
+from adapters.web.numbers import json_version
 from adapters.web.responses import JSONResponse
 from adapters.web.security import workstation
 from printcore.errors import StorageError, ValidationError
@@ -75,13 +76,7 @@ def _staff_name(body: dict[str, Any]) -> str:
     return value
 
 
-def _version(body: dict[str, Any]) -> int | None:
-    value = body.get("version")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError("version must be a whole number.", {"version": "Whole number."})
-    return value
+_version = json_version
 
 
 def queue_api_routes(ctx: WebContext, body_of: Callable[[Request], Awaitable[dict[str, Any]]],

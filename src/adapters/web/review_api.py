@@ -22,6 +22,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from adapters.web.context import WebContext
+from adapters.web.numbers import json_version
 from adapters.web.responses import JSONResponse
 from adapters.web.security import workstation
 from printcore.errors import ValidationError
@@ -51,13 +52,7 @@ def _staff_name(body: dict[str, Any]) -> str:
     return value
 
 
-def _version(body: dict[str, Any]) -> int | None:
-    value = body.get("version")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError("version must be a whole number.", {"version": "Whole number."})
-    return value
+_version = json_version
 
 
 def review_api_routes(ctx: WebContext, body_of: BodyReader,
