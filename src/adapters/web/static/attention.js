@@ -1,0 +1,1 @@
+// attention.js: filled in by issue 12 work.

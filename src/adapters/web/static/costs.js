@@ -1,0 +1,1 @@
+// costs.js: filled in by issue 12 work.

@@ -1,0 +1,1 @@
+// locks.js: filled in by issue 12 work.
