@@ -19,7 +19,8 @@ from printcore.errors import InvalidTextError
 __all__ = ["MULTILINE_FIELDS", "check_text", "displayable", "text_problem"]
 
 #: Field names whose texts may span lines (the last part of a nested name counts).
-MULTILINE_FIELDS = frozenset({"notes", "reason", "custom_reason", "note", "comment"})
+MULTILINE_FIELDS = frozenset({"notes", "reason", "custom_reason", "note", "comment",
+                              "staff_notes"})
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
 _LINE_CHARACTERS = frozenset("\n\r\t")

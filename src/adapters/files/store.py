@@ -143,7 +143,8 @@ class LocalFileStore:
         to rebuild a job's record. Shape: ``{"format", "job_id", "status", "student_name",
         "email", "print_method", "color", "original_file", "authoritative_file",
         "files": [{"stored_name", "original_name", "role", "size_bytes", "sha256", ...}],
-        "weight_g", "time_hours", "cost_cents", "created_at", "updated_at"}``."""
+        "weight_g", "time_hours", "cost_cents", "created_at", "updated_at",
+        "staff_notes"}`` (the details as last corrected by staff)."""
         original = job.original
         return {
             "format": METADATA_FORMAT,
@@ -161,6 +162,7 @@ class LocalFileStore:
             "cost_cents": job.cost_cents,
             "created_at": converter.unstructure(job.created_at),
             "updated_at": converter.unstructure(job.updated_at),
+            "staff_notes": job.staff_notes,
         }
 
     def _write_metadata_at(self, folder: Path, job: Job, status: str) -> None:

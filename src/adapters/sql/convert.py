@@ -57,6 +57,9 @@ _JOB_SCALAR_FIELDS = (
     "failed_attempts",
     "reviewed_at",
     "reviewed_by",
+    "staff_notes",
+    "staff_notes_by",
+    "staff_notes_at",
 )
 
 
@@ -77,6 +80,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
     row: dict[str, Any] = {name: getattr(job, name) for name in _JOB_SCALAR_FIELDS}
     for name in ("created_at", "updated_at", "confirmation_expires_at", "reviewed_at"):
         _aware(row[name])
+    _aware(row["staff_notes_at"])
     row["files"] = converter.unstructure(job.files, list[JobFile])
     row["rejection_reasons"] = list(job.rejection_reasons)
     row["payments"] = converter.unstructure(job.payments, list[Payment])

@@ -78,6 +78,15 @@ jobs = Table(
     # Who marked the job reviewed, and when (both NULL: nobody yet, shown as NEW); 0006.
     Column("reviewed_at", UTCDateTime, nullable=True),
     Column("reviewed_by", String, nullable=True),
+    # The print line (confirmed_at, UTC; backfilled from the events) and the reminder
+    # before a confirmation link expires (when, and for which link's nonce); 0009.
+    Column("confirmed_at", UTCDateTime, nullable=True),
+    Column("reminder_sent_at", UTCDateTime, nullable=True),
+    Column("reminder_nonce", String, nullable=True),
+    # Staff notes (never shown to the student), who last changed them and when; 0007.
+    Column("staff_notes", Text, nullable=False, default="", server_default=""),
+    Column("staff_notes_by", String, nullable=True),
+    Column("staff_notes_at", UTCDateTime, nullable=True),
     # What a search looks in (printcore.requests.search.search_text: folded name, email,
     # file names, one per line), written with every add/update. On PostgreSQL the index
     # is a GIN trigram index (pg_trgm) serving LIKE '%…%'; migration 0005 falls back to a
@@ -89,6 +98,8 @@ jobs = Table(
         postgresql_using="gin",
         postgresql_ops={"search_text": "gin_trgm_ops"},
     ),
+    Index(None, "status", "confirmed_at"),
+    Index(None, "status", "confirmation_expires_at"),
     sqlite_autoincrement=True,
 )
 

@@ -102,6 +102,9 @@ class Payment:
     """Money taken at pickup. ``amount_cents`` in integer cents, ``grams`` as weighed.
 
     A reverted pickup voids the payment (``voided_at``/``void_reason``); it is never deleted.
+    ``quoted_cents``: the cost the student had confirmed; ``override_reason``: why staff
+    charged more than that (set only then). Both None on payments recorded before they
+    existed.
     """
 
     grams: float
@@ -112,6 +115,8 @@ class Payment:
     recorded_at: datetime
     voided_at: datetime | None = None
     void_reason: str | None = None
+    quoted_cents: int | None = None
+    override_reason: str | None = None
 
 
 @attrs.frozen
@@ -137,6 +142,12 @@ class Job:
     concurrency counter, bumped by every stored change. ``reviewed_at``/``reviewed_by``:
     when and by which staff member the job was marked reviewed (both None: nobody has
     looked at it yet, and the staff pages show it as NEW); not part of the lifecycle.
+    ``staff_notes``: the staff's own notes on the job (multi-line, ≤ 2000 characters, ""
+    when none), last changed by ``staff_notes_by`` at ``staff_notes_at``.
+    ``confirmed_at``: when the student (or staff) confirmed (UTC); the lab prints
+    ready jobs in this order, so it gives a job's place in the print line; kept through
+    a failed print. ``reminder_sent_at``/``reminder_nonce``: when the last reminder that
+    the confirmation link expires soon went out, and for which link.
     """
 
     student_name: str
@@ -165,6 +176,33 @@ class Job:
     payments: list[Payment] = attrs.Factory(list)
     reviewed_at: datetime | None = None
     reviewed_by: str | None = None
+    # Staff notes (never shown to the student): the text, who wrote it last, when (UTC).
+    staff_notes: str = ""
+    staff_notes_by: str | None = None
+    staff_notes_at: datetime | None = None
+    # The print line and confirmation reminders (issue 12, migration 0009).
+    confirmed_at: datetime | None = None
+    reminder_sent_at: datetime | None = None
+    reminder_nonce: str | None = None
+
+    @property
+    def reminded(self) -> bool:
+        """Whether the current confirmation link already had its reminder email
+        (``reminder_nonce`` is the nonce of the link the last reminder was about; a resend
+        makes a new link, which may be reminded of again)."""
+        nonce = self.confirmation_nonce
+        return nonce is not None and self.reminder_nonce == nonce
+
+    @property
+    def amount_due_cents(self) -> int | None:
+        """Cents the student owes or paid: None before approval (and when rejected); the
+        confirmed quote (``cost_cents``) from approval until pickup, since the print is
+        weighed only at pickup; after pickup what was charged."""
+        if self.status in ("uploaded", "rejected", "deleted") or self.cost_cents is None:
+            return None
+        if self.status == "paid_picked_up" and (paid := self.active_payment) is not None:
+            return paid.amount_cents
+        return self.cost_cents
 
     @property
     def reviewed(self) -> bool:

@@ -9,7 +9,7 @@ Errors raised are those of :mod:`printcore.errors`.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,10 +27,12 @@ from printcore.events import Event
 from printcore.outbox import OutboxMessage
 from printcore.ports import Clock, Notice, TokenSigner
 from printcore.requests.job import Actor, Job, JobFile, JobStatus, Submission
+from printcore.requests.details import checked_changes, checked_staff_notes
 from printcore.requests.lifecycle import fire
 from printcore.requests.naming import job_basename, stored_file_name
 from printcore.requests.ports import FileStore, RequestsUnitOfWork, StagedFile
 from printcore.requests.pricing import Pricing
+from printcore.requests.reminders import send_due_reminders
 from printcore.requests.search import JobQuery
 from printcore.requests.validation import check_submission
 from printcore.slicing import SliceEstimate
@@ -55,7 +57,8 @@ class PrintRequests:
     """The print request service.
 
     ``uow``: a factory returning a fresh unit of work; ``confirmation_ttl``: how long a
-    confirmation link stays valid.
+    confirmation link stays valid; ``reminder_lead``: how long before a link expires the
+    student is reminded (:mod:`printcore.requests.reminders`; zero: no reminders).
     """
 
     uow: Callable[[], RequestsUnitOfWork]
@@ -64,8 +67,26 @@ class PrintRequests:
     clock: Clock
     pricing: Pricing = attrs.Factory(Pricing)
     confirmation_ttl: timedelta = timedelta(days=7)
+    reminder_lead: timedelta = timedelta(hours=48)
 
     # --- student side -----------------------------------------------------------------
+
+    def place_in_line(self, job: Job) -> int | None:
+        """How many ready-to-print jobs are ahead of ``job`` in the print line (the lab
+        prints in order of confirmation: ``confirmed_at``, then id); None unless ``job``
+        is ready to print. Raises StorageError when the database cannot be reached."""
+        if job.status != JobStatus.READY_TO_PRINT.value or job.id is None:
+            return None
+        with self.uow() as uow:
+            return uow.jobs.count_ready_ahead(job.confirmed_at or job.created_at, job.id)
+
+    def send_confirmation_reminders(self, now: datetime | None = None) -> list[int]:
+        """Email every pending job whose confirmation link expires within
+        ``reminder_lead`` of ``now`` (UTC; default the clock) and has had no reminder
+        for that link; returns the reminded jobs' ids. Idempotent and safe to run from
+        several processes at once (:func:`printcore.requests.reminders.send_due_reminders`).
+        """
+        return send_due_reminders(self, now)
 
     def submit(self, submission: Submission, upload: StagedFile) -> Job:
         """Create a print request from the form and the already-checked model upload.
@@ -498,6 +519,70 @@ class PrintRequests:
         self.files.write_metadata(job)
         return job
 
+    def set_staff_notes(
+        self, job_id: int, actor: Actor, notes: str, expected_version: int | None = None
+    ) -> Job:
+        """Replace the job's staff notes with ``notes`` (multi-line text, at most 2000
+        characters; "" clears them): sets ``staff_notes_by`` and ``staff_notes_at`` (now,
+        UTC), bumps the version and appends one ``notes`` event (details: ``old``,
+        ``new``). Not a state change: allowed in every state.
+
+        Raises NotFoundError (no such job, or it was deleted), ValidationError (not an
+        active staff member; notes too long, not text, with a control character, or
+        unchanged: :func:`printcore.requests.details.checked_staff_notes`),
+        ConcurrentChangeError (``expected_version`` is not the job's).
+        """
+        def change(job: Job) -> dict[str, Any]:
+            text = checked_staff_notes(job, notes)
+            old, job.staff_notes = job.staff_notes, text
+            job.staff_notes_by, job.staff_notes_at = actor.name, job.updated_at
+            return {"old": old, "new": text}
+
+        return self._correct(job_id, actor, expected_version, "notes", change)
+
+    def edit_details(
+        self, job_id: int, actor: Actor, changes: Mapping[str, str],
+        expected_version: int | None = None,
+    ) -> Job:
+        """Correct the request's details (a typo'd email, the wrong colour…): ``changes``
+        maps field names of :data:`printcore.requests.details.EDITABLE_FIELDS` to their new
+        text, checked as on the submission form; fields given unchanged are left out. Bumps
+        the version and appends one ``edit`` event (details: ``{"changes": {field: {"old",
+        "new"}}}``). Allowed in every state. The stored file names keep the old name.
+
+        Raises NotFoundError, ValidationError (not an active staff member, an unknown
+        field, a bad value, nothing changed), ConcurrentChangeError.
+        """
+        def change(job: Job) -> dict[str, Any]:
+            changed = checked_changes(job, changes)
+            for name, (_, value) in changed.items():
+                setattr(job, name, value)
+            return {"changes": {name: {"old": old, "new": value}
+                                for name, (old, value) in changed.items()}}
+
+        return self._correct(job_id, actor, expected_version, "edit", change)
+
+    def _correct(
+        self, job_id: int, actor: Actor, expected_version: int | None, kind: str,
+        change: Callable[[Job], dict[str, Any]],
+    ) -> Job:
+        """One unit of work for a change outside the lifecycle: staff check, version
+        check, ``change`` (mutates the job, returns the event's details), one event."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            self._require_staff(uow, actor)
+            job = uow.jobs.get(job_id)
+            self._check_version(job, expected_version)
+            if job.status == JobStatus.DELETED.value:  # pragma: no cover - rows are removed
+                raise NotFoundError(f"There is no job {job_id}.")
+            job.updated_at = now
+            details = change(job)
+            uow.jobs.update(job)
+            uow.events.append(Event("job", job_id, kind, actor, now, details=details))
+            uow.commit()
+        self.files.write_metadata(job)
+        return job
+
     def record_event(
         self, job_id: int, actor: Actor, kind: str, details: dict[str, Any]
     ) -> Event:
@@ -597,6 +682,8 @@ class PrintRequests:
             old = job.status
             fire(job, event, now=now, pricing=self.pricing, staff_name=actor.name, **kwargs)
             new = job.status
+            if event in ("confirm", "force_confirm"):
+                job.confirmed_at = now  # the print line's order (place_in_line)
             job.updated_at = now
             deleting = new == JobStatus.DELETED.value
             try:
