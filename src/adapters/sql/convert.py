@@ -53,6 +53,9 @@ _JOB_SCALAR_FIELDS = (
     "cost_cents",
     "confirmation_nonce",
     "confirmation_expires_at",
+    "confirmed_at",  # the print line and reminders (0009)
+    "reminder_sent_at",
+    "reminder_nonce",
     "printer",
     "failed_attempts",
     "reviewed_at",
@@ -80,6 +83,8 @@ def job_to_row(job: Job) -> dict[str, Any]:
     row: dict[str, Any] = {name: getattr(job, name) for name in _JOB_SCALAR_FIELDS}
     for name in ("created_at", "updated_at", "confirmation_expires_at", "reviewed_at"):
         _aware(row[name])
+    _aware(row["confirmed_at"])
+    _aware(row["reminder_sent_at"])
     _aware(row["staff_notes_at"])
     row["files"] = converter.unstructure(job.files, list[JobFile])
     row["rejection_reasons"] = list(job.rejection_reasons)

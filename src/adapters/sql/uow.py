@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
 
@@ -28,6 +29,7 @@ from sqlalchemy import (
     CursorResult,
     Engine,
     Table,
+    and_,
     delete,
     func,
     insert,
@@ -178,6 +180,35 @@ class SqlJobRepository(_Repository):
                 select(func.count()).select_from(jobs).where(*conditions)
             ).scalar_one()
         return [row_to_job(row) for row in rows], int(total)
+
+    def count_ready_ahead(self, confirmed_at: datetime, job_id: int) -> int:
+        """Ready-to-print jobs before (``confirmed_at``, ``job_id``) in the print line:
+        one COUNT on the (status, confirmed_at) index; a row without ``confirmed_at``
+        counts by its ``created_at``."""
+        when = func.coalesce(jobs.c.confirmed_at, jobs.c.created_at)
+        query = select(func.count()).select_from(jobs).where(
+            jobs.c.status == "ready_to_print",
+            jobs.c.id != job_id,
+            or_(when < confirmed_at, and_(when == confirmed_at, jobs.c.id < job_id)),
+        )
+        return int(self._conn.execute(query).scalar_one())
+
+    def due_for_reminder(self, now: datetime, until: datetime, limit: int) -> builtins.list[int]:
+        """Pending jobs whose link expires in ``[now, until]`` with no reminder for it."""
+        query = (
+            select(jobs.c.id)
+            .where(
+                jobs.c.status == "pending",
+                jobs.c.confirmation_nonce.is_not(None),
+                jobs.c.confirmation_expires_at >= now,
+                jobs.c.confirmation_expires_at <= until,
+                or_(jobs.c.reminder_nonce.is_(None),
+                    jobs.c.reminder_nonce != jobs.c.confirmation_nonce),
+            )
+            .order_by(jobs.c.confirmation_expires_at, jobs.c.id)
+            .limit(limit)
+        )
+        return [int(job_id) for job_id in self._conn.execute(query).scalars()]
 
     def count_by_status(self) -> dict[str, int]:
         """Number of jobs per status; statuses without jobs are left out."""

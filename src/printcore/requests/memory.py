@@ -94,6 +94,24 @@ class _Jobs:
         page = found[query.offset : query.offset + query.limit]
         return [copy.deepcopy(j) for j in page], len(found)
 
+    def count_ready_ahead(self, confirmed_at: datetime, job_id: int) -> int:
+        mine = (confirmed_at, job_id)
+        return sum(
+            1 for j in self._uow.db.jobs.values()
+            if j.status == "ready_to_print" and j.id != job_id
+            and ((j.confirmed_at or j.created_at), j.id or 0) < mine
+        )
+
+    def due_for_reminder(self, now: datetime, until: datetime, limit: int) -> builtins.list[int]:
+        due = sorted(
+            (j.confirmation_expires_at, j.id or 0) for j in self._uow.db.jobs.values()
+            if j.status == "pending" and j.confirmation_nonce is not None
+            and j.confirmation_expires_at is not None
+            and now <= j.confirmation_expires_at <= until
+            and j.reminder_nonce != j.confirmation_nonce
+        )
+        return [job_id for _, job_id in due[:limit]]
+
     def count_by_status(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for j in self._uow.db.jobs.values():

@@ -4,6 +4,7 @@ unit of work the flow runs in (the shared one plus ``jobs`` and the outbox)."""
 from __future__ import annotations
 
 import builtins
+from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
@@ -50,6 +51,19 @@ class JobRepository(Protocol):
         """The page of jobs ``query`` finds (:func:`printcore.requests.search.matches`),
         in its order, and how many it finds in all. Sort ``age``: oldest first; ``name``:
         by :func:`~printcore.requests.search.search_text` (folded name first); ties by id."""
+        ...
+
+    def count_ready_ahead(self, confirmed_at: datetime, job_id: int) -> int:
+        """How many ``ready_to_print`` jobs other than ``job_id`` come before a job
+        confirmed at ``confirmed_at`` (UTC) in the print line: confirmed earlier, or at
+        the same moment with a smaller id (a job without ``confirmed_at`` counts by its
+        ``created_at``). One query."""
+        ...
+
+    def due_for_reminder(self, now: datetime, until: datetime, limit: int) -> builtins.list[int]:
+        """Ids of pending jobs whose confirmation link expires in ``[now, until]`` (UTC)
+        and has had no reminder (``reminder_nonce`` is not the ``confirmation_nonce``),
+        soonest expiry first, then by id; at most ``limit``. One query."""
         ...
 
 

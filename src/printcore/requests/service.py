@@ -86,7 +86,8 @@ class PrintRequests:
         for that link; returns the reminded jobs' ids. Idempotent and safe to run from
         several processes at once (:func:`printcore.requests.reminders.send_due_reminders`).
         """
-        return send_due_reminders(self, now)
+        return send_due_reminders(self.uow, self._approval_notice, now or self.clock.now(),
+                                  self.reminder_lead)
 
     def submit(self, submission: Submission, upload: StagedFile) -> Job:
         """Create a print request from the form and the already-checked model upload.
