@@ -8,6 +8,7 @@ Reading settings never opens a connection.
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 from collections.abc import Mapping
@@ -17,6 +18,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 from dotenv import dotenv_values
+
+from printcore.requests.details import DEFAULT_COLORS
+from printcore.text import text_problem
 
 __all__ = ["Settings", "SettingsError", "load_settings"]
 
@@ -81,6 +85,16 @@ class Settings:
     submissions_per_hour: int = 10
     submission_mail_per_hour: int = 500
     trusted_proxies: tuple[str, ...] = ()
+    # Reminder before a confirmation link expires (issue 12): hours before; 0: none.
+    confirmation_reminder_hours: int = 48
+    reminder_check_seconds: int = 300
+    # Dashboard card colours by age in their state (issue 12): hours.
+    age_amber_hours: float = 24.0
+    age_red_hours: float = 72.0
+    # What pickup charges (issue 12): weighed (default), quote or lower (docs/operations.md).
+    pickup_charge: str = "weighed"
+    # The colours offered on the forms (issue 12, staff notes and corrections).
+    colors: tuple[str, ...] = DEFAULT_COLORS
 
     def serving_at(self, host: str, port: int) -> Settings:
         """These settings for a server listening on ``host:port``: when
@@ -142,6 +156,15 @@ def _decimal(env: Mapping[str, str], key: str, default: str) -> Decimal:
     return value
 
 
+def _pickup_charge(env: Mapping[str, str]) -> str:
+    """``PRINTCORE_PICKUP_CHARGE``: ``weighed`` (default; above the quote only with an
+    override reason), ``quote`` or ``lower`` (:meth:`printcore.requests.pricing.Pricing.pickup_charge`)."""
+    raw = (env.get("PRINTCORE_PICKUP_CHARGE") or "weighed").strip().lower()
+    if raw not in ("weighed", "quote", "lower"):
+        raise SettingsError(f"PRINTCORE_PICKUP_CHARGE={raw!r}: use weighed, quote or lower.")
+    return raw
+
+
 def _secret(home: Path, env: Mapping[str, str]) -> str:
     if env.get("PRINTCORE_SECRET_KEY"):
         return env["PRINTCORE_SECRET_KEY"]
@@ -179,6 +202,90 @@ def _trusted_proxies(env: Mapping[str, str]) -> tuple[str, ...]:
                 "(e.g. 127.0.0.1, 10.0.0.0/8).") from None
         found.append(part)
     return tuple(found)
+
+
+def _colors(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``PRINTCORE_COLORS``: the colours the lab offers, comma-separated, in the order the
+    forms list them (default :data:`printcore.requests.details.DEFAULT_COLORS`). Each is
+    1-60 characters on one line; repeats (ignoring case) are dropped; ``other`` is
+    always offered besides them (free text), so it cannot be listed."""
+    raw = (env.get("PRINTCORE_COLORS") or "").strip()
+    if not raw:
+        return DEFAULT_COLORS
+    colors: list[str] = []
+    for part in (p.strip() for p in raw.split(",")):
+        problem = text_problem(part) if part else "an empty entry (two commas in a row?)"
+        if problem is None and len(part) > 60:
+            problem = "longer than 60 characters"
+        if problem is None and part.casefold() == "other":
+            problem = "'other' is always offered; leave it out"
+        if problem is not None:
+            raise SettingsError(f"PRINTCORE_COLORS: {part!r}: {problem}")
+        if part.casefold() not in {c.casefold() for c in colors}:
+            colors.append(part)
+    if len(colors) > 100:
+        raise SettingsError("PRINTCORE_COLORS: at most 100 colours.")
+    return tuple(colors)
+
+
+def _age_thresholds(env: Mapping[str, str]) -> dict[str, float]:
+    """``PRINTCORE_AGE_AMBER_HOURS`` (default 24) and ``PRINTCORE_AGE_RED_HOURS`` (default
+    72): hours a job may wait in its state before its dashboard card turns amber, red.
+    Positive numbers, amber below red (:class:`printcore.requests.ages.AgeThresholds`)."""
+    from printcore.errors import ValidationError
+    from printcore.requests.ages import AgeThresholds
+
+    hours: dict[str, float] = {}
+    for key, default in (("PRINTCORE_AGE_AMBER_HOURS", 24.0), ("PRINTCORE_AGE_RED_HOURS", 72.0)):
+        raw = (env.get(key) or "").strip()
+        try:
+            value = float(raw) if raw else default
+        except ValueError:
+            raise SettingsError(f"{key}={raw!r} is not a number of hours (e.g. 24).") from None
+        if not math.isfinite(value) or value <= 0:
+            raise SettingsError(f"{key}={raw!r} must be a positive number of hours.")
+        hours[key] = value
+    amber, red = hours["PRINTCORE_AGE_AMBER_HOURS"], hours["PRINTCORE_AGE_RED_HOURS"]
+    try:
+        AgeThresholds(amber, red)
+    except ValidationError:
+        raise SettingsError(
+            f"PRINTCORE_AGE_AMBER_HOURS={amber:g} must be less than "
+            f"PRINTCORE_AGE_RED_HOURS={red:g} (a card turns amber before it turns red)."
+        ) from None
+    return {"age_amber_hours": amber, "age_red_hours": red}
+
+
+def _reminders(env: Mapping[str, str]) -> dict[str, int]:
+    """``PRINTCORE_CONFIRMATION_REMINDER_HOURS``: how many hours before a confirmation
+    link expires the student gets a reminder (0: no reminders). It must be shorter than
+    the link's lifetime (``PRINTCORE_CONFIRMATION_DAYS``), else the reminder would go out
+    with the link itself; unset, it is 48 hours or half the lifetime, whichever is
+    shorter. ``PRINTCORE_REMINDER_CHECK_SECONDS``: how often the web process (without
+    Redis) or the worker looks for reminders to send (default 300)."""
+    days = _int(env, "PRINTCORE_CONFIRMATION_DAYS", 7, 1, 365)
+    lifetime = days * 24
+    key = "PRINTCORE_CONFIRMATION_REMINDER_HOURS"
+    if (env.get(key) or "").strip() == "":
+        hours = min(48, lifetime // 2)
+    else:
+        raw = env[key].strip()
+        try:
+            hours = int(raw)
+        except ValueError:
+            raise SettingsError(f"{key}={raw!r} is not a whole number of hours (e.g. 48; "
+                                "0 turns reminders off).") from None
+        if hours < 0:
+            raise SettingsError(f"{key}={hours}: use 0 (no reminders) or a number of hours.")
+        if hours >= lifetime:
+            raise SettingsError(
+                f"{key}={hours} is not shorter than the confirmation link's lifetime "
+                f"(PRINTCORE_CONFIRMATION_DAYS={days}, {lifetime} hours): the reminder would "
+                f"go out with the link itself. Use 1 to {lifetime - 1}, or 0 for none.")
+    return {
+        "confirmation_reminder_hours": hours,
+        "reminder_check_seconds": _int(env, "PRINTCORE_REMINDER_CHECK_SECONDS", 300, 1, 86400),
+    }
 
 
 def _snowflake(env: Mapping[str, str], key: str) -> int | None:
@@ -321,6 +428,7 @@ def load_settings(
         filament_cents_per_gram=_decimal(env, "PRINTCORE_FILAMENT_CENTS_PER_GRAM", "10"),
         resin_cents_per_gram=_decimal(env, "PRINTCORE_RESIN_CENTS_PER_GRAM", "20"),
         minimum_cents=_int(env, "PRINTCORE_MINIMUM_CENTS", 300, 0, 1_000_000),
+        pickup_charge=_pickup_charge(env),
         confirmation_days=_int(env, "PRINTCORE_CONFIRMATION_DAYS", 7, 1, 365),
         lab_name=env.get("PRINTCORE_LAB_NAME") or "Fab Lab 3D printing",
         https_only=(env.get("PRINTCORE_HTTPS_ONLY") or "").lower() in ("1", "true", "yes"),
@@ -337,6 +445,9 @@ def load_settings(
         opener_secret=_opener_secret(env),
         base_url_is_default=not env.get("PRINTCORE_BASE_URL"),
         trusted_proxies=_trusted_proxies(env),
+        **_reminders(env),
+        **_age_thresholds(env),
+        colors=_colors(env),
         **limits,
         **_mail(env),  # type: ignore[arg-type]
     )

@@ -9,13 +9,16 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 
 from adapters.live import ChangeFeed
+from adapters.printers_file import PrintersFileError, read_printers
 from adapters.web import WebContext, create_app
 from adapters.web.inspection import Inspector
 from adapters.web.throttle import Limits, Throttle
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.opener.paths import extension_of
 from entrypoints.opener.token import OpenLink, check_secret, make_link, parse_link, verify
+from entrypoints.reminders import loop_for
 from entrypoints.settings import Settings, load_settings
+from printcore.requests.ages import AgeThresholds
 
 __all__ = ["LinkSigner", "app_from_container", "asgi_app"]
 
@@ -50,6 +53,15 @@ class LinkSigner:
         return extension_of(name) is not None
 
 
+def _printer_choices(s: Settings) -> tuple[str, ...]:
+    """The printers file's names, for the preferred-printer lists (none when the file is
+    missing or unusable: the forms then offer free text only)."""
+    try:
+        return tuple(name for name, _ in read_printers(s.printers_file))
+    except (OSError, PrintersFileError):
+        return ()
+
+
 def app_from_container(container: Container, isolated_inspection: bool = True) -> Starlette:
     s = container.settings
     inspector = Inspector(isolated=isolated_inspection)
@@ -80,6 +92,9 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
         ),
         live_feed=ChangeFeed(container.engine),
         live_hub=container.live,
+        age_thresholds=AgeThresholds(s.age_amber_hours, s.age_red_hours),
+        colors=s.colors,
+        printer_choices=_printer_choices(s),
     )
     app = create_app(ctx)
 
@@ -87,11 +102,18 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         container.staging.sweep()
         container.start_delivery()
+        # Without Redis this process delivers, so it sends the reminders too (with Redis,
+        # `printcore worker` does).
+        reminders = loop_for(container) if container.inline is not None else None
+        if reminders is not None:
+            reminders.start()
         if container.live is not None:
             container.live.attach(asyncio.get_running_loop())
         try:
             yield
         finally:
+            if reminders is not None:
+                reminders.stop()
             inspector.close()
             container.close()
 

@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from adapters.serialization import to_json_dict
 from adapters.web.context import WebContext
+from adapters.web.details_api import details_api_routes
 from adapters.web.intake import FormRejected, receive_sliced_file, receive_submission
 from adapters.web.numbers import MAX_OFFSET, json_version, optional_version, whole_number
 from adapters.web.openapi import openapi_document
@@ -36,11 +37,12 @@ from adapters.web.security import (
 )
 from adapters.web.security import workstation as current_workstation
 from adapters.web.slicer_api import slicer_api_routes
+from adapters.web.sliced_saves import sliced_saves_api_routes
 from printcore.errors import AuthenticationError, NotFoundError, PrintcoreError, ValidationError
 from printcore.events import Event
 from printcore.outbox import OutboxMessage
 from printcore.requests.job import Actor, Job
-from printcore.requests.lifecycle import allowed_events
+from printcore.requests.lifecycle import MAX_OVERRIDE_REASON, allowed_events
 from printcore.requests.pricing import round_up_to_half_hour
 from printcore.requests.search import JobQuery
 
@@ -53,7 +55,9 @@ def job_json(job: Job, events: list[Event] | None = None) -> dict[str, Any]:
     """A job as JSON: its fields (UTC ISO times, cents, grams, hours) plus ``allowed_actions``."""
     data: dict[str, Any] = to_json_dict(job)
     data.pop("confirmation_nonce", None)
+    data.pop("reminder_nonce", None)  # part of the link, like the nonce
     data["allowed_actions"] = allowed_events(job)
+    data["amount_due_cents"] = job.amount_due_cents  # pickup: quote until paid, then the charge
     if events is not None:
         data["events"] = [event_json(e) for e in events]
     return data
@@ -105,6 +109,16 @@ def _text(body: dict[str, Any], name: str, required: bool = True, limit: int = 1
         raise ValidationError(f"{name} is required.", {name: "Required."})
     if len(value) > limit:
         raise ValidationError(f"{name} is too long.", {name: f"At most {limit} characters."})
+    return value
+
+
+def _flag(body: dict[str, Any], name: str) -> bool:
+    """An optional JSON boolean (absent or null: False); anything else is a 422."""
+    value = body.get(name)
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise ValidationError(f"{name} must be true or false.", {name: "Must be true or false."})
     return value
 
 
@@ -302,6 +316,9 @@ def make_routes(ctx: WebContext) -> list[Route]:
                     txn_no=_text(body, "txn_no", required=False, limit=120),
                     picked_up_by=_text(body, "picked_up_by", required=False, limit=120),
                     expected_version=version,
+                    override_reason=_text(body, "override_reason", required=False,
+                                          limit=MAX_OVERRIDE_REASON) or None,
+                    charge_quote=_flag(body, "charge_quote"),
                 )
             else:  # pragma: no cover - routes are built from a fixed table
                 return plain_error("not_found", "Unknown action.", 404)
@@ -361,6 +378,8 @@ def make_routes(ctx: WebContext) -> list[Route]:
     routes.extend(queue_api_routes(ctx, _body, endpoint))
     routes.extend(slicer_api_routes(ctx, _body, endpoint))
     routes.extend(review_api_routes(ctx, _body, endpoint, job_json))
+    routes.extend(sliced_saves_api_routes(ctx, _body, endpoint, job_json))
+    routes.extend(details_api_routes(ctx, _body, endpoint, job_json))
     return routes
 
 

@@ -14,6 +14,8 @@ from adapters.web.throttle import Throttle
 from printcore.outbox import OutboxService
 from printcore.ports import TokenSigner
 from printcore.queue.service import QueueService
+from printcore.requests.ages import AgeThresholds
+from printcore.requests.details import DEFAULT_COLORS
 from printcore.requests.service import PrintRequests
 from printcore.staff import StaffDirectory
 
@@ -48,3 +50,8 @@ class WebContext:
     throttle: Throttle | None = None  # login and submission limits (None: unlimited)
     live_feed: ChangeFeed | None = None  # /staff/events: what changed (None: no stream)
     live_hub: LiveHub | None = None  # /staff/events: the wake-up after each commit
+    # Dashboard cards turn amber / red after this long in their state (PRINTCORE_AGE_*).
+    age_thresholds: AgeThresholds = attrs.Factory(AgeThresholds)
+    # The lab's lists for colour and preferred printer on the forms ("other" besides).
+    colors: tuple[str, ...] = DEFAULT_COLORS  # PRINTCORE_COLORS
+    printer_choices: tuple[str, ...] = ()  # names from the printers file

@@ -207,7 +207,13 @@ _PAYMENT = _object({
     "grams": {"type": "number"}, "amount_cents": {"type": "integer"},
     "txn_no": {"type": "string"}, "picked_up_by": {"type": "string"},
     "recorded_by": {"type": "string"}, "recorded_at": _DATETIME,
-    "voided_at": _DATETIME_OR_NULL, "void_reason": {"type": ["string", "null"]}})
+    "voided_at": _DATETIME_OR_NULL, "void_reason": {"type": ["string", "null"]},
+    "quoted_cents": {"type": ["integer", "null"],
+                     "description": "The cost the student confirmed (null: older payment)"},
+    "override_reason": {"type": ["string", "null"],
+                        "description": "Why more than the quote was charged (null: not)"}},
+    required=["grams", "amount_cents", "txn_no", "picked_up_by", "recorded_by",
+              "recorded_at", "voided_at", "void_reason"])
 _EVENT = _object({
     "id": {"type": ["integer", "null"]}, "subject": {"type": "string"},
     "subject_id": {"type": "integer"}, "kind": {"type": "string"},
@@ -230,6 +236,12 @@ _JOB = _object({
     "cost_cents": {"type": ["integer", "null"]},
     "rejection_reasons": {"type": "array", "items": {"type": "string"}},
     "confirmation_expires_at": _DATETIME_OR_NULL,
+    "confirmed_at": {**_DATETIME_OR_NULL,
+                     "description": "When the student (or staff) confirmed; the print "
+                                    "line's order"},
+    "reminder_sent_at": {**_DATETIME_OR_NULL,
+                         "description": "When the last reminder that the confirmation "
+                                        "link expires soon was emailed"},
     "printer": {"type": ["string", "null"]},
     "failed_attempts": {"type": "integer", "minimum": 0},
     "payments": {"type": "array", "items": _ref("Payment")},
@@ -239,16 +251,26 @@ _JOB = _object({
     "reviewed_by": {"type": ["string", "null"],
                     "description": "Who marked it reviewed (`before upgrade` for jobs "
                                    "older than the review feature)"},
+    "staff_notes": {"type": "string", "maxLength": 2000,
+                    "description": "Staff notes (multi-line; never shown to the student)"},
+    "staff_notes_by": {"type": ["string", "null"],
+                       "description": "Who last changed the staff notes"},
+    "staff_notes_at": {**_DATETIME_OR_NULL,
+                       "description": "When the staff notes last changed (UTC)"},
     "allowed_actions": {"type": "array", "items": {"type": "string"},
                         "description": "The events allowed in the job's state"},
+    "amount_due_cents": {"type": ["integer", "null"], "minimum": 0,
+                         "description": "Null before approval; the confirmed quote until "
+                                        "pickup; after pickup what was charged"},
     "events": {"type": "array", "items": _ref("Event"),
                "description": "The job's history (GET /jobs/{job_id} only)"}},
     required=["id", "status", "version", "student_name", "email", "discipline",
               "class_number", "print_method", "color", "preferred_printer", "notes",
               "created_at", "updated_at", "files", "authoritative_file", "weight_g",
               "time_hours", "cost_cents", "rejection_reasons", "confirmation_expires_at",
+              "confirmed_at", "reminder_sent_at",
               "printer", "failed_attempts", "payments", "reviewed_at", "reviewed_by",
-              "allowed_actions"])
+              "allowed_actions", "amount_due_cents"])
 _MESSAGE = _object({
     "id": {"type": "integer"}, "channel": {"type": "string", "enum": ["email", "discord"]},
     "kind": {"type": "string"}, "recipient": {"type": "string"},
@@ -391,7 +413,37 @@ def _job_paths() -> dict[str, Any]:
                        "responses": {**_ok(200, "deleted", _object({
                            "id": {"type": "integer"},
                            "status": {"type": "string", "const": "deleted"}})),
-                           **_errors(401, 403, 404, 409, 413, 422, 503)}}},
+                           **_errors(401, 403, 404, 409, 413, 422, 503)}},
+            "patch": {"summary": "Correct the request's details (typos)",
+                      "description": "Any of the listed fields, checked as on the submission "
+                                     "form; fields sent unchanged are left out, and nothing "
+                                     "left to change is a 422, as is any other field name. "
+                                     "`version` is required. One `edit` event with "
+                                     "`{\"changes\": {field: {\"old\", \"new\"}}}`. The "
+                                     "stored file names keep the old student name.",
+                      "security": _STAFF_SECURITY,
+                      "parameters": [_path_id("job_id")],
+                      "requestBody": _json_body({
+                          **_STAFF, "version": {**_VERSION, "description": (
+                              "The job version you saw (required; a changed job "
+                              "answers 409)")},
+                          **{name: {**field, "minLength": 1} if name in (
+                              "student_name", "email", "discipline", "color") else field
+                             for name, field in _submission_fields().items()
+                             if name not in ("notes", "print_method", "file")}},
+                          ["staff_name", "version"]),
+                      "responses": {**_JOB_RESPONSE,
+                                    **_errors(401, 403, 404, 409, 413, 422, 503)}}},
+        "/jobs/{job_id}/notes": {"patch": {
+            "summary": "Replace the job's staff notes (\"\" clears them)",
+            "description": "Not a state change: allowed in every state. One `notes` event "
+                           "with the old and new text. 422 when the text is unchanged, "
+                           "too long or holds control characters.",
+            "security": _STAFF_SECURITY,
+            "parameters": [_path_id("job_id")],
+            "requestBody": _json_body({**_STAFF, "notes": _text(2000, multiline=True)},
+                                      ["staff_name", "notes"]),
+            "responses": {**_JOB_RESPONSE, **_errors(401, 403, 404, 409, 413, 422, 503)}}},
         "/jobs/{job_id}/files": {"post": {
             "summary": "Upload a sliced file; answers with the slicer's estimate",
             "security": _STAFF_SECURITY,
@@ -403,6 +455,60 @@ def _job_paths() -> dict[str, Any]:
                     "file": {"type": "string", "format": "binary",
                              "description": ".gcode.3mf, .3mf or .gcode"}},
                     "required": ["staff_name", "file"]}}}},
+            "responses": {**_ok(201, "file, estimate, prefill and the job", _object({
+                "file": _ref("JobFile"),
+                "estimate": _object({
+                    "seconds": {"type": ["integer", "null"]},
+                    "hours": {"type": ["number", "null"]},
+                    "grams": {"type": ["number", "null"]},
+                    "slicer": {"type": ["string", "null"]}, "source": {"type": "string"}}),
+                "prefill": _object({"weight_g": {"type": ["number", "null"]},
+                                    "time_hours": {"type": ["number", "null"]},
+                                    "cost_cents": {"type": ["integer", "null"]}}),
+                "job": _ref("Job")})),
+                **_errors(401, 403, 404, 409, 413, 415, 422, 503)}}},
+        "/jobs/{job_id}/sliced-candidates": {"get": {
+            "summary": "The sliced files the approval dialog offers, best first: those "
+                       "uploaded and the slicer's saves in the job's folder not yet adopted",
+            "description": "Ranked by extension (.gcode.3mf > .3mf > .gcode), then newest, "
+                           "then name; the first is recommended. Files in the folder that "
+                           "look like saves but are refused (links, empty, over the upload "
+                           "limit, still being written, names that are not plain text) are "
+                           "in `skipped` with the reason.",
+            "security": _STAFF_SECURITY,
+            "parameters": [_path_id("job_id")],
+            "responses": {**_ok(200, "the candidates", _object({
+                "job_id": {"type": "integer"}, "version": {"type": "integer"},
+                "candidates": {"type": "array", "items": _object({
+                    "name": {"type": "string"},
+                    "choice": {"type": "string", "description": (
+                        "authoritative_file's value in the approval form (`saved:` + name "
+                        "for a save)")},
+                    "source": {"type": "string", "enum": ["uploaded", "slicer save"]},
+                    "known": {"type": "boolean"}, "extension": {"type": "string"},
+                    "size_bytes": {"type": "integer"}, "at": _DATETIME,
+                    "estimate": {"type": ["object", "null"]},
+                    "prefill": _object({"weight_g": {"type": "number"},
+                                        "time_hours": {"type": "number"}}, []),
+                    "recommended": {"type": "boolean"}})},
+                "recommended": {"type": ["string", "null"]},
+                "skipped": {"type": "array", "items": _object({
+                    "name": {"type": "string"}, "reason": {"type": "string"}})}})),
+                **_errors(401, 404, 422)}}},
+        "/jobs/{job_id}/sliced-candidates/adopt": {"post": {
+            "summary": "Adopt one of the slicer's saves as a sliced file of the job",
+            "description": "The save is checked exactly like an uploaded sliced file (size "
+                           "limit, read by the inspector with its estimate), stored under a "
+                           "generated name, and the slicer's file removed; one "
+                           "`add_sliced_file` event with `source: \"slicer save\"`. 415 for a "
+                           "file that is not a sliced file, a link, empty or still being "
+                           "written; 422 (`fields.name`) for a bad name or a file no longer "
+                           "in the folder.",
+            "security": _STAFF_SECURITY,
+            "parameters": [_path_id("job_id")],
+            "requestBody": _json_body({**_STAFF, "name": _text(300, min_length=1, description=(
+                "The save's file name in the job's folder (or its `choice`)"))},
+                ["staff_name", "name"]),
             "responses": {**_ok(201, "file, estimate, prefill and the job", _object({
                 "file": _ref("JobFile"),
                 "estimate": _object({
@@ -435,7 +541,13 @@ def _job_paths() -> dict[str, Any]:
                                                 ["staff_name"]),
         "/jobs/{job_id}/payment": _action("Record payment at pickup", {
             **_STAFF, "grams": _GRAMS, "txn_no": _text(120, min_length=1),
-            "picked_up_by": _text(120, min_length=1)},
+            "picked_up_by": _text(120, min_length=1),
+            "override_reason": _text(500, description=(
+                "Why more than the confirmed quote is charged. Required (422 on this "
+                "field, saying the quote and the weighed amount) when the charge for the "
+                "weighed grams is above `cost_cents`; recorded only then")),
+            "charge_quote": {"type": ["boolean", "null"], "description": (
+                "Charge the confirmed quote this once, whatever the weight")}},
             ["staff_name", "grams", "txn_no", "picked_up_by"]),
         "/jobs/{job_id}/revert-completion": _action("Undo complete", _REASON,
                                                     ["staff_name", "reason"]),
@@ -489,6 +601,37 @@ def _job_paths() -> dict[str, Any]:
             "responses": {**_ok(200, "the message, pending again", _ref("Message")),
                           **_errors(401, 403, 404, 413, 422)}}},
     }
+
+
+def _pricing_paths() -> dict[str, Any]:
+    money = {"type": "string", "pattern": "^\\$[0-9,]+\\.[0-9]{2}$"}
+    return {"/pricing/quote": {"get": {
+        "summary": "What a weight costs, and what a pickup of it would charge",
+        "description": "For the live cost figures of the approval and pickup forms. With "
+                       "`quoted_cents` (the confirmed quote), `charge_cents` is what a pickup "
+                       "charges under the lab's `policy` and `above_quote` whether that needs "
+                       "an override reason; without it the three are null.",
+        "security": _STAFF_SECURITY,
+        "parameters": [
+            {"name": "print_method", "in": "query", "required": True,
+             "schema": {"type": "string", "enum": ["filament", "resin"]}},
+            {"name": "grams", "in": "query", "required": True,
+             "schema": {"type": "number", "exclusiveMinimum": 0, "maximum": 100_000}},
+            {"name": "quoted_cents", "in": "query", "required": False,
+             "schema": {"type": "integer", "minimum": 0, "maximum": 1_000_000_000}}],
+        "responses": {**_ok(200, "the figures, in integer cents", _object({
+            "print_method": {"type": "string", "enum": ["filament", "resin"]},
+            "grams": {"type": "number"}, "cost_cents": {"type": "integer", "minimum": 0},
+            "cost": money, "material_cents": {"type": "integer", "minimum": 0},
+            "minimum_cents": {"type": "integer", "minimum": 0},
+            "minimum_applies": {"type": "boolean"},
+            "cents_per_gram": {"type": "string", "description": "Decimal, e.g. `6.5`"},
+            "policy": {"type": "string", "enum": ["weighed", "quote", "lower"]},
+            "quoted_cents": {"type": ["integer", "null"]},
+            "charge_cents": {"type": ["integer", "null"]},
+            "charge": {"oneOf": [{"type": "null"}, money]},
+            "above_quote": {"type": ["boolean", "null"]}})),
+            **_errors(401, 422)}}}}
 
 
 def openapi_document() -> dict[str, Any]:
@@ -594,5 +737,6 @@ def openapi_document() -> dict[str, Any]:
                     "event": _ref("Event")})),
                     **_errors(401, 404, 409, 413, 422, 503)}}},
             **_queue_paths(),
+            **_pricing_paths(),
         },
     }

@@ -16,6 +16,7 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from adapters.web.security import csrf_token
+from printcore.requests.details import EDITABLE_FIELDS
 from printcore.requests.job import JobStatus
 from printcore.requests.pricing import format_cents
 from printcore.text import displayable
@@ -40,10 +41,14 @@ EVENT_TITLES: dict[str, str] = {
     "revert_pickup": "Pickup undone",
     "delete": "Deleted",
     "resend_confirmation": "Confirmation link resent",
+    "confirmation_reminder": "Reminder emailed: the confirmation link expires soon",
     "message_retried": "Email sent again",
+    "message_failed": "Email could not be delivered",
     "opened_in_slicer": "Opened in the slicer",
     "review": "Marked reviewed",
     "unreview": "Review undone",
+    "notes": "Staff notes changed",
+    "edit": "Details corrected",
 }
 
 _DETAIL_LABELS: dict[str, str] = {
@@ -51,6 +56,8 @@ _DETAIL_LABELS: dict[str, str] = {
     "slicer": "slicer",
     "original_name": "file",
     "stored_name": "stored as",
+    "source": "from",
+    "saved_as": "slicer's file",
     "estimate_seconds": "slicer time (s)",
     "estimate_grams": "slicer weight (g)",
     "weight_g": "weight (g)",
@@ -63,12 +70,33 @@ _DETAIL_LABELS: dict[str, str] = {
     "txn_no": "transaction",
     "picked_up_by": "picked up by",
     "was_reviewed_by": "had been reviewed by",
+    "error": "the server said",
 }
 
 
+def _was(value: Any, limit: int = 160) -> str:
+    """An old or new value in a history line: quoted, on one line, shortened."""
+    text = " ".join(str(value).split()) if value not in (None, "") else ""
+    if not text:
+        return "(empty)"
+    return f"“{text[:limit]}…”" if len(text) > limit else f"“{text}”"
+
+
 def event_details(details: dict[str, Any]) -> str:
-    """The parts of an event's details staff care about, labelled (hashes and sizes left out)."""
+    """The parts of an event's details staff care about, labelled (hashes and sizes left out).
+
+    A correction (``{"changes": {field: {"old", "new"}}}``) reads ``email: “a” → “b”``; a
+    staff-notes change (``{"old", "new"}``) reads ``notes: “old” → “new”``.
+    """
     parts = []
+    changes = details.get("changes")
+    if isinstance(changes, dict):
+        for field, change in changes.items():
+            if isinstance(change, dict):
+                label = EDITABLE_FIELDS.get(str(field), str(field).replace("_", " "))
+                parts.append(f"{label}: {_was(change.get('old'))} → {_was(change.get('new'))}")
+    if "old" in details and "new" in details and not isinstance(changes, dict):
+        parts.append(f"notes: {_was(details['old'])} → {_was(details['new'])}")
     for key, label in _DETAIL_LABELS.items():
         value = details.get(key)
         if value in (None, "", []):

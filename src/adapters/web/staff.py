@@ -13,8 +13,11 @@ from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from adapters.web.context import WebContext
+from adapters.web.details_api import details_context, form_changes
+from adapters.web.identity import acting_name, identity_routes, remember_if_unset
 from adapters.web.intake import receive_sliced_file
 from adapters.web.numbers import MAX_PAGE, optional_version, whole_number
+from adapters.web.pricing_api import pickup_preview
 from adapters.web.printers import printer_routes
 from adapters.web.render import Renderer
 from adapters.web.responses import status_for
@@ -27,6 +30,8 @@ from adapters.web.security import (
     require_csrf,
     workstation,
 )
+from adapters.web.setup_notices import setup_routes
+from adapters.web.sliced_saves import adopt_save, adopted_note, approval_candidates
 from adapters.web.slicer_links import slicer_link_context
 from adapters.web.thumbnails import thumbnail_context
 from printcore.errors import (
@@ -39,6 +44,7 @@ from printcore.errors import (
 from printcore.requests.job import ACTIVE_STATUSES, Actor, PrintMethod
 from printcore.requests.lifecycle import allowed_events
 from printcore.requests.pricing import per_gram, round_up_to_half_hour
+from printcore.requests.saves import SAVE_CHOICE_PREFIX, prefill_agrees
 from printcore.requests.search import JobQuery
 from printcore.requests.service import REJECTION_REASONS
 
@@ -60,6 +66,8 @@ DONE_MESSAGES: dict[str, str] = {
                            "works.",
     "review": "Marked reviewed: the job no longer shows as NEW.",
     "unreview": "Review undone: the job shows as NEW again.",
+    "notes": "Staff notes saved.",
+    "edit": "Request details corrected.",
 }
 
 
@@ -151,15 +159,16 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                 jobs = svc.list_jobs(status=status, limit=PAGE_SIZE, offset=offset)
         except ValidationError as err:
             return render(request, "error.html", {"error": err}, status_code=422)
-        counts = svc.counts()
+        counts = svc.tab_counts()  # {status: (jobs, not reviewed)}
         if not searching and sort == "age":
-            total = counts.get(status, 0)
+            total = counts.get(status, (0, 0))[0]
         failed_mail = ctx.outbox.failed_jobs() if ctx.outbox is not None else {}
         here = {k: v for k, v in {**search, "sort": "" if sort == "age" else sort}.items() if v}
         if not searching:
             here["status"] = status
         return render(request, "staff/dashboard.html", {
-            "tabs": [(s.value, s.label, counts.get(s.value, 0)) for s in ACTIVE_STATUSES],
+            "tabs": [(s.value, s.label, *counts.get(s.value, (0, 0))) for s in ACTIVE_STATUSES],
+            "ages": svc.state_ages(jobs, ctx.age_thresholds),
             "status": status, "jobs": jobs, "page": page, "total": total,
             "has_more": total > page * PAGE_SIZE,
             "failed_mail": dict(sorted(failed_mail.items())),
@@ -179,6 +188,12 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                 prefill["weight_g"] = estimate.grams
             if estimate.seconds:
                 prefill["time_hours"] = round_up_to_half_hour(estimate.seconds / 3600)
+        # The approval dialog's files (uploaded and the slicer's saves); its figures follow
+        # the chosen file's estimate (adapters.web.sliced_saves).
+        approval = (approval_candidates(ctx, job, (values or {}).get("authoritative_file")
+                                        or request.query_params.get("file"))
+                    if "approve" in allowed_events(job) else {})
+        prefill.update(approval.pop("approval_prefill", {}))
         prefill.update(values or {})
         last_sliced = job.sliced_files[-1].stored_name if job.sliced_files else ""
         cost_preview = None
@@ -196,7 +211,10 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             "authoritative_default": job.authoritative_file or last_sliced,
             "error": error, "fields": getattr(error, "fields", {}) if error else {},
             "pricing": svc.pricing, "cost_preview": cost_preview,
+            "pickup": pickup_preview(svc.pricing, job, (values or {}).get("grams", job.weight_g)),
             **thumbnail_context(ctx, job),
+            **details_context(ctx),
+            **approval,
             **slicer_link_context(ctx.opener_links, ctx.files, svc.clock.now(), job,
                                   str(request.session.get("ws") or "")),
             "rate": per_gram(svc.pricing.rate(job.print_method)),
@@ -241,7 +259,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                     request, form.get("csrf_token")))
         except PrintcoreError as err:
             return job_page(request, job_id, err, status_for(err))
-        name = fields.get("staff_name", "")
+        name = acting_name(request, fields)
         try:
             version = optional_version(fields.get("version"))
         except PrintcoreError as err:
@@ -251,7 +269,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             svc.add_sliced_file(job_id, Actor.staff(name, ws), staged, estimate, version)
         except PrintcoreError as err:
             return job_page(request, job_id, err, status_for(err))
-        request.session["staff_name"] = name
+        remember_if_unset(request, name)
         note = "Sliced file added."
         if estimate.known:
             note += " The approval form is filled in from the slicer's estimate."
@@ -268,7 +286,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             ws = workstation(request, ctx)
         except AuthenticationError:
             return login_redirect(request)
-        name = str(form.get("staff_name", "")).strip()
+        name = acting_name(request, form)
         values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
         try:
             require_csrf(request, str(form.get("csrf_token", "")))
@@ -276,9 +294,19 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             version = _version(form)
             reason = str(form.get("reason", "")).strip()
             if event == "approve":
-                svc.approve(job_id, who, _float(form, "weight_g"),  # type: ignore[arg-type]
-                            _float(form, "time_hours"),  # type: ignore[arg-type]
-                            str(form.get("authoritative_file", "")), version)
+                chosen = str(form.get("authoritative_file", ""))
+                weight, hours = _float(form, "weight_g"), _float(form, "time_hours")
+                if chosen.startswith(SAVE_CHOICE_PREFIX):  # a slicer's save: adopt it first
+                    stored, estimate = await adopt_save(ctx, job_id, who, chosen, version)
+                    remember_if_unset(request, name)
+                    version = None if version is None else version + 1
+                    chosen = values["authoritative_file"] = stored.stored_name
+                    if not prefill_agrees(estimate, weight, hours):
+                        request.session["flash"] = adopted_note(stored, estimate)
+                        return RedirectResponse(
+                            f"/staff/jobs/{job_id}?{urlencode({'file': chosen})}#approve-form",
+                            status_code=303)
+                svc.approve(job_id, who, weight, hours, chosen, version)  # type: ignore[arg-type]
             elif event == "reject":
                 svc.reject(job_id, who, [str(r) for r in form.getlist("reasons")],
                            str(form.get("custom_reason", "")), version)
@@ -294,13 +322,18 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                 svc.mark_reviewed(job_id, who, version)
             elif event == "unreview":
                 svc.unmark_reviewed(job_id, who, version)
+            elif event == "notes":
+                svc.set_staff_notes(job_id, who, str(form.get("notes", "")), version)
+            elif event == "edit":
+                svc.edit_details(job_id, who, form_changes(svc, job_id, form), version)
             elif event == "pick_up":
                 svc.pick_up(job_id, who, _float(form, "grams"),  # type: ignore[arg-type]
                             str(form.get("txn_no", "")), str(form.get("picked_up_by", "")),
-                            version)
+                            version, str(form.get("override_reason", "")).strip() or None,
+                            charge_quote=form.get("charge_quote") == "1")
             elif event == "delete":
                 svc.delete(job_id, who, version)
-                request.session["staff_name"] = name
+                remember_if_unset(request, name)
                 request.session["flash"] = f"Job {job_id} deleted; its history is kept."
                 return RedirectResponse("/staff", status_code=303)
             else:
@@ -309,7 +342,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             return render(request, "error.html", {"error": err}, status_code=404)
         except PrintcoreError as err:
             return job_page(request, job_id, err, status_for(err), values)
-        request.session["staff_name"] = name
+        remember_if_unset(request, name)
         request.session["flash"] = DONE_MESSAGES.get(event, "Done.")
         return RedirectResponse(f"/staff/jobs/{job_id}", status_code=303)
 
@@ -321,8 +354,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             ws = workstation(request, ctx)
         except AuthenticationError:
             return login_redirect(request)
-        name = str(form.get("staff_name", "")).strip() or str(
-            request.session.get("staff_name", ""))
+        name = acting_name(request, form)
         try:
             require_csrf(request, str(form.get("csrf_token", "")))
             if ctx.outbox is None:
@@ -350,4 +382,6 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
               methods=["POST"]),
         Route("/staff/jobs/{job_id:id}/{event}", act, methods=["POST"]),
         *printer_routes(ctx, render),
+        *identity_routes(ctx, render),
+        *setup_routes(ctx, render),
     ]

@@ -16,6 +16,7 @@ from adapters.web.intake import (
 from adapters.web.render import Renderer
 from adapters.web.responses import status_for
 from adapters.web.security import CsrfError, client_address, csrf_token, require_csrf
+from adapters.web.student_status import status_facts
 from printcore.errors import (
     FileTooLargeError,
     NotFoundError,
@@ -47,6 +48,7 @@ def student_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                 "filament_rate": per_gram(svc.pricing.filament_cents_per_gram),
                 "resin_rate": per_gram(svc.pricing.resin_cents_per_gram),
                 "minimum": format_cents(svc.pricing.minimum_cents),
+                "color_choices": ctx.colors, "printer_choices": ctx.printer_choices,
             },
             status_code=status,
         )
@@ -103,7 +105,8 @@ def student_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                           status_code=status_for(err))
         return render(
             request, "student/status.html",
-            {"job": job, "new": request.query_params.get("new") == "1"},
+            {"job": job, "new": request.query_params.get("new") == "1",
+             **status_facts(svc, job)},  # the print line, the link's expiry
         )
 
     def used_link(request: Request, token: str, err: TokenUsedError) -> Response:

@@ -26,7 +26,14 @@ from printcore.requests.job import Job, Submission
 from printcore.requests.validation import check_submission
 from printcore.text import text_problem
 
-__all__ = ["EDITABLE_FIELDS", "STAFF_NOTES_LIMIT", "checked_changes", "checked_staff_notes"]
+__all__ = ["DEFAULT_COLORS", "EDITABLE_FIELDS", "STAFF_NOTES_LIMIT", "checked_changes", "checked_staff_notes"]
+
+#: The colours offered on the forms when the lab sets none (``PRINTCORE_COLORS``);
+#: "other" (free text) is always offered besides them.
+DEFAULT_COLORS: tuple[str, ...] = (
+    "Black", "White", "Grey", "Red", "Orange", "Yellow", "Green", "Blue", "Purple",
+    "Clear", "Any",
+)
 
 #: The longest staff note, in characters.
 STAFF_NOTES_LIMIT = 2000
