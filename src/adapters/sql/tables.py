@@ -32,8 +32,8 @@ from sqlalchemy import (
 from adapters.sql.types import UTCDateTime
 
 __all__ = [
-    "NAMING_CONVENTION", "events", "jobs", "metadata", "outbox", "printers", "settings",
-    "staff", "staff_sessions", "tickets",
+    "NAMING_CONVENTION", "events", "job_locks", "jobs", "metadata", "outbox", "printers",
+    "settings", "staff", "staff_sessions", "tickets",
 ]
 
 NAMING_CONVENTION = {
@@ -193,6 +193,21 @@ tickets = Table(
     Index(None, "status", "queue_key"),
     Index(None, "member", "id"),
     sqlite_autoincrement=True,
+)
+
+# Soft locks on jobs (printcore.requests.locks), one row per job, live or expired (the
+# service compares expires_at with its clock); ``version`` counts the row's writes, for
+# the atomic swap (adapters.sql.locks). No foreign key: a deleted job's lock is inert. 0008.
+job_locks = Table(
+    "job_locks",
+    metadata,
+    Column("job_id", Integer, primary_key=True, autoincrement=False),
+    Column("staff_name", String, nullable=False),
+    Column("workstation", String, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("taken_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("version", Integer, nullable=False),
 )
 
 outbox = Table(

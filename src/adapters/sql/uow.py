@@ -30,6 +30,7 @@ from sqlalchemy import (
     Engine,
     Table,
     and_,
+    case,
     delete,
     func,
     insert,
@@ -43,6 +44,7 @@ from sqlalchemy.sql import ColumnElement
 
 from adapters.sql.convert import event_to_row, job_to_row, row_to_event, row_to_job
 from adapters.sql.engine import connection_error
+from adapters.sql.locks import SqlJobLockRepository
 from adapters.sql.outbox import SqlOutboxRepository
 from adapters.sql.queue import SqlPrinterRepository, SqlTicketRepository
 from adapters.sql.sessions import SqlSessionRepository
@@ -59,7 +61,7 @@ from printcore.ports import (
 )
 from printcore.queue.ports import PrinterRepository, TicketRepository
 from printcore.requests.job import Job
-from printcore.requests.ports import JobRepository
+from printcore.requests.ports import JobLockRepository, JobRepository
 from printcore.requests.search import JobQuery
 
 __all__ = ["SqlUnitOfWork"]
@@ -215,6 +217,31 @@ class SqlJobRepository(_Repository):
         query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
         return {status: int(n) for status, n in self._conn.execute(query)}
 
+    def count_by_status_and_review(self) -> dict[str, tuple[int, int]]:
+        """``{status: (jobs, of which not reviewed)}``, one grouped query."""
+        new = func.sum(case((jobs.c.reviewed_at.is_(None), 1), else_=0))
+        query = select(jobs.c.status, func.count(), new).group_by(jobs.c.status)
+        return {status: (int(n), int(u or 0)) for status, n, u in self._conn.execute(query)}
+
+    def entered_status_at(self, job_ids: Sequence[int]) -> dict[int, datetime]:
+        """When each job entered its current status: the newest ``events`` row with
+        ``to_status`` equal to the job's status (and a different ``from_status``), one
+        query joining ``events`` to ``jobs`` (index: subject, subject_id)."""
+        ids = sorted({int(i) for i in job_ids})
+        if not ids:
+            return {}
+        moved_in = events.join(jobs, and_(jobs.c.id == events.c.subject_id,
+                                          jobs.c.status == events.c.to_status))
+        query = (
+            select(events.c.subject_id, func.max(events.c.at))
+            .select_from(moved_in)
+            .where(events.c.subject == "job", events.c.subject_id.in_(ids),
+                   or_(events.c.from_status.is_(None),
+                       events.c.from_status != events.c.to_status))
+            .group_by(events.c.subject_id)
+        )
+        return {int(i): at for i, at in self._conn.execute(query) if at is not None}
+
     @staticmethod
     def _require_id(job: Job) -> int:
         if job.id is None:
@@ -327,6 +354,7 @@ class SqlUnitOfWork:
         self._connection: Connection | None = None
         # Typed as the ports: the protocol's attributes are settable, hence invariant.
         self.jobs: JobRepository = SqlJobRepository(self)
+        self.locks: JobLockRepository = SqlJobLockRepository(self)
         self.events: EventLog = SqlEventLog(self)
         self.staff: StaffRepository = SqlStaffRepository(self)
         self.settings: SettingsRepository = SqlSettingsRepository(self)

@@ -12,6 +12,7 @@ import builtins
 import copy
 import hashlib
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from types import TracebackType
@@ -19,12 +20,27 @@ from typing import Any
 
 import attrs
 
-from printcore.errors import ConcurrentChangeError, NotFoundError
+from printcore.errors import (
+    ConcurrentChangeError,
+    FileTooLargeError,
+    NotFoundError,
+    UnsupportedFileError,
+    ValidationError,
+)
 from printcore.events import Event
 from printcore.memory import MemoryOutbox, MemoryOutboxStore
 from printcore.ports import StaffMember, WorkstationSession
 from printcore.requests.job import Job, JobFile
+from printcore.requests.locks import JobLock
 from printcore.requests.ports import StagedFile
+from printcore.requests.saves import (
+    SavesScan,
+    SkippedSave,
+    SlicerSave,
+    is_ignored_name,
+    save_extension,
+    save_name_problem,
+)
 from printcore.requests.search import JobQuery, matches, search_text
 
 __all__ = ["MemoryDatabase", "MemoryFileStore", "MemoryUnitOfWork"]
@@ -38,6 +54,7 @@ class MemoryDatabase:
     settings: dict[str, str] = attrs.Factory(dict)
     sessions: dict[str, WorkstationSession] = attrs.Factory(dict)
     outbox: MemoryOutboxStore = attrs.Factory(lambda: MemoryOutboxStore())
+    job_locks: dict[int, JobLock] = attrs.Factory(dict)  # soft locks, by job id
     next_job_id: int = 1
     next_event_id: int = 0
     lock: threading.Lock = attrs.field(factory=threading.Lock, repr=False)
@@ -117,6 +134,52 @@ class _Jobs:
         for j in self._uow.db.jobs.values():
             counts[j.status] = counts.get(j.status, 0) + 1
         return counts
+
+    def count_by_status_and_review(self) -> dict[str, tuple[int, int]]:
+        counts: dict[str, tuple[int, int]] = {}
+        for j in self._uow.db.jobs.values():
+            total, new = counts.get(j.status, (0, 0))
+            counts[j.status] = (total + 1, new + (j.reviewed_at is None))
+        return counts
+
+    def entered_status_at(self, job_ids: Sequence[int]) -> dict[int, datetime]:
+        wanted = {i: self._uow.db.jobs[i].status for i in job_ids if i in self._uow.db.jobs}
+        found: dict[int, datetime] = {}
+        for e in self._uow.db.events:
+            if (e.subject == "job" and wanted.get(e.subject_id) == e.to_status
+                    and e.from_status != e.to_status):
+                if e.subject_id not in found or e.at > found[e.subject_id]:
+                    found[e.subject_id] = e.at
+        return found
+
+
+def _same_lock(a: JobLock | None, b: JobLock | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.staff_name, a.workstation, a.version) == (b.staff_name, b.workstation, b.version)
+
+
+class _Locks:
+    """Soft locks: a swap checks the committed lock now, and again at commit."""
+
+    def __init__(self, uow: MemoryUnitOfWork) -> None:
+        self._uow = uow
+
+    def get(self, job_id: int) -> JobLock | None:
+        if job_id in self._uow.pending_locks:
+            return self._uow.pending_locks[job_id][0]
+        return self._uow.db.job_locks.get(job_id)
+
+    def swap(self, job_id: int, expected: JobLock | None, new: JobLock | None) -> bool:
+        if not _same_lock(self.get(job_id), expected):
+            return False
+        base = self._uow.pending_locks.get(job_id, (None, expected))[1]
+        self._uow.pending_locks[job_id] = (new, base)
+        return True
+
+    def for_jobs(self, job_ids: builtins.list[int]) -> dict[int, JobLock]:
+        found = {i: self.get(i) for i in job_ids}
+        return {i: lock for i, lock in found.items() if lock is not None}
 
 
 class _Events:
@@ -209,6 +272,7 @@ class MemoryUnitOfWork:
     def __init__(self, db: MemoryDatabase) -> None:
         self.db = db
         self.jobs = _Jobs(self)
+        self.locks = _Locks(self)
         self.events = _Events(self)
         self.staff = _Staff(self)
         self.settings = _Settings(self)
@@ -218,6 +282,7 @@ class MemoryUnitOfWork:
 
     def _reset(self) -> None:
         self.pending_jobs: dict[int, tuple[str, Job, int]] = {}
+        self.pending_locks: dict[int, tuple[JobLock | None, JobLock | None]] = {}
         self.pending_events: list[Event] = []
         self.pending_staff: dict[str, StaffMember] = {}
         self.pending_settings: dict[str, str] = {}
@@ -245,6 +310,14 @@ class MemoryUnitOfWork:
                     raise NotFoundError(f"There is no job {job_id}.")
                 if op != "add" and stored is not None and stored.version != base:
                     raise ConcurrentChangeError(job_id)
+            for job_id, (_lock, expected) in self.pending_locks.items():
+                if not _same_lock(db.job_locks.get(job_id), expected):
+                    raise ConcurrentChangeError(job_id, f"Job {job_id}'s lock changed.")
+            for job_id, (lock, _) in self.pending_locks.items():
+                if lock is None:
+                    db.job_locks.pop(job_id, None)
+                else:
+                    db.job_locks[job_id] = lock
             for job_id, (op, job, _) in self.pending_jobs.items():
                 if op == "remove":
                     db.jobs.pop(job_id, None)
@@ -268,6 +341,7 @@ class MemoryFileStore:
     files: dict[str, bytes] = attrs.Factory(dict)
     metadata: dict[str, dict[str, Any]] = attrs.Factory(dict)
     staged: dict[str, bytes] = attrs.Factory(dict)
+    saved_at: dict[str, datetime] = attrs.Factory(dict)  # the slicer's saves' mtimes
 
     def stage(self, original_name: str, content: bytes, extension: str) -> StagedFile:
         path = Path(f"staging/{len(self.staged) + 1}{extension}")
@@ -332,3 +406,55 @@ class MemoryFileStore:
         assert job.id is not None
         suffix = f"_{job.id}/"
         return {k.split("/")[0] for k in self.files if suffix in k}
+
+    # --- the slicer's saves (printcore.requests.saves) ---------------------------------
+
+    def put_save(self, job: Job, name: str, content: bytes, at: datetime) -> None:
+        """What a slicer does: write ``name`` into the job's folder (``at``: its mtime)."""
+        key = f"{self._folder(job, job.status)}/{name}"
+        self.files[key] = content
+        self.saved_at[key] = at
+
+    def scan_saves(self, job: Job, max_bytes: int) -> SavesScan:
+        prefix = f"{self._folder(job, job.status)}/"
+        known = {f.stored_name for f in job.files}
+        saves: list[SlicerSave] = []
+        skipped: list[SkippedSave] = []
+        for key in sorted(k for k in self.files if k.startswith(prefix)):
+            name = key[len(prefix):]
+            if name in known or is_ignored_name(name):
+                continue
+            problem = save_name_problem(name)
+            size = len(self.files[key])
+            if problem is None and size == 0:
+                problem = "empty"
+            elif problem is None and size > max_bytes:
+                problem = f"larger than the {max_bytes / 1_000_000:g} MB upload limit"
+            if problem is not None:
+                skipped.append(SkippedSave(name, problem))
+                continue
+            at = self.saved_at.get(key, datetime.now(UTC))
+            saves.append(SlicerSave(name, save_extension(name) or "", size, at))
+        return SavesScan(tuple(saves), tuple(skipped))
+
+    def stage_save(self, job: Job, name: str, max_bytes: int) -> StagedFile:
+        problem = save_name_problem(name)
+        if problem is not None or job.file(name) is not None:
+            raise ValidationError(problem or f"{name} is already one of the job's files.",
+                                  {"authoritative_file": problem or "Already a job file."})
+        content = self.files.get(f"{self._folder(job, job.status)}/{name}")
+        if content is None:
+            raise NotFoundError(f"{name} is no longer in the job's folder; rescan for saves.")
+        if not content:
+            raise UnsupportedFileError(f"{name}: empty.", "authoritative_file")
+        if len(content) > max_bytes:
+            raise FileTooLargeError(max_bytes, "authoritative_file")
+        return self.stage(name, content, save_extension(name) or "")
+
+    def remove_save(self, job: Job, name: str, sha256: str) -> None:
+        key = f"{self._folder(job, job.status)}/{name}"
+        content = self.files.get(key)
+        if content is not None and job.file(name) is None and (
+                hashlib.sha256(content).hexdigest() == sha256):
+            del self.files[key]
+            self.saved_at.pop(key, None)

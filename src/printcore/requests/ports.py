@@ -4,6 +4,7 @@ unit of work the flow runs in (the shared one plus ``jobs`` and the outbox)."""
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -13,9 +14,11 @@ import attrs
 from printcore.outbox import OutboxRepository
 from printcore.ports import UnitOfWork
 from printcore.requests.job import Job, JobFile
+from printcore.requests.locks import JobLock
+from printcore.requests.saves import SavesScan
 from printcore.requests.search import JobQuery
 
-__all__ = ["FileStore", "JobRepository", "RequestsUnitOfWork", "StagedFile"]
+__all__ = ["FileStore", "JobLockRepository", "JobRepository", "RequestsUnitOfWork", "StagedFile"]
 
 
 class JobRepository(Protocol):
@@ -47,6 +50,18 @@ class JobRepository(Protocol):
 
     def count_by_status(self) -> dict[str, int]: ...
 
+    def count_by_status_and_review(self) -> dict[str, tuple[int, int]]:
+        """``{status: (jobs, of which not reviewed)}`` in one grouped query; statuses
+        without jobs are left out."""
+        ...
+
+    def entered_status_at(self, job_ids: Sequence[int]) -> dict[int, datetime]:
+        """When each of these jobs entered its current status (UTC): the time of the
+        newest event that moved it into that status (``to_status`` equal to the job's
+        status and ``from_status`` different), read in one query. Jobs without such an
+        event (or unknown ids) are left out; callers fall back to ``created_at``."""
+        ...
+
     def search(self, query: JobQuery) -> tuple[builtins.list[Job], int]:
         """The page of jobs ``query`` finds (:func:`printcore.requests.search.matches`),
         in its order, and how many it finds in all. Sort ``age``: oldest first; ``name``:
@@ -67,10 +82,30 @@ class JobRepository(Protocol):
         ...
 
 
+class JobLockRepository(Protocol):
+    """Jobs' soft locks (:mod:`printcore.requests.locks`), at most one per job, stored
+    whether live or expired (the service compares ``expires_at`` with its clock)."""
+
+    def get(self, job_id: int) -> JobLock | None: ...
+
+    def swap(self, job_id: int, expected: JobLock | None, new: JobLock | None) -> bool:
+        """Atomically replace job ``job_id``'s lock ``expected`` (None: no row) by ``new``
+        (None: remove it); False, changing nothing, when the stored lock is not
+        ``expected`` any more (compared by holder, workstation and version) because a
+        concurrent transaction swapped it first."""
+        ...
+
+    def for_jobs(self, job_ids: builtins.list[int]) -> dict[int, JobLock]:
+        """The stored locks of those jobs, by job id."""
+        ...
+
+
 class RequestsUnitOfWork(UnitOfWork, Protocol):
-    """The shared unit of work plus the jobs and the outbox (:mod:`printcore.outbox`)."""
+    """The shared unit of work plus the jobs, their soft locks and the outbox
+    (:mod:`printcore.outbox`)."""
 
     jobs: JobRepository
+    locks: JobLockRepository
     outbox: OutboxRepository
 
     def __enter__(self) -> RequestsUnitOfWork: ...
@@ -130,3 +165,24 @@ class FileStore(Protocol):
         ...
 
     def exists(self, job: Job, stored_name: str) -> bool: ...
+
+    def scan_saves(self, job: Job, max_bytes: int) -> SavesScan:
+        """The slicer's saves in the job's folder under its current status that are not
+        the job's files (:mod:`printcore.requests.saves`): regular files only, with a
+        sliced extension, not hidden or temporary. Refused and listed in ``skipped`` with
+        the reason: links (symbolic or hard), empty files, files over ``max_bytes`` bytes,
+        files still being written. A missing folder gives an empty scan."""
+        ...
+
+    def stage_save(self, job: Job, name: str, max_bytes: int) -> StagedFile:
+        """Copy the save ``name`` from the job's folder into staging (its bytes as they
+        are now, hashed), for the same checks as an upload. Raises ValidationError
+        (``name`` is not a plain file name there), NotFoundError (it is gone),
+        UnsupportedFileError (a link, not a regular file, empty, still being written),
+        FileTooLargeError (over ``max_bytes``)."""
+        ...
+
+    def remove_save(self, job: Job, name: str, sha256: str) -> None:
+        """After the save was adopted (committed): remove the slicer's file ``name`` if it
+        still holds the bytes with ``sha256`` (a newer save in its place is kept)."""
+        ...

@@ -26,9 +26,11 @@ from printcore.errors import (
 from printcore.events import Event
 from printcore.outbox import OutboxMessage
 from printcore.ports import Clock, Notice, TokenSigner
+from printcore.requests.ages import AgeThresholds, StateAge
 from printcore.requests.job import Actor, Job, JobFile, JobStatus, Submission
 from printcore.requests.details import checked_changes, checked_staff_notes
 from printcore.requests.lifecycle import fire
+from printcore.requests.locks import DEFAULT_TTL, JobLocks
 from printcore.requests.naming import job_basename, stored_file_name
 from printcore.requests.ports import FileStore, RequestsUnitOfWork, StagedFile
 from printcore.requests.pricing import Pricing
@@ -67,7 +69,15 @@ class PrintRequests:
     clock: Clock
     pricing: Pricing = attrs.Factory(Pricing)
     confirmation_ttl: timedelta = timedelta(days=7)
+    #: How long a job's soft lock lasts without a heartbeat (:attr:`locks`).
+    lock_ttl: timedelta = DEFAULT_TTL
     reminder_lead: timedelta = timedelta(hours=48)
+
+    @property
+    def locks(self) -> JobLocks:
+        """The jobs' soft locks (:mod:`printcore.requests.locks`), on this service's
+        units of work and clock."""
+        return JobLocks(self.uow, self.clock, self.lock_ttl)
 
     # --- student side -----------------------------------------------------------------
 
@@ -198,8 +208,16 @@ class PrintRequests:
         upload: StagedFile,
         estimate: SliceEstimate | None,
         expected_version: int | None = None,
+        save_name: str | None = None,
     ) -> JobFile:
         """Attach a staff-made sliced file (and what its slicer said) to a job.
+
+        ``upload`` was uploaded, or (``save_name`` given) staged from the slicer's save of
+        that name in the job's folder (:meth:`FileStore.stage_save`): the event's
+        ``source`` is then ``"slicer save"`` (else ``"upload"``), and once the change is
+        committed the slicer's file is removed if it still holds the adopted bytes, so the
+        folder holds what ``metadata.json`` lists. The stored name is generated
+        (``<base>_sliced<n><ext>``) and never overwrites a file on disk.
 
         Allowed until the job is printed (uploaded, pending, ready_to_print). Raises
         NotFoundError, ValidationError, InvalidTransitionError, ConcurrentChangeError.
@@ -220,7 +238,7 @@ class PrintRequests:
                 base = job_basename(job.student_name, job.print_method, job.color, job.id)
                 index = len(job.sliced_files) + 1
                 name = stored_file_name(base, "sliced", upload.extension, index)
-                while job.file(name) is not None:
+                while job.file(name) is not None or self.files.exists(job, name):
                     index += 1
                     name = stored_file_name(base, "sliced", upload.extension, index)
                 stored = self.files.adopt(job, upload, name, "sliced")
@@ -242,6 +260,8 @@ class PrintRequests:
                                 "stored_name": name,
                                 "estimate_seconds": estimate.seconds if estimate else None,
                                 "estimate_grams": estimate.grams if estimate else None,
+                                "source": "slicer save" if save_name else "upload",
+                                **({"saved_as": save_name} if save_name else {}),
                             },
                         )
                     )
@@ -251,6 +271,8 @@ class PrintRequests:
                     raise
         finally:
             self.files.discard(upload)
+        if save_name:
+            self.files.remove_save(job, save_name, upload.sha256)
         return stored
 
     def approve(
@@ -414,31 +436,51 @@ class PrintRequests:
         txn_no: str,
         picked_up_by: str,
         expected_version: int | None = None,
+        override_reason: str | None = None,
+        charge_quote: bool = False,
     ) -> Job:
-        """completed → paid_picked_up, recording the payment for the weighed grams."""
+        """completed → paid_picked_up, recording the payment for the weighed grams.
+
+        The amount follows ``self.pricing.pickup_policy`` (:meth:`Pricing.pickup_charge`;
+        ``charge_quote=True`` charges the confirmed quote this once). A charge above the
+        confirmed quote (``cost_cents``) needs ``override_reason``: without it
+        ValidationError on field ``override_reason`` (the lifecycle's ``check_pick_up``).
+        The event's details: ``grams``, ``txn_no``, ``picked_up_by``, ``amount_cents``,
+        ``quoted_cents``, ``weighed_cents``, ``policy``, ``override_reason`` (None unless
+        above the quote); the receipt email carries the quote, the charge and the reason.
+        """
+
+        def details(job: Job) -> dict[str, Any]:
+            paid = job.active_payment
+            assert paid is not None
+            return {"grams": grams, "txn_no": txn_no, "picked_up_by": picked_up_by,
+                    "amount_cents": paid.amount_cents, "quoted_cents": paid.quoted_cents,
+                    "weighed_cents": self.pricing.cost_cents(job.print_method, paid.grams),
+                    "policy": "quote" if charge_quote else self.pricing.pickup_policy,
+                    "override_reason": paid.override_reason}
+
+        def receipt(job: Job) -> list[Notice]:
+            paid = job.active_payment
+            return [Notice("payment_receipt", job.email, job_id, {
+                **self._summary(job),
+                "amount_cents": paid.amount_cents if paid else None,
+                "quoted_cents": paid.quoted_cents if paid else None,
+                "override_reason": paid.override_reason if paid else None,
+                "txn_no": txn_no,
+            })]
+
         return self._transition(
             job_id,
             "pick_up",
             actor,
             expected_version=expected_version,
-            details={"grams": grams, "txn_no": txn_no, "picked_up_by": picked_up_by},
-            notices=lambda job: [
-                Notice(
-                    "payment_receipt",
-                    job.email,
-                    job_id,
-                    {
-                        **self._summary(job),
-                        "amount_cents": job.active_payment.amount_cents
-                        if job.active_payment
-                        else None,
-                        "txn_no": txn_no,
-                    },
-                )
-            ],
+            details=details,
+            notices=receipt,
             grams=grams,
             txn_no=txn_no,
             picked_up_by=picked_up_by,
+            override_reason=override_reason,
+            charge_quote=charge_quote,
         )
 
     def revert_completion(
@@ -625,6 +667,22 @@ class PrintRequests:
         with self.uow() as uow:
             return uow.jobs.count_by_status()
 
+    def tab_counts(self) -> dict[str, tuple[int, int]]:
+        """``{status: (jobs, of which not reviewed: NEW)}`` for the dashboard's tabs."""
+        with self.uow() as uow:
+            return uow.jobs.count_by_status_and_review()
+
+    def state_ages(self, jobs: Sequence[Job], thresholds: AgeThresholds) -> dict[int, StateAge]:
+        """``{job id: StateAge}``: how long each job has been in its current status (since
+        the newest event that moved it there, else its ``created_at``), as of now (UTC),
+        with its level under ``thresholds``. One query for all of ``jobs``."""
+        ids = [j.id for j in jobs if j.id is not None]
+        with self.uow() as uow:
+            entered = uow.jobs.entered_status_at(ids)
+        now = self.clock.now()
+        return {j.id: StateAge.of(j.status, entered.get(j.id, j.created_at), now, thresholds)
+                for j in jobs if j.id is not None}
+
     # --- internals --------------------------------------------------------------------
 
     def _summary(self, job: Job) -> dict[str, Any]:
@@ -668,7 +726,7 @@ class PrintRequests:
         expected_version: int | None = None,
         check: Callable[[Job], None] | None = None,
         notices: Callable[[Job], list[Notice]] | None = None,
-        details: dict[str, Any] | None = None,
+        details: dict[str, Any] | Callable[[Job], dict[str, Any]] | None = None,
         **kwargs: Any,
     ) -> Job:
         now = self.clock.now()
@@ -701,7 +759,8 @@ class PrintRequests:
                         event,
                         actor,
                         now,
-                        details=dict(details or {}),
+                        details=details(job) if callable(details)
+                        else dict(details or {}),
                         from_status=old,
                         to_status=new,
                     )
