@@ -179,6 +179,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
             minimum_cents=settings.minimum_cents,
         ),
         confirmation_ttl=timedelta(days=settings.confirmation_days),
+        reminder_lead=timedelta(hours=settings.confirmation_reminder_hours),
     )
     staff = StaffDirectory(uow=uow, hasher=hasher, clock=clock)
     if settings.staff_password and not staff.has_password():

@@ -281,6 +281,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_outbox_parsers(sub)
 
+    from entrypoints.reminders import add_parsers as add_reminder_parsers
+
+    add_reminder_parsers(sub)
+
     bot = sub.add_parser("bot", help="run the Discord bot and the queue sweep")
     bot.add_argument("--show-commands", action="store_true",
                      help="print the slash commands the bot would sync, and exit")

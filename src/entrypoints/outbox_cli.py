@@ -59,9 +59,16 @@ def cmd_worker(settings: Settings, args: argparse.Namespace) -> int:
                if settings.mail_backend == "smtp" else f".eml files in {settings.mail_dir}")
     print(f"printcore worker: Redis {settings.describe()['redis_url']}, {threads} threads, "
           f"mail to {backend}", flush=True)
+    from entrypoints.reminders import loop_for
+
+    reminders = loop_for(container)  # with Redis, the worker sends the reminders
+    if reminders is not None:
+        reminders.start()
     try:
         run_worker(container.outbox, settings.redis_url, threads=threads)
     finally:
+        if reminders is not None:
+            reminders.stop()
         container.close()
     return 0
 

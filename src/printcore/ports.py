@@ -153,8 +153,8 @@ class Notice:
     rendered and delivered later by the mail adapter.
 
     ``kind``: ``submitted``, ``approved``, ``rejected``, ``confirmed``, ``completed``,
-    ``payment_receipt``. ``context`` holds JSON-compatible values (the job's figures,
-    tokens, UTC ISO times).
+    ``payment_receipt``, ``confirmation_reminder``. ``context`` holds JSON-compatible
+    values (the job's figures, tokens, UTC ISO times).
     """
 
     kind: str
