@@ -14,17 +14,22 @@ __all__ = ["line_sentence", "relative_time", "status_facts"]
 
 def relative_time(moment: datetime, now: datetime) -> str:
     """``in 2 days``, ``in 5 hours``, ``in 20 minutes``, ``in less than a minute``, or
-    ``2 days ago`` and so on for a moment past (both UTC-aware). Rounded down, so a
-    link that works for 47 more hours says ``in 1 day`` rather than promising two."""
-    seconds = int((moment - now).total_seconds())
+    ``2 days ago`` and so on for a moment past (both UTC-aware). Days from 36 hours on
+    and hours from 90 minutes on are rounded to the nearest (a fresh 7-day link says
+    ``in 7 days``); minutes are rounded down. The page shows the exact time beside it."""
+    seconds = (moment - now).total_seconds()
     future = seconds >= 0
     seconds = abs(seconds)
-    for size, unit in ((86400, "day"), (3600, "hour"), (60, "minute")):
-        if seconds >= size:
-            count = seconds // size
-            words = f"{count} {unit}{'s' if count != 1 else ''}"
-            return f"in {words}" if future else f"{words} ago"
-    return "in less than a minute" if future else "just now"
+    if seconds >= 36 * 3600:
+        count, unit = round(seconds / 86400), "day"
+    elif seconds >= 90 * 60:
+        count, unit = round(seconds / 3600), "hour"
+    elif seconds >= 60:
+        count, unit = int(seconds // 60), "minute"
+    else:
+        return "in less than a minute" if future else "just now"
+    words = f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"in {words}" if future else f"{words} ago"
 
 
 def line_sentence(ahead: int) -> str:
