@@ -19,6 +19,7 @@ from starlette.routing import Route
 
 from adapters.web import queue_actions
 from adapters.web.context import WebContext
+from adapters.web.identity import acting_name, remember_if_unset
 from adapters.web.numbers import optional_version
 from adapters.web.render import Renderer
 from adapters.web.responses import status_for
@@ -87,7 +88,7 @@ def printer_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                 ws = workstation(request, ctx)
             except AuthenticationError:
                 return login_redirect(request)
-            name = str(form.get("staff_name", "")).strip()
+            name = acting_name(request, form)
             try:
                 require_csrf(request, str(form.get("csrf_token", "")))
                 queue = _queue()
@@ -104,7 +105,7 @@ def printer_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                         _version(form))
             except PrintcoreError as err:
                 return page(request, err, status_for(err))
-            request.session["staff_name"] = name
+            remember_if_unset(request, name)
             request.session["flash"] = done
             return RedirectResponse(PAGE, status_code=303)
 

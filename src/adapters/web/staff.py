@@ -16,6 +16,7 @@ from adapters.web.context import WebContext
 from adapters.web.details_api import details_context, form_changes
 from adapters.web.identity import acting_name, identity_routes, remember_if_unset
 from adapters.web.intake import receive_sliced_file
+from adapters.web.locks_api import QUIET_EVENTS, lock_context
 from adapters.web.numbers import MAX_PAGE, optional_version, whole_number
 from adapters.web.pricing_api import pickup_preview
 from adapters.web.printers import printer_routes
@@ -175,6 +176,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             "searching": searching, "search": search, "search_q": search["q"], "sort": sort,
             "print_methods": [m.value for m in PrintMethod],
             "page_query": urlencode(here),
+            "job_locks": svc.locks.live_for(j.id for j in jobs if j.id is not None),
         })
 
     def job_page(request: Request, job_id: int, error: PrintcoreError | None = None,
@@ -204,7 +206,10 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         messages = (ctx.outbox.list(subject="job", subject_id=job_id)
                     if ctx.outbox is not None else [])
         return render(request, "staff/job.html", {
-            "job": job, "events": list(reversed(events)), "allowed": allowed_events(job),
+            # Taking and giving back a soft lock is kept out of the history list (the API
+            # keeps every event); a deliberate take-over shows.
+            "job": job, "events": [e for e in reversed(events) if e.kind not in QUIET_EVENTS],
+            "allowed": allowed_events(job),
             "messages": messages,
             "staff": ctx.staff.list(), "current_staff": request.session.get("staff_name"),
             "reasons": REJECTION_REASONS, "prefill": prefill, "estimate": estimate,
@@ -213,6 +218,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             "pricing": svc.pricing, "cost_preview": cost_preview,
             "pickup": pickup_preview(svc.pricing, job, (values or {}).get("grams", job.weight_g)),
             **thumbnail_context(ctx, job),
+            **lock_context(ctx, request, job_id),
             **details_context(ctx),
             **approval,
             **slicer_link_context(ctx.opener_links, ctx.files, svc.clock.now(), job,
