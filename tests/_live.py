@@ -33,6 +33,12 @@ class LiveServer:
     kind: str
     process: subprocess.Popen[bytes]
     log: Path
+    #: The environment the server runs with (for ``printcore`` commands on its data).
+    env: dict[str, str] = attrs.Factory(dict)
+
+    def printcore(self, *args: str) -> None:
+        """Run ``printcore ARGS`` on this server's data (e.g. ``staff add NAME``)."""
+        _printcore(self.env, *args)
 
     @property
     def storage(self) -> Path:
@@ -87,7 +93,7 @@ def start_server(home: Path, env_extra: dict[str, str], kind: str) -> LiveServer
             raise RuntimeError(f"server exited: {log.read_text()}")
         try:
             if httpx.get(url + "/api/v1/health", timeout=1).status_code == 200:
-                return LiveServer(url, home, kind, process, log)
+                return LiveServer(url, home, kind, process, log, env)
         except httpx.HTTPError:
             time.sleep(0.2)
     process.kill()
