@@ -4,15 +4,19 @@ in-memory fakes with a fixed clock (links live 7 days, reminders 48 hours before
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import attrs
 import pytest
 
-from conftest import ANA, Lab
-from printcore import Job, PrintRequests
+from printcore import Actor, Job, PrintRequests
 from printcore.ports import Notice
 from printcore.requests.reminders import REMINDER_KIND, is_due
 
+if TYPE_CHECKING:
+    from conftest import Lab
+
+ANA = Actor.staff("Ana Lee", "front-desk")
 TTL = timedelta(days=7)
 LEAD = timedelta(hours=48)
 
