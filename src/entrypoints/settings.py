@@ -228,7 +228,7 @@ def _colors(env: Mapping[str, str]) -> tuple[str, ...]:
     return tuple(colors)
 
 
-def _age_thresholds(env: Mapping[str, str]) -> dict[str, float]:
+def _age_thresholds(env: Mapping[str, str]) -> tuple[float, float]:
     """``PRINTCORE_AGE_AMBER_HOURS`` (default 24) and ``PRINTCORE_AGE_RED_HOURS`` (default
     72): hours a job may wait in its state before its dashboard card turns amber, red.
     Positive numbers, amber below red (:class:`printcore.requests.ages.AgeThresholds`)."""
@@ -253,7 +253,7 @@ def _age_thresholds(env: Mapping[str, str]) -> dict[str, float]:
             f"PRINTCORE_AGE_AMBER_HOURS={amber:g} must be less than "
             f"PRINTCORE_AGE_RED_HOURS={red:g} (a card turns amber before it turns red)."
         ) from None
-    return {"age_amber_hours": amber, "age_red_hours": red}
+    return amber, red
 
 
 def _reminders(env: Mapping[str, str]) -> dict[str, int]:
@@ -410,6 +410,7 @@ def load_settings(
         "submission_mail_per_hour": _int(env, "PRINTCORE_SUBMISSION_MAIL_PER_HOUR", 500, 0,
                                          1_000_000),
     }
+    ages = _age_thresholds(env)  # (amber, red) hours
     return Settings(
         home=home,
         database_url=database_url,
@@ -446,7 +447,8 @@ def load_settings(
         base_url_is_default=not env.get("PRINTCORE_BASE_URL"),
         trusted_proxies=_trusted_proxies(env),
         **_reminders(env),
-        **_age_thresholds(env),
+        age_amber_hours=ages[0],
+        age_red_hours=ages[1],
         colors=_colors(env),
         **limits,
         **_mail(env),  # type: ignore[arg-type]

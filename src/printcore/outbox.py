@@ -12,7 +12,9 @@ the web process itself on the embedded default). Delivery of one row
 3. record the outcome: ``sent``; or, for a temporary failure (connection refused, SMTP
    4xx), still ``pending`` with ``next_attempt_at`` pushed back exponentially; or, for a
    permanent one (SMTP 5xx such as an unknown mailbox, a template that fails to render),
-   ``failed`` with the server's answer, shown to staff until someone retries it.
+   ``failed`` with the server's answer, shown to staff until someone retries it, and a
+   ``message_failed`` event on the row's subject (actor: system ``outbox``; details:
+   ``message_id``, ``channel``, ``kind``, ``error``), so open staff pages learn it live.
 
 A row already ``sent`` or ``failed`` is skipped, so a message handed to two deliverers
 (a relay re-sending after a crash) goes out once. The only window for a duplicate is a
@@ -284,6 +286,13 @@ class OutboxService:
             outcome = "retry"
         with self.uow() as uow:
             uow.outbox.finish(message)
+            if outcome == "failed":  # staff see it live: the event log feeds their pages
+                uow.events.append(Event(
+                    message.subject, message.subject_id, "message_failed",
+                    Actor.system("outbox"), now,
+                    details={"message_id": message.id, "channel": message.channel,
+                             "kind": message.kind, "error": message.last_error},
+                ))
             uow.commit()
         return outcome
 

@@ -73,8 +73,8 @@ def kinds(api: httpx.Client, job_id: int) -> list[str]:
 def card(web: httpx.Client, lab: Lab, job_id: int) -> str:
     """The dashboard card of the job (found by a search for this module's tag)."""
     page = web.get("/staff", params={"q": lab.tag}).text
-    match = re.search(rf'<a class="card job-card" href="/staff/jobs/{job_id}" '
-                      rf'data-job="{job_id}">(.*?)</a>', page, re.S)
+    match = re.search(rf'<a class="card job-card[^"]*" href="/staff/jobs/{job_id}" '
+                      rf'data-job="{job_id}"[^>]*>(.*?)</a>', page, re.S)
     assert match, f"no card for job {job_id}"
     return match.group(1)
 

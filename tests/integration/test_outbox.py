@@ -136,8 +136,9 @@ def test_a_permanent_failure_is_kept_for_staff_and_can_be_retried(
     assert svc.failed_jobs() == {}
     with uow_factory() as uow:
         events = uow.events.for_subject("job", 42)
-    assert [(e.kind, e.actor.name, e.details["previous_error"]) for e in events] == [
-        ("message_retried", "Ana Lee", answer)]
+    assert [(e.kind, e.actor.name, e.details.get("error") or e.details["previous_error"])
+            for e in events] == [("message_failed", "outbox", answer),
+                                 ("message_retried", "Ana Lee", answer)]
 
 
 def test_temporary_failures_give_up_after_max_attempts(uow_factory: Callable[[], Any]) -> None:
@@ -181,7 +182,7 @@ def test_only_active_staff_or_the_command_line_retry(uow_factory: Callable[[], A
             svc.retry(message_id, who)
     assert svc.get(message_id).status == "failed"
     with uow_factory() as uow:
-        assert uow.events.for_subject("job", 9) == []
+        assert [e.kind for e in uow.events.for_subject("job", 9)] == ["message_failed"]
     again = svc.retry(message_id, Actor.system("command line"))
     assert again.status == "pending"
 
