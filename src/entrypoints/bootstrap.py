@@ -177,8 +177,10 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
             filament_cents_per_gram=settings.filament_cents_per_gram,
             resin_cents_per_gram=settings.resin_cents_per_gram,
             minimum_cents=settings.minimum_cents,
+            pickup_policy=settings.pickup_charge,
         ),
         confirmation_ttl=timedelta(days=settings.confirmation_days),
+        lock_ttl=timedelta(seconds=settings.lock_seconds),
         reminder_lead=timedelta(hours=settings.confirmation_reminder_hours),
     )
     staff = StaffDirectory(uow=uow, hasher=hasher, clock=clock)

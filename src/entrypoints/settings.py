@@ -88,6 +88,8 @@ class Settings:
     # Reminder before a confirmation link expires (issue 12): hours before; 0: none.
     confirmation_reminder_hours: int = 48
     reminder_check_seconds: int = 300
+    # Soft locks on jobs (issue 12): seconds a lock lasts without a heartbeat.
+    lock_seconds: int = 120
     # Dashboard card colours by age in their state (issue 12): hours.
     age_amber_hours: float = 24.0
     age_red_hours: float = 72.0
@@ -431,6 +433,7 @@ def load_settings(
         minimum_cents=_int(env, "PRINTCORE_MINIMUM_CENTS", 300, 0, 1_000_000),
         pickup_charge=_pickup_charge(env),
         confirmation_days=_int(env, "PRINTCORE_CONFIRMATION_DAYS", 7, 1, 365),
+        lock_seconds=_int(env, "PRINTCORE_LOCK_SECONDS", 120, 30, 3600),
         lab_name=env.get("PRINTCORE_LAB_NAME") or "Fab Lab 3D printing",
         https_only=(env.get("PRINTCORE_HTTPS_ONLY") or "").lower() in ("1", "true", "yes"),
         printers_file=Path(env.get("PRINTCORE_PRINTERS_FILE") or home / "printers.yaml").resolve(),

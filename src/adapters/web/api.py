@@ -21,6 +21,7 @@ from adapters.serialization import to_json_dict
 from adapters.web.context import WebContext
 from adapters.web.details_api import details_api_routes
 from adapters.web.intake import FormRejected, receive_sliced_file, receive_submission
+from adapters.web.locks_api import lock_api_routes, lock_json
 from adapters.web.numbers import MAX_OFFSET, json_version, optional_version, whole_number
 from adapters.web.openapi import openapi_document
 from adapters.web.queue_api import queue_api_routes
@@ -61,6 +62,10 @@ def job_json(job: Job, events: list[Event] | None = None) -> dict[str, Any]:
     if events is not None:
         data["events"] = [event_json(e) for e in events]
     return data
+
+
+#: The job's own fields; make_routes' ``job_json`` adds the live ``lock`` to them.
+_job_fields = job_json
 
 
 def event_json(event: Event) -> dict[str, Any]:
@@ -131,6 +136,19 @@ def _job_id(request: Request) -> int:
 
 def make_routes(ctx: WebContext) -> list[Route]:
     svc = ctx.requests
+
+    def job_json(job: Job, events: list[Event] | None = None,
+                 locks: dict[int, Any] | None = None) -> dict[str, Any]:
+        """The module's :func:`job_json` plus ``lock``: the job's live soft lock
+        (:func:`adapters.web.locks_api.lock_json`) or null; ``locks`` (job id → lock,
+        from ``svc.locks.live_for``) saves a query per job in lists."""
+        data = _job_fields(job, events)
+        if job.id is None:
+            lock = None
+        else:
+            lock = locks.get(job.id) if locks is not None else svc.locks.current(job.id)
+        data["lock"] = lock_json(lock, svc.clock.now())
+        return data
 
     def endpoint(func: Callable[[Request], Awaitable[Response]]) -> Handler:
         async def wrapped(request: Request) -> Response:
@@ -229,8 +247,9 @@ def make_routes(ctx: WebContext) -> list[Route]:
         else:  # no search: the listing as before (newest first without a status)
             found = svc.list_jobs(status=status, limit=limit, offset=offset)
             total = counts.get(status, 0) if status else sum(counts.values())
+        live = svc.locks.live_for(j.id for j in found if j.id is not None)
         return JSONResponse(
-            {"jobs": [job_json(j) for j in found], "counts": counts, "total": total,
+            {"jobs": [job_json(j, locks=live) for j in found], "counts": counts, "total": total,
              "limit": limit, "offset": offset}
         )
 
@@ -378,6 +397,7 @@ def make_routes(ctx: WebContext) -> list[Route]:
     routes.extend(queue_api_routes(ctx, _body, endpoint))
     routes.extend(slicer_api_routes(ctx, _body, endpoint))
     routes.extend(review_api_routes(ctx, _body, endpoint, job_json))
+    routes.extend(lock_api_routes(ctx, _body, endpoint))
     routes.extend(sliced_saves_api_routes(ctx, _body, endpoint, job_json))
     routes.extend(details_api_routes(ctx, _body, endpoint, job_json))
     return routes

@@ -18,6 +18,8 @@ from adapters.web.api import api_routes
 from adapters.web.context import WebContext
 from adapters.web.guard import InputGuard
 from adapters.web.live import live_routes
+from adapters.web.locks_api import lock_form_routes
+from adapters.web.pricing_api import pricing_api_routes
 from adapters.web.render import Renderer
 from adapters.web.responses import error_json, plain_error, status_for
 from adapters.web.staff import staff_routes
@@ -105,9 +107,11 @@ def create_app(ctx: WebContext) -> Starlette:
     app = _App(
         routes=[
             *student_routes(ctx, render),
+            *lock_form_routes(ctx, render),  # before staff_routes' /staff/jobs/{id}/{event}
             *staff_routes(ctx, render),
             *live_routes(ctx),
             *thumbnail_routes(ctx),
+            *pricing_api_routes(ctx),  # /api/v1/pricing/quote, before the mount
             Mount("/api/v1", routes=api_routes(ctx)),
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ],

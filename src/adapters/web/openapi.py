@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.web.numbers import MAX_ID as ID_LIMIT
+from printcore.requests.locks import LOCK_ACTIONS
 
 __all__ = ["openapi_document"]
 
@@ -220,6 +221,19 @@ _EVENT = _object({
     "actor": _ref("Actor"), "at": _DATETIME,
     "details": {"type": "object"},
     "from_status": {"type": ["string", "null"]}, "to_status": {"type": ["string", "null"]}})
+_LOCK = _object({
+    "job_id": {"type": "integer"}, "staff_name": {"type": "string"},
+    "workstation": {"type": "string", "description": "The holder's login workstation"},
+    "action": {"type": "string", "enum": list(LOCK_ACTIONS)},
+    "doing": {"type": "string", "description": "The verb, e.g. `approving`"},
+    "message": {"type": "string", "description": (
+        "`Ana at Front desk is approving this job (until 16:42 UTC)`")},
+    "taken_at": _DATETIME, "expires_at": _DATETIME,
+    "expires_in_seconds": {"type": "integer", "minimum": 0}},
+    required=["job_id", "staff_name", "workstation", "action", "doing", "message",
+              "taken_at", "expires_at"],
+    description="A job's live soft lock: advice for the other workstation, not a guard "
+                "(the version check still is)")
 _JOB = _object({
     "id": {"type": "integer"},
     "status": {"type": "string", "enum": _JOB_STATUSES},
@@ -259,6 +273,8 @@ _JOB = _object({
                        "description": "When the staff notes last changed (UTC)"},
     "allowed_actions": {"type": "array", "items": {"type": "string"},
                         "description": "The events allowed in the job's state"},
+    "lock": {"oneOf": [{"type": "null"}, _ref("Lock")],
+             "description": "Who is at this job now (null: nobody, or the lock expired)"},
     "amount_due_cents": {"type": ["integer", "null"], "minimum": 0,
                          "description": "Null before approval; the confirmed quote until "
                                         "pickup; after pickup what was charged"},
@@ -577,6 +593,7 @@ def _job_paths() -> dict[str, Any]:
                        "requestBody": _json_body(_STAFF, [], body_required=False),
                        "responses": {**_JOB_RESPONSE,
                                      **_errors(401, 403, 404, 409, 413, 422, 503)}}},
+        "/jobs/{job_id}/lock": _lock_path(),
         "/jobs/{job_id}/messages": {"get": {
             "summary": "The job's emails with their delivery state, newest first",
             "security": _STAFF_SECURITY,
@@ -600,6 +617,48 @@ def _job_paths() -> dict[str, Any]:
             "requestBody": _json_body(_STAFF, ["staff_name"]),
             "responses": {**_ok(200, "the message, pending again", _ref("Message")),
                           **_errors(401, 403, 404, 413, 422)}}},
+    }
+
+
+def _lock_path() -> dict[str, Any]:
+    held = {"409": {"description": "Someone else holds the lock (`lock_held`); `lock` is "
+                                   "theirs",
+                    "content": {"application/json": {"schema": _object({
+                        "error": _object({"code": {"type": "string", "const": "lock_held"},
+                                          "message": {"type": "string"}}),
+                        "lock": _ref("Lock")})}}}}
+    body = {"staff_name": _STAFF_NAME,
+            "workstation": _text(200, description=(
+                "Optional; must equal the login's workstation (the lock's)"))}
+    return {
+        "post": {"summary": "Take, refresh (heartbeat) or take over the job's soft lock",
+                 "description": "Taken at the login's workstation for `action` (default "
+                                "`work`) for PRINTCORE_LOCK_SECONDS (120 s); the holder "
+                                "calling again refreshes it (no event); anyone else gets "
+                                "409 unless `take_over` is true (recorded as a "
+                                "`lock_taken_over` event).",
+                 "security": _STAFF_SECURITY,
+                 "parameters": [_path_id("job_id")],
+                 "requestBody": _json_body({
+                     **body, "action": {"type": "string", "enum": list(LOCK_ACTIONS)},
+                     "take_over": {"type": ["boolean", "null"]}}, ["staff_name"]),
+                 "responses": {**_ok(200, "the lock now held", _object({
+                     "lock": _ref("Lock"),
+                     "outcome": {"type": "string",
+                                 "enum": ["taken", "refreshed", "taken_over"]}})),
+                     **held, **_errors(401, 403, 404, 413, 422, 503)}},
+        "delete": {"summary": "Release the job's soft lock (the holder only)",
+                   "description": "staff_name in the JSON body or as a query parameter. "
+                                  "`released` is null when there was no live lock.",
+                   "security": _STAFF_SECURITY,
+                   "parameters": [_path_id("job_id"),
+                                  {"name": "staff_name", "in": "query", "required": False,
+                                   "schema": _STAFF_NAME}],
+                   "requestBody": _json_body(body, [], body_required=False),
+                   "responses": {**_ok(200, "released", _object({
+                       "lock": {"type": "null"},
+                       "released": {"oneOf": [{"type": "null"}, _ref("Lock")]}})),
+                       **held, **_errors(401, 403, 404, 413, 422, 503)}},
     }
 
 
@@ -662,6 +721,7 @@ def openapi_document() -> dict[str, Any]:
                 "Payment": _PAYMENT,
                 "Event": _EVENT,
                 "Job": _JOB,
+                "Lock": _LOCK,
                 "Message": _MESSAGE,
                 "Printer": _PRINTER,
                 "Ticket": _TICKET,

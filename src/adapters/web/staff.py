@@ -196,6 +196,8 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                                         or request.query_params.get("file"))
                     if "approve" in allowed_events(job) else {})
         prefill.update(approval.pop("approval_prefill", {}))
+        if approval and ({"rescan", "file"} & set(request.query_params)):
+            approval["lock_open_action"] = "approve"  # a rescan or an adoption: dialog open
         prefill.update(values or {})
         last_sliced = job.sliced_files[-1].stored_name if job.sliced_files else ""
         cost_preview = None
