@@ -10,6 +10,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from printcore import Actor
 from printcore.errors import ConcurrentChangeError, NotFoundError, ValidationError
@@ -222,3 +224,69 @@ def test_decide_rules_are_pure() -> None:
         decide(mine, now, 1, "Ben", "Back", "approve", ttl)
     taken, outcome = decide(mine, now, 1, "Ben", "Back", "approve", ttl, take_over=True)
     assert outcome == "taken_over" and taken.version == 2
+
+
+# --- a property: any sequence of takes, take-overs, releases and time passing ---------
+
+DESKS = [ANA, BEN, ANA_BACK]
+STEPS = st.lists(st.one_of(
+    st.tuples(st.just("take"), st.sampled_from(range(3)), st.sampled_from(["approve", "reject"]),
+              st.booleans()),
+    st.tuples(st.just("release"), st.sampled_from(range(3))),
+    st.tuples(st.just("wait"), st.integers(0, 200)),
+), max_size=30)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=STEPS)
+def test_locks_follow_the_rules_against_a_model(steps: list[tuple]) -> None:  # type: ignore[type-arg]
+    """A trivially correct model (holder, action, expiry) beside the real service: each
+    step either does what the model says (and appends an event exactly when the model
+    says) or raises LockHeldError and changes nothing."""
+    from conftest import Lab as LabClass
+
+    lab = LabClass()
+    lab.staff.add(ANA.name)
+    lab.staff.add(BEN.name)
+    job_id = a_job(lab)
+    locks = lab.requests.locks
+    model: tuple[Actor, str, object] | None = None  # holder, action, expires_at
+    for step in steps:
+        now = lab.clock.now()
+        live = model is not None and now < model[2]  # type: ignore[operator]
+        events_before = len(lab.db.events)
+        if step[0] == "wait":
+            lab.clock.advance(seconds=step[1])
+            continue
+        who = DESKS[step[1]]
+        if step[0] == "take":
+            action, take_over = step[2], step[3]
+            mine = live and model is not None and model[0] == who
+            if live and not mine and not take_over:
+                with pytest.raises(LockHeldError):
+                    locks.take(job_id, who, action)
+                assert len(lab.db.events) == events_before
+                continue
+            lock, outcome = locks.take(job_id, who, action, take_over=take_over)
+            quiet = mine and model is not None and model[1] == action
+            assert outcome == ("refreshed" if quiet else
+                               "taken_over" if live and not mine else "taken")
+            assert len(lab.db.events) == events_before + (0 if quiet else 1)
+            model = (who, action, lock.expires_at)
+        else:
+            mine = live and model is not None and model[0] == who
+            if live and not mine:
+                with pytest.raises(LockHeldError):
+                    locks.release(job_id, who)
+                assert len(lab.db.events) == events_before
+                continue
+            released = locks.release(job_id, who)
+            assert (released is not None) == bool(live)
+            assert len(lab.db.events) == events_before + (1 if live else 0)
+            model = None
+        current = locks.current(job_id)
+        expected = model if model is not None and lab.clock.now() < model[2] else None  # type: ignore[operator]
+        assert (current is None) == (expected is None)
+        if current is not None and expected is not None:
+            assert (current.staff_name, current.workstation, current.action) == (
+                expected[0].name, expected[0].workstation, expected[1])
