@@ -734,7 +734,8 @@ class JobMachine(RuleBasedStateMachine):
             version=version,
         )
 
-    @rule(job_id=jobs, actor=STAFF, grams=GRAMS, txn=TEXT, by=TEXT, mode=VERSION_MODE)
+    @rule(job_id=jobs, actor=STAFF, grams=GRAMS, txn=TEXT, by=TEXT,
+          override=st.none() | REASON, mode=VERSION_MODE)
     def pick_up(
         self,
         job_id: int,
@@ -742,23 +743,34 @@ class JobMachine(RuleBasedStateMachine):
         grams: tuple[Any, bool],
         txn: tuple[str, bool],
         by: tuple[str, bool],
+        override: tuple[str, bool] | None,
         mode: str | None,
     ) -> None:
+        """Weighed grams priced by the default policy (``weighed``); above the confirmed
+        quote only with an override reason (issue 12), which is recorded only then."""
         m = self.model[job_id]
         version = self.version_arg(m, mode)
+        weighed = Pricing().cost_cents(m.print_method, float(grams[0])) if grams[1] else None
+        above = weighed is not None and m.cost_cents is not None and weighed > m.cost_cents
+        reason = override[0] if override is not None else None
         job = self.transition(
             job_id,
             "pick_up",
             actor,
-            lambda: self.svc.pick_up(job_id, actor, grams[0], txn[0], by[0], version),
+            lambda: self.svc.pick_up(job_id, actor, grams[0], txn[0], by[0], version,
+                                     override_reason=reason),
             version=version,
-            bad=not (grams[1] and txn[1] and by[1]),
+            bad=not (grams[1] and txn[1] and by[1])
+            or (above and not (override is not None and override[1])),
         )
         if job is not None:
             self.effects(m, "pick_up", job)
             payment = job.active_payment
             assert payment is not None and payment.grams == float(grams[0])
             assert payment.recorded_by == actor.name
+            assert payment.amount_cents == weighed
+            assert payment.quoted_cents == m.cost_cents
+            assert payment.override_reason == (reason.strip() if above and reason else None)
 
     @rule(job_id=jobs, actor=STAFF, mode=VERSION_MODE)
     def delete(self, job_id: int, actor: Actor, mode: str | None) -> None:

@@ -330,3 +330,48 @@ def test_valid_approvals_price_and_round(new_lab: NewLab, weight: float, hours: 
     assert job.status == "pending"
     assert job.cost_cents == Pricing().cost_cents("filament", weight)
     assert job.time_hours == round_up_to_half_hour(hours)
+
+
+# --- pickup against the confirmed quote (issue 12) ---------------------------------------
+
+POLICY_PRICINGS = st.builds(
+    Pricing,
+    filament_cents_per_gram=st.decimals(min_value=0, max_value=1000, places=3),
+    resin_cents_per_gram=st.decimals(min_value=0, max_value=1000, places=3),
+    minimum_cents=st.integers(min_value=0, max_value=100_000),
+    pickup_policy=st.sampled_from(["weighed", "quote", "lower"]),
+)
+OVERRIDES = st.one_of(st.none(), st.sampled_from(["", "  ", "\t", "Asked for a bigger print."]))
+
+
+@settings(max_examples=300)
+@given(pricing=POLICY_PRICINGS, method=METHODS, quote=st.integers(min_value=0, max_value=10**7),
+       grams=GOOD_WEIGHT, reason=OVERRIDES, charge_quote=st.booleans())
+def test_no_payment_is_ever_above_the_quote_without_a_reason(
+    pricing: Pricing, method: str, quote: int, grams: float, reason: str | None,
+    charge_quote: bool,
+) -> None:
+    """Whatever the rates, policy, weight and quote: a pickup either records a payment that
+    is at most the confirmed quote or carries the override reason, or it is refused on
+    ``override_reason`` alone and the job is unchanged. Only ``weighed`` can ever need the
+    override; ``quote``, ``lower`` and "charge the quote" never do."""
+    job = a_job("completed")
+    job.print_method, job.cost_cents, job.weight_g = method, quote, 10.0
+    before = copy.deepcopy(job)
+    weighed = pricing.cost_cents(method, grams)
+    policy = "quote" if charge_quote else pricing.pickup_policy
+    expected = {"weighed": weighed, "quote": quote, "lower": min(weighed, quote)}[policy]
+    args = {**FIRE_ARGS, "pricing": pricing, "grams": grams, "override_reason": reason,
+            "charge_quote": charge_quote}
+    try:
+        fire(job, "pick_up", **args)
+    except ValidationError as err:
+        assert set(err.fields) == {"override_reason"}
+        assert policy == "weighed" and weighed > quote and not (reason or "").strip()
+        assert job == before
+        return
+    paid = job.active_payment
+    assert paid is not None and job.status == "paid_picked_up"
+    assert paid.amount_cents == expected and paid.quoted_cents == quote
+    assert paid.amount_cents <= quote or paid.override_reason
+    assert paid.override_reason == ((reason or "").strip() if expected > quote else None)

@@ -18,9 +18,16 @@ from statemachine.exceptions import TransitionNotAllowed
 
 from printcore.errors import InvalidTransitionError, ValidationError
 from printcore.requests.job import Job, Payment
-from printcore.requests.pricing import MAX_GRAMS, MAX_HOURS, Pricing, round_up_to_half_hour
+from printcore.requests.pricing import (
+    MAX_GRAMS,
+    MAX_HOURS,
+    PickupCharge,
+    Pricing,
+    format_cents,
+    round_up_to_half_hour,
+)
 
-__all__ = ["EVENTS", "JobLifecycle", "fire"]
+__all__ = ["EVENTS", "MAX_OVERRIDE_REASON", "JobLifecycle", "fire"]
 
 
 def _positive(value: Any) -> bool:
@@ -114,8 +121,19 @@ class JobLifecycle(StateMachine):
             raise ValidationError("Say why.", {"reason": "A reason is required."})
 
     def check_pick_up(
-        self, grams: Any = None, txn_no: Any = None, picked_up_by: Any = None
+        self,
+        grams: Any = None,
+        txn_no: Any = None,
+        picked_up_by: Any = None,
+        override_reason: Any = None,
+        charge_quote: Any = False,
+        pricing: Pricing | None = None,
     ) -> None:
+        """The pickup rule (the only place it is decided): grams, a transaction number and
+        who picked it up are required; a charge above the confirmed quote (see
+        :meth:`Pricing.pickup_charge`) also needs ``override_reason``, text of at most
+        :data:`MAX_OVERRIDE_REASON` characters. Raises ValidationError naming the fields."""
+        job: Job = self.model
         fields: dict[str, str] = {}
         if not _grams(grams):
             fields["grams"] = f"Enter the weighed grams, greater than 0 and at most {MAX_GRAMS}."
@@ -123,8 +141,20 @@ class JobLifecycle(StateMachine):
             fields["txn_no"] = "Enter the payment's transaction number."
         if not _text(picked_up_by):
             fields["picked_up_by"] = "Enter who picked the print up."
+        if override_reason is not None and not isinstance(override_reason, str):
+            fields["override_reason"] = "The override reason must be text."
+        elif isinstance(override_reason, str) and len(override_reason.strip()) > \
+                MAX_OVERRIDE_REASON:
+            fields["override_reason"] = f"At most {MAX_OVERRIDE_REASON} characters."
+        elif "grams" not in fields:
+            charge = (pricing or Pricing()).pickup_charge(
+                job.print_method, float(grams), job.cost_cents, charge_quote is True)
+            if charge.above_quote and not _text(override_reason):
+                fields["override_reason"] = _above_quote_message(float(grams), charge)
         if fields:
-            raise ValidationError("The payment record is incomplete.", fields)
+            message = ("The charge is above the confirmed quote." if list(fields) ==
+                       ["override_reason"] else "The payment record is incomplete.")
+            raise ValidationError(message, fields)
 
     # --- effects ----------------------------------------------------------------------
 
@@ -171,16 +201,23 @@ class JobLifecycle(StateMachine):
         pricing: Pricing,
         staff_name: str,
         now: datetime,
+        override_reason: str | None = None,
+        charge_quote: bool = False,
     ) -> None:
         job: Job = self.model
+        charge = pricing.pickup_charge(job.print_method, float(grams), job.cost_cents,
+                                       charge_quote is True)
+        reason = override_reason.strip() if charge.above_quote and override_reason else None
         job.payments.append(
             Payment(
                 grams=float(grams),
-                amount_cents=pricing.cost_cents(job.print_method, float(grams)),
+                amount_cents=charge.amount_cents,
                 txn_no=txn_no.strip(),
                 picked_up_by=picked_up_by.strip(),
                 recorded_by=staff_name,
                 recorded_at=now,
+                quoted_cents=charge.quoted_cents,
+                override_reason=reason,
             )
         )
 
@@ -189,6 +226,21 @@ class JobLifecycle(StateMachine):
         job.payments = [
             p if p.voided_at is not None else _void(p, now, reason) for p in job.payments
         ]
+
+
+#: The longest override reason accepted at pickup, in characters.
+MAX_OVERRIDE_REASON = 500
+
+
+def _above_quote_message(grams: float, charge: PickupCharge) -> str:
+    """What staff read when a pickup would charge more than the student confirmed."""
+    quote = format_cents(charge.quoted_cents or 0)
+    return (
+        f"The weighed {grams:g} g come to {format_cents(charge.amount_cents)}, above the "
+        f"confirmed quote of {quote}. Charge the quote ({quote}) instead, or give the "
+        "reason for charging more (for example: the student asked for a larger or extra "
+        "print)."
+    )
 
 
 def _void(payment: Payment, now: datetime, reason: str) -> Payment:

@@ -9,7 +9,8 @@ import attrs
 
 from printcore.errors import ValidationError
 
-__all__ = ["MAX_GRAMS", "MAX_HOURS", "Pricing", "round_up_to_half_hour"]
+__all__ = ["MAX_GRAMS", "MAX_HOURS", "PICKUP_POLICIES", "PickupCharge", "Pricing",
+           "round_up_to_half_hour"]
 
 #: The heaviest weight accepted, in grams (100 kg): anything above is a typo such as 1e30,
 #: which would otherwise overflow the Decimal context and a 64-bit cents column.
@@ -29,16 +30,45 @@ def _positive_finite(value: object) -> bool:
     )
 
 
+#: What is charged at pickup (``PRINTCORE_PICKUP_CHARGE``), see :meth:`Pricing.pickup_charge`.
+PICKUP_POLICIES: tuple[str, ...] = ("weighed", "quote", "lower")
+
+
+@attrs.frozen
+class PickupCharge:
+    """The money side of one pickup, in integer cents.
+
+    ``weighed_cents``: the price of the weighed grams; ``quoted_cents``: the cost the
+    student confirmed (``Job.cost_cents``; None only for a job never approved);
+    ``amount_cents``: what is charged under the policy; ``policy``: the policy applied
+    (``weighed``, ``quote``, ``lower``, or ``quote`` when staff chose to charge the quote).
+    """
+
+    weighed_cents: int
+    quoted_cents: int | None
+    amount_cents: int
+    policy: str
+
+    @property
+    def above_quote(self) -> bool:
+        """Whether the charge exceeds the confirmed quote: allowed only with an override
+        reason (:meth:`printcore.requests.lifecycle.JobLifecycle.check_pick_up`)."""
+        return self.quoted_cents is not None and self.amount_cents > self.quoted_cents
+
+
 @attrs.frozen
 class Pricing:
     """Rates in cents per gram (Decimal, so ``6.5`` is $0.065/g) and a minimum in cents.
 
     Defaults (DESIGN.md): filament $0.10/g, resin $0.20/g, minimum charge $3.00.
+    ``pickup_policy`` is one of :data:`PICKUP_POLICIES` (see :meth:`pickup_charge`).
     """
 
     filament_cents_per_gram: Decimal = Decimal("10")
     resin_cents_per_gram: Decimal = Decimal("20")
     minimum_cents: int = 300
+    pickup_policy: str = attrs.field(default="weighed",
+                                     validator=attrs.validators.in_(PICKUP_POLICIES))
 
     def rate(self, print_method: str) -> Decimal:
         if print_method == "filament":
@@ -67,6 +97,29 @@ class Pricing:
                 {"weight_g": f"Enter the weight in grams, greater than 0 and at most {MAX_GRAMS}."},
             )
         return max(self.minimum_cents, self.material_cents(print_method, grams))
+
+    def pickup_charge(self, print_method: str, grams: float, quoted_cents: int | None,
+                      charge_quote: bool = False) -> PickupCharge:
+        """What to charge at pickup for ``grams`` weighed, given the confirmed quote.
+
+        ``pickup_policy``: ``weighed`` (default) charges the weighed grams' price, which
+        may exceed the quote (then the pickup needs an override reason); ``quote`` always
+        charges the quote; ``lower`` charges the lower of the two (never above the quote).
+        ``charge_quote=True`` charges the quote this once, whatever the policy. Without a
+        quote (``quoted_cents`` None) the weighed price is charged.
+
+        Raises ValidationError (field ``weight_g``) for a weight that is not a positive
+        finite number of at most ``MAX_GRAMS``, as :meth:`cost_cents`.
+        """
+        weighed = self.cost_cents(print_method, grams)
+        policy = "quote" if charge_quote else self.pickup_policy
+        if quoted_cents is None or policy == "weighed":
+            amount = weighed
+        elif policy == "quote":
+            amount = quoted_cents
+        else:
+            amount = min(weighed, quoted_cents)
+        return PickupCharge(weighed, quoted_cents, amount, policy)
 
 
 def round_up_to_half_hour(hours: float) -> float:
