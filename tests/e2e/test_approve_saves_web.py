@@ -23,9 +23,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
+from test_browser import CHROMIUM, LAUNCH_ARGS, _log_in
 
 from _live import PASSWORD, STAFF, LiveServer, login, submit
-from _support import FIXTURES
+from _support import FIXTURES, service_missing
 from printcore.requests.naming import job_basename
 
 MODEL = FIXTURES / "models" / "Moon.stl"
@@ -98,9 +100,9 @@ def test_api_lists_ranks_and_adopts_saves(live_server: LiveServer, api: httpx.Cl
     r = api.get(f"/jobs/{job_id}/sliced-candidates")
     assert r.status_code == 200, r.text
     body = r.json()
+    # .gcode.3mf before .gcode (though older); fake and wormdrive share an mtime: by name.
     assert [c["name"] for c in body["candidates"]] == [
-        "fake.gcode.3mf", "wormdrive.gcode.3mf", "ring.gcode"]  # same kind: newest first
-    # (fake and wormdrive have the same mtime: by name.)
+        "fake.gcode.3mf", "wormdrive.gcode.3mf", "ring.gcode"]
     assert body["recommended"] == "saved:fake.gcode.3mf"
     assert all(c["source"] == "slicer save" and not c["known"] for c in body["candidates"])
     assert {s["name"]: s["reason"] for s in body["skipped"]} == {
@@ -212,10 +214,6 @@ def test_form_adopts_and_approves_in_one_post_when_the_figures_agree(
 @pytest.mark.parametrize("live_server", ["sqlite"], indirect=True)
 def test_browser_rescan_finds_the_save_and_approves_with_it(
         live_server: LiveServer, api: httpx.Client) -> None:
-    from playwright.sync_api import expect
-
-    from test_browser import _log_in, browser  # noqa: F401 - the module's fixture kit
-
     job_id, student = new_job(api)
     with _chromium() as chromium:
         page = chromium.new_page(viewport={"width": 390, "height": 844})
@@ -254,11 +252,6 @@ class _chromium:
     """Debian's Chromium under Playwright (fails under CI=true when missing)."""
 
     def __enter__(self):  # type: ignore[no-untyped-def]
-        from playwright.sync_api import sync_playwright
-
-        from _support import service_missing
-        from test_browser import CHROMIUM, LAUNCH_ARGS
-
         if not CHROMIUM.exists():
             service_missing(f"Chromium not found at {CHROMIUM}")
         self._pw = sync_playwright().start()
