@@ -83,10 +83,21 @@ def _fill_student_form(page: Page, email: str, model: Path) -> None:
     page.locator("#file").set_input_files(str(model))
 
 
+def _choose_staff(page: Page) -> None:
+    """Pick the staff member once, in the header's "You are:" form."""
+    page.locator("#whoami").select_option(STAFF)
+    page.locator("#whoami-form button").click()
+    expect(page.locator(".flash")).to_contain_text(f"You are {STAFF}")
+
+
 def _staff_form(page: Page, action: str) -> Locator:
-    """The action form posting to ``.../<action>``, with the staff member chosen."""
+    """The action form posting to ``.../<action>``, its dialog opened; it sends the
+    staff member chosen in the header."""
+    opener = page.locator(f"details#action-{action}:not([open]) > summary")
+    if opener.count():
+        opener.click()
     form = page.locator(f'form[action$="/{action}"], form[action*="/{action}?"]')
-    form.locator('select[name="staff_name"]').select_option(STAFF)
+    expect(form.locator('input[name="staff_name"]')).to_have_value(STAFF)
     return form
 
 
@@ -107,6 +118,7 @@ def _log_in(page: Page, server: LiveServer) -> None:
     page.locator("#password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(server.url + "/staff")
+    _choose_staff(page)
 
 
 def _slice_and_approve(page: Page, server: LiveServer, job_id: int, sliced: Path) -> None:
@@ -176,6 +188,7 @@ def test_student_and_staff_walk_through_the_pages(
         staff.get_by_role("button", name="Log in").click()
         staff.wait_for_url(server.url + "/staff")
         expect(staff.locator(".ws")).to_contain_text(WORKSTATION)
+        _choose_staff(staff)
         tab = staff.locator('.tab[data-status="uploaded"]')
         expect(tab).to_have_class(re.compile(r"\bactive\b"))
         expect(tab).to_contain_text("Uploaded")
@@ -191,7 +204,7 @@ def test_student_and_staff_walk_through_the_pages(
         expect(staff.locator("h1")).to_contain_text(f"Job #{job_id}")
         expect(staff.locator("h1 .status")).to_have_text("Uploaded")
         upload = staff.locator(f'form[action^="/staff/jobs/{job_id}/files"]')
-        upload.locator('select[name="staff_name"]').select_option(STAFF)
+        expect(upload.locator('input[name="staff_name"]')).to_have_value(STAFF)
         upload.locator('input[type="file"]').set_input_files(str(sliced))
         upload.get_by_role("button", name="Upload sliced file").click()
         staff.wait_for_url(f"{server.url}/staff/jobs/{job_id}")
@@ -201,11 +214,12 @@ def test_student_and_staff_walk_through_the_pages(
         hours = approve.locator('input[name="time_hours"]')
         assert float(weight.input_value()) == pytest.approx(10.48)
         assert float(hours.input_value()) == 1.0
-        expect(approve.locator('select[name="staff_name"]')).to_have_value(STAFF)
-        expect(approve.locator('select[name="authoritative_file"]')).not_to_have_value("")
+        expect(approve.locator('input[name="staff_name"]')).to_have_value(STAFF)
+        # the recommended sliced file is preselected (radio buttons since the saves list)
+        expect(approve.locator('input[name="authoritative_file"]:checked')).to_have_count(1)
         _shot(staff, screenshots, "job-before-approval", shots)
 
-        approve.locator('select[name="staff_name"]').select_option(STAFF)
+        approve = _staff_form(staff, "approve")
         approve.get_by_role("button", name="Approve and email the student").click()
         staff.wait_for_url(f"{server.url}/staff/jobs/{job_id}")
         expect(staff.locator("h1 .status")).to_have_text("Pending confirmation")

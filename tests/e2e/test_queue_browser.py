@@ -95,7 +95,9 @@ def test_staff_work_the_queue_in_the_browser(
         expect(row.locator(".position")).to_have_text("1")
         _shot(page, shots, "01-printers")
 
-        # A form cannot go without choosing who you are (the select is required).
+        # Nobody chosen in the header yet: each form asks, and cannot go without a name
+        # (the select is required).
+        expect(page.locator("#acting-note")).to_contain_text("Choose who you are")
         row.locator("select").select_option("")
         row.get_by_role("button", name="Remove").click()
         expect(page.locator(".flash")).to_have_count(0)
@@ -121,9 +123,12 @@ def test_staff_work_the_queue_in_the_browser(
         assert f"#{ticket} Dee" not in _queue(server, "status")
 
         # Out of service (Bob held it: confirm), then back in service; the staff member
-        # chosen last time is already selected.
+        # picked in the form's fallback dropdown is now the workstation's: no form asks.
         card = page.locator('[data-printer="X1C-2"]')
-        expect(card.locator("select")).to_have_value(STAFF)
+        expect(page.locator("#whoami")).to_have_value(STAFF)
+        expect(page.locator("#acting-note")).to_contain_text(f"recorded as {STAFF}")
+        expect(card.locator("select")).to_have_count(0)
+        expect(card.locator('input[name="staff_name"]')).to_have_value(STAFF)
         page.once("dialog", lambda dialog: dialog.accept())
         card.get_by_role("button", name="Take out of service").click()
         expect(page.locator(".flash")).to_contain_text("X1C-2 is out of service; Bob is back")
