@@ -243,13 +243,29 @@ def test_locks_follow_the_rules_against_a_model(steps: list[tuple]) -> None:  # 
     """A trivially correct model (holder, action, expiry) beside the real service: each
     step either does what the model says (and appends an event exactly when the model
     says) or raises LockHeldError and changes nothing."""
-    from conftest import Lab as LabClass
+    from datetime import UTC, datetime
 
-    lab = LabClass()
-    lab.staff.add(ANA.name)
-    lab.staff.add(BEN.name)
-    job_id = a_job(lab)
-    locks = lab.requests.locks
+    from printcore.memory import FixedClock
+    from printcore.ports import StaffMember
+    from printcore.requests.job import Job
+    from printcore.requests.locks import JobLocks
+    from printcore.requests.memory import MemoryDatabase, MemoryUnitOfWork
+
+    db, clock = MemoryDatabase(), FixedClock()
+    now0 = datetime(2026, 9, 1, 15, tzinfo=UTC)
+    with MemoryUnitOfWork(db) as uow:
+        job_id = uow.jobs.add(Job("Ada", "ada@example.edu", "Art", "ART 1", "filament",
+                                  "red", now0, updated_at=now0))
+        for member in (ANA, BEN):
+            uow.staff.add(StaffMember(member.name, True, now0))
+        uow.commit()
+    locks = JobLocks(lambda: MemoryUnitOfWork(db), clock)
+
+    class _View:  # the two things the loop looks at
+        def __init__(self) -> None:
+            self.db, self.clock = db, clock
+
+    lab = _View()
     model: tuple[Actor, str, object] | None = None  # holder, action, expires_at
     for step in steps:
         now = lab.clock.now()

@@ -29,16 +29,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from types import TracebackType
+from typing import Any, Literal, Protocol
 
 import attrs
 
 from printcore.errors import ConcurrentChangeError, ValidationError
 from printcore.events import Actor, Event
-from printcore.ports import Clock
-
-if TYPE_CHECKING:
-    from printcore.requests.ports import RequestsUnitOfWork
+from printcore.ports import Clock, EventLog, StaffRepository
 
 __all__ = [
     "DEFAULT_TTL",
@@ -165,6 +163,42 @@ def lock_details(lock: JobLock) -> dict[str, Any]:
     return {"action": lock.action, "expires_at": lock.expires_at.isoformat()}
 
 
+class _Jobs(Protocol):
+    def get(self, job_id: int) -> object: ...
+
+
+class _Locks(Protocol):  # printcore.requests.ports.JobLockRepository
+    def get(self, job_id: int) -> JobLock | None: ...
+
+    def swap(self, job_id: int, expected: JobLock | None, new: JobLock | None) -> bool: ...
+
+    def for_jobs(self, job_ids: list[int]) -> dict[int, JobLock]: ...
+
+
+class LocksUnitOfWork(Protocol):
+    """What the lock use cases need of ``printcore.requests.ports.RequestsUnitOfWork``
+    (stated here, so that this module does not import the ports that import it)."""
+
+    @property
+    def jobs(self) -> _Jobs: ...
+
+    @property
+    def locks(self) -> _Locks: ...
+
+    @property
+    def events(self) -> EventLog: ...
+
+    @property
+    def staff(self) -> StaffRepository: ...
+
+    def __enter__(self) -> LocksUnitOfWork: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
+
+    def commit(self) -> None: ...
+
+
 @attrs.define
 class JobLocks:
     """The lock use cases over a unit of work factory (one transaction each).
@@ -174,7 +208,7 @@ class JobLocks:
     ValidationError (not active staff, no workstation, unknown action), LockHeldError.
     """
 
-    uow: Callable[[], RequestsUnitOfWork]
+    uow: Callable[[], LocksUnitOfWork]
     clock: Clock
     ttl: timedelta = DEFAULT_TTL
 
@@ -275,7 +309,7 @@ class JobLocks:
         return actor.workstation
 
     @staticmethod
-    def _require_staff(uow: RequestsUnitOfWork, actor: Actor) -> None:
+    def _require_staff(uow: LocksUnitOfWork, actor: Actor) -> None:
         member = uow.staff.get(actor.name) if actor.kind == "staff" else None
         if member is None or not member.active:
             raise ValidationError(
