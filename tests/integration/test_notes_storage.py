@@ -89,6 +89,11 @@ def test_notes_and_corrections_round_trip(uow_factory: Factory, tmp_path: Path) 
     assert (again.email, again.student_name, again.preferred_printer) == (
         "jane@university.edu", "Janet van Doe", "X1C-2")
     assert again.original is not None and again.original.stored_name.startswith("JaneVanDoe")
+    # The folder (named for the student) moved with the name; the files kept their names.
+    assert store.path_of(again, again.original.stored_name).is_file()
+    assert store.folder(again).name.startswith("JanetVanDoe")
+    uploaded = [p.name for p in (store.root / "Uploaded").iterdir()]
+    assert uploaded == [store.folder(again).name]
 
     kinds = [(e.kind, e.details) for e in svc.history(job_id)]
     assert kinds[1] == ("notes", {"old": "", "new": NOTES})

@@ -288,3 +288,44 @@ def test_unknown_and_deleted_jobs_are_not_found(lab: Lab, which: int) -> None:
     lab.requests.delete(job.id, ANA)
     with pytest.raises(NotFoundError):
         _both(lab, job.id)[which](ANA)
+
+
+# --- the files follow a corrected name or colour -------------------------------------------
+
+
+def test_a_corrected_name_or_colour_moves_the_folder(lab: Lab) -> None:
+    job = lab.job_in("pending")
+    assert job.id is not None
+    before = dict(lab.files.files)
+    fixed = lab.requests.edit_details(job.id, ANA, {"student_name": "Janet Doe",
+                                                    "color": "Blue"})
+    folders = {k.rsplit("/", 1)[0] for k in lab.files.files}
+    assert folders == {f"Pending/JanetDoe_Filament_Blue_{job.id}"}
+    assert sorted(v for v in lab.files.files.values()) == sorted(before.values())
+    assert all(lab.files.exists(fixed, f.stored_name) for f in fixed.files)
+    assert lab.files.folders_of(fixed) == {"Pending"}
+
+
+def test_a_failed_commit_leaves_the_old_folder_only(lab: Lab) -> None:
+    job = lab.submit()
+    assert job.id is not None
+    before = dict(lab.files.files)
+
+    class Boom(Exception):
+        pass
+
+    def boom() -> None:
+        raise Boom("the database went away")
+
+    svc = lab.requests
+
+    def failing() -> Any:
+        uow = lab.uow()
+        uow.commit = boom  # type: ignore[method-assign]
+        return uow
+
+    svc.uow = failing
+    with pytest.raises(Boom):
+        svc.edit_details(job.id, ANA, {"color": "Blue"})
+    assert lab.files.files == before
+    assert lab.stored(job.id) == job

@@ -129,9 +129,14 @@ class LocalFileStore:
         except FileNotFoundError:
             pass
 
+    def rename_copy(self, before: Job, after: Job) -> None:
+        self._copy_folder(after, self.folder(before), self.folder(after), after.status)
+
     def copy_job(self, job: Job, from_status: str, to_status: str) -> None:
-        source = self.folder(job, from_status)
-        target = self.folder(job, to_status)
+        self._copy_folder(job, self.folder(job, from_status), self.folder(job, to_status),
+                          to_status)
+
+    def _copy_folder(self, job: Job, source: Path, target: Path, to_status: str) -> None:
         if not source.is_dir():
             raise StorageError(
                 f"The files of job {job.id} are missing from {source.parent.name}/; "

@@ -380,6 +380,12 @@ class MemoryFileStore:
             self.files[dst + key[len(src) :]] = self.files[key]
         self.metadata[dst] = {"job_id": job.id, "status": to_status}
 
+    def rename_copy(self, before: Job, after: Job) -> None:
+        src, dst = self._folder(before, before.status), self._folder(after, after.status)
+        for key in [k for k in self.files if k.startswith(src + "/")]:
+            self.files[dst + key[len(src) :]] = self.files[key]
+        self.metadata[dst] = {"job_id": after.id, "status": after.status}
+
     def remove_copy(self, job: Job, status: str) -> None:
         folder = self._folder(job, status)
         for key in [k for k in self.files if k.startswith(folder + "/")]:

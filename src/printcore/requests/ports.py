@@ -152,6 +152,13 @@ class FileStore(Protocol):
         """Remove the job's folder under ``status`` (missing is fine)."""
         ...
 
+    def rename_copy(self, before: Job, after: Job) -> None:
+        """Copy the job's folder as named for ``before`` (its folder name holds the student
+        name and colour) to the one named for ``after``, in the same status folder,
+        writing ``metadata.json`` there for ``after``. The caller removes the old folder
+        (``remove_copy(before, status)``) once the change is committed."""
+        ...
+
     def remove_file(self, job: Job, stored_name: str) -> None:
         """Remove one file from the job's folder under its current status (missing is fine)."""
         ...

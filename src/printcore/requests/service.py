@@ -618,12 +618,28 @@ class PrintRequests:
             self._check_version(job, expected_version)
             if job.status == JobStatus.DELETED.value:  # pragma: no cover - rows are removed
                 raise NotFoundError(f"There is no job {job_id}.")
+            before = attrs.evolve(job)
             job.updated_at = now
             details = change(job)
-            uow.jobs.update(job)
-            uow.events.append(Event("job", job_id, kind, actor, now, details=details))
-            uow.commit()
-        self.files.write_metadata(job)
+            # The folder's name holds the student name and colour: a correction of either
+            # moves the files, copy → commit → delete as a state change does.
+            moved = job_basename(before.student_name, before.print_method, before.color,
+                                 job_id) != job_basename(job.student_name, job.print_method,
+                                                         job.color, job_id)
+            try:
+                if moved:
+                    self.files.rename_copy(before, job)
+                uow.jobs.update(job)
+                uow.events.append(Event("job", job_id, kind, actor, now, details=details))
+                uow.commit()
+            except BaseException:
+                if moved:
+                    self.files.remove_copy(job, job.status)
+                raise
+        if moved:
+            self.files.remove_copy(before, before.status)
+        else:
+            self.files.write_metadata(job)
         return job
 
     def record_event(
