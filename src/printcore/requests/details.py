@@ -9,8 +9,9 @@ Two rules live here, used by :meth:`PrintRequests.set_staff_notes` and
   text clears the notes.
 * **Details**: the fields a student may have mistyped (:data:`EDITABLE_FIELDS`), checked
   with the same rules as the submission form (:func:`check_submission`). The stored file
-  names keep the student's name as it was at submission (renaming files on disk under a
-  running slicer is not worth the risk); a new sliced file uses the corrected name.
+  names keep the student's name and colour as they were at submission (a slicer may have
+  them open); the job's folder, whose name holds both, moves to the corrected name; a
+  new sliced file uses the corrected name.
 
 Both raise :class:`~printcore.errors.ValidationError` with a message per bad field.
 """

@@ -591,7 +591,8 @@ class PrintRequests:
         maps field names of :data:`printcore.requests.details.EDITABLE_FIELDS` to their new
         text, checked as on the submission form; fields given unchanged are left out. Bumps
         the version and appends one ``edit`` event (details: ``{"changes": {field: {"old",
-        "new"}}}``). Allowed in every state. The stored file names keep the old name.
+        "new"}}}``). Allowed in every state. The stored file names keep the old name;
+        a corrected name or colour moves the job's folder (copy → commit → delete).
 
         Raises NotFoundError, ValidationError (not an active staff member, an unknown
         field, a bad value, nothing changed), ConcurrentChangeError.
