@@ -153,7 +153,7 @@ def test_api_search_needs_a_login(lab: Lab) -> None:
 def _cards(page: str) -> dict[int, str]:
     """job id → state shown on each card of a search result."""
     return {int(i): s for i, s in re.findall(
-        r'data-job="(\d+)">(?:(?!</a>).)*?<div class="job-head">(?:(?!</a>).)*?'
+        r'data-job="(\d+)"[^>]*>(?:(?!</a>).)*?<div class="job-head">(?:(?!</a>).)*?'
         r'data-state="([a-z_]+)"', page, re.S)}
 
 
