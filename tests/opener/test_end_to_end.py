@@ -143,7 +143,9 @@ def test_without_an_opener_secret_the_page_says_links_are_off() -> None:
     env = Environment(loader=FileSystemLoader(str(templates)), autoescape=True)
     include = env.get_template("staff/_slicer_links.html")
     off = include.render(slicer_links=[], slicer_links_enabled=False)
-    assert "PRINTCORE_OPENER_SECRET" in off and "print3d://" not in off
+    # one quiet line pointing at Setup, where the setting is named (adapters.web.setup_notices)
+    assert "Slicer links are off" in off and 'href="/staff/setup#slicer-links"' in off
+    assert "print3d://" not in off
     assert "print3d" not in include.render(slicer_links=[], slicer_links_enabled=True)
 
 
