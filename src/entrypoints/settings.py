@@ -449,7 +449,7 @@ def load_settings(
         opener_secret=_opener_secret(env),
         base_url_is_default=not env.get("PRINTCORE_BASE_URL"),
         trusted_proxies=_trusted_proxies(env),
-        **_reminders(env),
+        **_reminders(env),  # type: ignore[arg-type]
         age_amber_hours=ages[0],
         age_red_hours=ages[1],
         colors=_colors(env),

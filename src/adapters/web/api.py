@@ -37,8 +37,8 @@ from adapters.web.security import (
     logout_session,
 )
 from adapters.web.security import workstation as current_workstation
-from adapters.web.slicer_api import slicer_api_routes
 from adapters.web.sliced_saves import sliced_saves_api_routes
+from adapters.web.slicer_api import slicer_api_routes
 from printcore.errors import AuthenticationError, NotFoundError, PrintcoreError, ValidationError
 from printcore.events import Event
 from printcore.outbox import OutboxMessage

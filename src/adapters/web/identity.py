@@ -31,7 +31,7 @@ from adapters.web.render import Renderer
 from adapters.web.responses import status_for
 from adapters.web.security import CsrfError, require_csrf, workstation
 from printcore.errors import AuthenticationError, PrintcoreError, ValidationError
-from printcore.staff import StaffMember
+from printcore.ports import StaffMember
 
 __all__ = ["Identity", "acting_name", "identity_routes", "local_staff_path", "page_to_return_to",
            "remember_if_unset"]

@@ -147,9 +147,9 @@ class _Jobs:
         found: dict[int, datetime] = {}
         for e in self._uow.db.events:
             if (e.subject == "job" and wanted.get(e.subject_id) == e.to_status
-                    and e.from_status != e.to_status):
-                if e.subject_id not in found or e.at > found[e.subject_id]:
-                    found[e.subject_id] = e.at
+                    and e.from_status != e.to_status
+                    and (e.subject_id not in found or e.at > found[e.subject_id])):
+                found[e.subject_id] = e.at
         return found
 
 

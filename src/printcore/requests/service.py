@@ -27,8 +27,8 @@ from printcore.events import Event
 from printcore.outbox import OutboxMessage
 from printcore.ports import Clock, Notice, TokenSigner
 from printcore.requests.ages import AgeThresholds, StateAge
-from printcore.requests.job import Actor, Job, JobFile, JobStatus, Submission
 from printcore.requests.details import checked_changes, checked_staff_notes
+from printcore.requests.job import Actor, Job, JobFile, JobStatus, Submission
 from printcore.requests.lifecycle import fire
 from printcore.requests.locks import DEFAULT_TTL, JobLocks
 from printcore.requests.naming import job_basename, stored_file_name
