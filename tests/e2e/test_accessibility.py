@@ -298,6 +298,28 @@ def test_axe_finds_what_it_should(lab: Lab, student: BrowserContext,
     assert ("color-contrast", "#planted-contrast") in found, found
 
 
+@pytest.mark.parametrize(("name", "fields"), [
+    ("student-form-errors", ["email"]),
+    ("staff-login-error", ["password"]),
+])
+def test_errors_are_tied_to_their_fields(name: str, fields: list[str], lab: Lab,
+                                         student: BrowserContext, staff: BrowserContext) -> None:
+    """A field marked invalid names its message (aria-describedby), so a screen reader
+    reads the message with the field; axe does not check this."""
+    page = _open(name, lab, student, staff)
+    try:
+        invalid = page.evaluate("""() => [...document.querySelectorAll('[aria-invalid=true]')]
+            .map(el => ({id: el.id, description: (el.getAttribute('aria-describedby') || '')
+                .split(/\\s+/).filter(Boolean)
+                .map(ref => (document.getElementById(ref) || {}).textContent || '')
+                .join(' ').trim()}))""")
+    finally:
+        page.close()
+    assert sorted(f["id"] for f in invalid) == sorted(fields), invalid
+    for field in invalid:
+        assert field["description"], f"{name}: #{field['id']} is invalid but names no message"
+
+
 # --- responsive ----------------------------------------------------------------------
 
 OVERFLOW = """() => {
