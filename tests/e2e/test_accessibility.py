@@ -3,7 +3,8 @@
 Each page a student or staff member can reach (the form empty and with field errors, the
 status page in every state, the confirmation pages, the token error, the staff login with
 and without an error, every dashboard tab, a search with and without matches, the job
-page in every state, the printers page, the 404 pages) is its own test:
+page in every state, the printers, setup and who-are-you pages, the 404 pages) is its
+own test:
 
 * ``test_axe``: no ``critical`` and no ``serious`` axe violation (WCAG 2.x A/AA rules
   and axe's best practices), each violation printed with its rule, elements and summary;
@@ -214,6 +215,8 @@ PAGES: dict[str, tuple[str, Callable[[Page, Lab], None]]] = {
        for s in STATES},
     "job-not-found": ("staff", _go(lambda _: "/staff/jobs/999999", 404)),
     "printers": ("staff", _go(lambda _: "/staff/printers")),
+    "staff-setup": ("staff", _go(lambda _: "/staff/setup")),
+    "staff-whoami": ("staff", _go(lambda _: "/staff/whoami")),
 }
 
 
