@@ -97,6 +97,9 @@ TABLE: dict[tuple[str, str], str] = {
     ("completed", "revert_completion"): "printing",
     ("paid_picked_up", "revert_pickup"): "completed",
 }
+#: Changes outside the lifecycle (issue 12): logged without from/to status, allowed in
+#: every state of a live job.
+NOT_MOVING = frozenset({"add_sliced_file", "review", "unreview", "notes", "edit"})
 #: Where a sliced file may still be added (the job is not printed yet).
 SLICED_ALLOWED = ("uploaded", "pending", "ready_to_print")
 #: The notice each successful action sends.
@@ -268,10 +271,14 @@ class ModelJob:
     cost_cents: int | None = None
     printer: str | None = None
     rejection_reasons: list[str] = attrs.Factory(list)
+    email: str = "student@university.edu"
+    color: str = ""
+    reviewed_by: str | None = None
+    staff_notes: str = ""
 
     def succeeded(self, event: str, target: str, actor: Actor, at: datetime) -> None:
         """One successful change: the version moves on by one and one event is logged."""
-        moves = event != "add_sliced_file"
+        moves = event not in NOT_MOVING
         self.events.append(
             (
                 event,
@@ -352,6 +359,8 @@ class JobMachine(RuleBasedStateMachine):
             return ConcurrentChangeError
         if event == "add_sliced_file":
             return m.status if m.status in SLICED_ALLOWED else InvalidTransitionError
+        if event in NOT_MOVING:
+            return ValidationError if bad else m.status
         target = TABLE.get((m.status, event))
         if target is None:
             return InvalidTransitionError
@@ -486,6 +495,7 @@ class JobMachine(RuleBasedStateMachine):
             folder_base=job_basename(name, method, color, job.id),
             print_method=method,
             version=job.version,
+            color=color,
             events=[("submit", None, "uploaded", "student", name, None, self.clock.now())],
             notices=["submitted"],
             files={original.stored_name: hashlib.sha256(content).hexdigest()},
@@ -924,6 +934,71 @@ class JobMachine(RuleBasedStateMachine):
         for actor in OUTSIDERS:
             self.attempt(ValidationError, self.valid_call(job_id, event, actor, None))
 
+    # --- outside the lifecycle: review, staff notes, corrections (issue 12) ------------
+
+    @rule(job_id=jobs, actor=STAFF, mode=VERSION_MODE)
+    def review_or_undo(self, job_id: int, actor: Actor, mode: str | None) -> None:
+        """Mark reviewed when NEW, undo when reviewed; doing the same twice is refused."""
+        m = self.model[job_id]
+        version = self.version_arg(m, mode)
+        undo = m.reviewed_by is not None
+        event = "unreview" if undo else "review"
+        call = (lambda: self.svc.unmark_reviewed(job_id, actor, version)) if undo else (
+            lambda: self.svc.mark_reviewed(job_id, actor, version))
+        if self.transition(job_id, event, actor, call, version=version) is not None:
+            m.reviewed_by = None if undo else actor.name
+        if m.status != "deleted":  # the same again: refused, nothing changes
+            again = self.svc.mark_reviewed if not undo else self.svc.unmark_reviewed
+            self.attempt(InvalidTransitionError, lambda: again(job_id, actor, None))
+
+    @rule(job_id=jobs, actor=STAFF, mode=VERSION_MODE,
+          notes=st.sampled_from(["", "Call before printing.", "Two lines\nof notes", "x" * 2000,
+                                 "x" * 2001, "bell\x07", "same"]))
+    def staff_notes(self, job_id: int, actor: Actor, mode: str | None, notes: str) -> None:
+        m = self.model[job_id]
+        if notes == "same":
+            notes = m.staff_notes
+        version = self.version_arg(m, mode)
+        bad = len(notes) > 2000 or "\x07" in notes or notes == m.staff_notes
+        job = self.transition(job_id, "notes", actor,
+                              lambda: self.svc.set_staff_notes(job_id, actor, notes, version),
+                              version=version, bad=bad)
+        if job is not None:
+            m.staff_notes = notes
+            assert job.staff_notes_by == actor.name
+
+    @rule(job_id=jobs, actor=STAFF, mode=VERSION_MODE,
+          change=st.sampled_from([
+              {"email": "jane.corrected@university.edu"},
+              {"discipline": "Architecture", "class_number": "ARCH 210"},
+              {"student_name": "Jane Renamed"},
+              {"color": "forest green"},
+              {"email": "no-at-sign"},
+              {"print_method": "resin"},
+              {"student_name": "   "},
+              {},
+          ]))
+    def correct_details(self, job_id: int, actor: Actor, mode: str | None,
+                        change: dict[str, str]) -> None:
+        """A typo corrected; a new name or colour moves the job's folder (storage checks
+        it), a bad value, an unknown field or nothing to change is refused."""
+        m = self.model[job_id]
+        version = self.version_arg(m, mode)
+        current = {"email": m.email, "student_name": m.student_name, "color": m.color}
+        changed = {k: v for k, v in change.items() if current.get(k) != v}
+        bad = (not changed or "print_method" in change or change.get("email") == "no-at-sign"
+               or change.get("student_name", "x").strip() == "")
+        job = self.transition(job_id, "edit", actor,
+                              lambda: self.svc.edit_details(job_id, actor, change, version),
+                              version=version, bad=bad)
+        if job is not None:
+            m.email = job.email
+            m.student_name = job.student_name
+            m.color = job.color
+            m.folder_base = job_basename(m.student_name, m.print_method, m.color, job_id)
+            for name, value in change.items():
+                assert getattr(job, name) == value
+
     # --- invariants --------------------------------------------------------------------
 
     def check_invariants_now(self) -> None:
@@ -952,6 +1027,9 @@ class JobMachine(RuleBasedStateMachine):
             )
             assert job.printer == m.printer
             assert job.rejection_reasons == m.rejection_reasons
+            assert (job.email, job.student_name, job.color) == (m.email, m.student_name, m.color)
+            assert job.reviewed_by == m.reviewed_by
+            assert job.staff_notes == m.staff_notes
             assert len(job.payments) == m.payments, "a payment was lost"
             voided = sum(p.voided_at is not None for p in job.payments)
             assert voided == m.voided
