@@ -332,10 +332,13 @@ class OutboxService:
         with self.uow() as uow:
             return uow.outbox.failed_subjects("job")
 
-    def retry(self, message_id: int, actor: Actor) -> OutboxMessage:
+    def retry(self, message_id: int, actor: Actor, recipient: str | None = None) -> OutboxMessage:
         """Send a failed (or waiting) row again now: back to ``pending``, due at once, its
         attempts counted afresh. Logs a ``message_retried`` event on the subject.
         ``actor``: an active staff member, or a system actor (the command line).
+        ``recipient``: where an email goes now, when it differs from the row's (a typo'd
+        address corrected on the job since: ``PrintRequests.edit_details``); the event
+        records both addresses.
 
         Raises NotFoundError; ValidationError for a row already sent or an actor who is
         not active staff.
@@ -354,6 +357,11 @@ class OutboxService:
                     f"Message {message_id} was already delivered; nothing to retry.",
                     {"message": "Already sent."})
             previous = message.last_error
+            readdressed: dict[str, Any] = {}
+            if (recipient is not None and message.channel == "email"
+                    and recipient != message.recipient):
+                readdressed = {"previous_recipient": message.recipient, "recipient": recipient}
+                message.recipient = recipient
             message.status = "pending"
             message.attempts = 0
             message.next_attempt_at = now
@@ -363,7 +371,7 @@ class OutboxService:
             uow.events.append(Event(
                 message.subject, message.subject_id, "message_retried", actor, now,
                 details={"message_id": message_id, "kind": message.kind,
-                         "previous_error": previous},
+                         "previous_error": previous, **readdressed},
             ))
             uow.commit()
         return message

@@ -222,3 +222,36 @@ def test_the_api_lists_and_retries_a_job_s_messages(
         r = api.post(f"/messages/{message['id']}/retry", headers=headers,
                      json={"staff_name": STAFF})
         assert r.status_code == 422 and "already delivered" in r.text
+
+
+def test_a_failed_email_sent_again_goes_to_the_corrected_address(
+    server: LiveServer, smtp: SmtpServer, fixtures_dir: Path,
+) -> None:
+    """The student typo'd their address; the mail server refuses it; staff correct the
+    email on the job (PATCH /api/v1/jobs/{id}) and send the message again from the job
+    page: it goes to the corrected address, and the history says so (both addresses)."""
+    typo = "jane.doe@univeristy.edu"
+    fixed = "jane.doe.fixed@university.edu"
+    smtp.refuse[typo] = "550 5.1.1 <jane.doe@univeristy.edu>: domain not found"
+    with server.api() as api:
+        job_id = submit(api, fixtures_dir / "models" / "rear_case.stl", email=typo)
+        headers = login(api)
+        with staff_web(server) as web:
+            [(message_id, _)] = _wait_rows(web, job_id, r"^failed").items()
+            version = api.get(f"/jobs/{job_id}", headers=headers).json()["version"]
+            r = api.patch(f"/jobs/{job_id}", headers=headers,
+                          json={"staff_name": STAFF, "version": version, "email": fixed})
+            assert r.status_code == 200, r.text
+            page = web.get(f"/staff/jobs/{job_id}").text
+            r = web.post(f"/staff/jobs/{job_id}/messages/{message_id}/retry",
+                         data={"csrf_token": _csrf(page), "staff_name": STAFF})
+            assert r.status_code == 303
+            rows = _wait_rows(web, job_id, r"^sent")
+            assert fixed in rows[message_id]
+        events = api.get(f"/jobs/{job_id}", headers=headers).json()["events"]
+        [retried] = [e for e in events if e["kind"] == "message_retried"]
+        assert retried["details"]["previous_recipient"] == typo
+        assert retried["details"]["recipient"] == fixed
+    got = [m for m in smtp.messages() if m.message["X-Printcore-Job"] == str(job_id)]
+    assert [m.envelope_to for m in got] == [[fixed]]
+    assert got[0].message["To"] == fixed or fixed in str(got[0].message["To"])

@@ -27,8 +27,10 @@ _FIELDS = (
     "attempts", "created_at", "next_attempt_at", "lease_until", "relayed_at", "sent_at",
     "last_error",
 )
+#: What delivery (and a retry) may change on a row; ``recipient`` only through a retry
+#: after the job's address was corrected.
 _OUTCOME = ("status", "attempts", "next_attempt_at", "lease_until", "relayed_at", "sent_at",
-            "last_error")
+            "last_error", "recipient")
 
 
 def _to_message(row: Mapping[str, Any]) -> OutboxMessage:

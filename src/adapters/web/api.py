@@ -8,6 +8,7 @@ the JSON error shape of :mod:`adapters.web.responses`. The OpenAPI document is s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Awaitable, Callable
@@ -369,7 +370,14 @@ def make_routes(ctx: WebContext) -> list[Route]:
     async def retry_message(request: Request) -> Response:
         body = await _body(request)
         who = actor(request, body)
-        message = _outbox().retry(int(request.path_params["message_id"]), who)
+        message_id = int(request.path_params["message_id"])
+        message = _outbox().get(message_id)
+        recipient = None
+        if message.subject == "job" and message.channel == "email":
+            # The job's address as it is now: a typo corrected since the email failed.
+            with contextlib.suppress(NotFoundError):
+                recipient = svc.get(message.subject_id).email
+        message = _outbox().retry(message_id, who, recipient=recipient)
         return JSONResponse(message_json(message))
 
     async def confirm(request: Request) -> Response:

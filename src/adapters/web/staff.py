@@ -370,7 +370,9 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             message = ctx.outbox.get(message_id)
             if (message.subject, message.subject_id) != ("job", job_id):
                 raise NotFoundError(f"Job {job_id} has no message {message_id}.")
-            ctx.outbox.retry(message_id, Actor.staff(name, ws))
+            # A failed email goes to the job's address as it is now (corrected since?).
+            ctx.outbox.retry(message_id, Actor.staff(name, ws),
+                             recipient=svc.get(job_id).email)
         except NotFoundError as err:
             return render(request, "error.html", {"error": err}, status_code=404)
         except PrintcoreError as err:
