@@ -16,6 +16,8 @@
     printcore bot [--show-commands] run the Discord bot (needs DISCORD_TOKEN) and the sweep
     printcore worker                deliver messages through Dramatiq (needs REDIS_URL)
     printcore outbox list|retry ID|deliver   outbound messages (see entrypoints.outbox_cli)
+    printcore export payments --from D --to D --format xlsx|csv --output PATH
+                                    payments of a date range (see entrypoints.exports_cli)
 
 Exit codes: 0 ok, 1 refused input, 2 configuration or database unreachable.
 """
@@ -284,6 +286,10 @@ def build_parser() -> argparse.ArgumentParser:
     from entrypoints.reminders import add_parsers as add_reminder_parsers
 
     add_reminder_parsers(sub)
+
+    from entrypoints.exports_cli import add_parsers as add_export_parsers
+
+    add_export_parsers(sub)
 
     bot = sub.add_parser("bot", help="run the Discord bot and the queue sweep")
     bot.add_argument("--show-commands", action="store_true",

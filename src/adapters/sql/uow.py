@@ -27,13 +27,16 @@ import attrs
 from sqlalchemy import (
     Connection,
     CursorResult,
+    DateTime,
     Engine,
     Table,
     and_,
     case,
+    cast,
     delete,
     func,
     insert,
+    literal,
     or_,
     select,
     update,
@@ -42,7 +45,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ColumnElement
 
-from adapters.sql.convert import event_to_row, job_to_row, row_to_event, row_to_job
+from adapters.sql.convert import (
+    event_to_row,
+    job_to_row,
+    row_to_event,
+    row_to_job,
+    utc_iso,
+)
 from adapters.sql.engine import connection_error
 from adapters.sql.locks import SqlJobLockRepository
 from adapters.sql.outbox import SqlOutboxRepository
@@ -211,6 +220,23 @@ class SqlJobRepository(_Repository):
             .limit(limit)
         )
         return [int(job_id) for job_id in self._conn.execute(query).scalars()]
+
+    def with_payments_between(self, start: datetime, end: datetime) -> builtins.list[Job]:
+        """Jobs with a payment recorded in ``[start, end)`` (UTC), by id: an EXISTS over
+        the ``payments`` JSON array's elements (``json_array_elements`` and a timestamptz
+        cast on PostgreSQL; ``json_each`` on SQLite, comparing the stored UTC ISO 8601
+        texts, which sort as times since they all end in ``+00:00``)."""
+        if self._conn.dialect.name == "postgresql":
+            element = func.json_array_elements(jobs.c.payments).table_valued("value")
+            at: Any = cast(element.c.value.op("->>")("recorded_at"), DateTime(timezone=True))
+            low, high = start, end
+        else:
+            element = func.json_each(jobs.c.payments).table_valued("value")
+            at = func.json_extract(element.c.value, "$.recorded_at")
+            low, high = utc_iso(start), utc_iso(end)
+        paid = select(literal(1)).select_from(element).where(at >= low, at < high).exists()
+        rows = self._conn.execute(select(jobs).where(paid).order_by(jobs.c.id)).mappings()
+        return [row_to_job(row) for row in rows]
 
     def count_by_status(self) -> dict[str, int]:
         """Number of jobs per status; statuses without jobs are left out."""

@@ -16,6 +16,7 @@ from starlette.staticfiles import StaticFiles
 from adapters.web import numbers  # noqa: F401 - registers the ``id`` path convertor
 from adapters.web.api import api_routes
 from adapters.web.context import WebContext
+from adapters.web.exports_api import payment_export_routes
 from adapters.web.guard import InputGuard
 from adapters.web.live import live_routes
 from adapters.web.locks_api import lock_form_routes
@@ -112,6 +113,7 @@ def create_app(ctx: WebContext) -> Starlette:
             *live_routes(ctx),
             *thumbnail_routes(ctx),
             *pricing_api_routes(ctx),  # /api/v1/pricing/quote, before the mount
+            *payment_export_routes(ctx),  # /api/v1/reports/payments.xlsx|.csv, likewise
             Mount("/api/v1", routes=api_routes(ctx)),
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ],

@@ -693,6 +693,33 @@ def _pricing_paths() -> dict[str, Any]:
             **_errors(401, 422)}}}}
 
 
+def _export_paths() -> dict[str, Any]:
+    """``GET /reports/payments.xlsx`` and ``.csv`` (adapters.web.exports_api)."""
+    day = {"type": "string", "format": "date", "pattern": "^[0-9]{4}-[0-9]{2}-[0-9]{2}$"}
+    params = [{"name": name, "in": "query", "required": True, "schema": day,
+               "description": f"{what} day (YYYY-MM-DD, the lab's zone, included)"}
+              for name, what in (("from", "First"), ("to", "Last"))]
+    paths: dict[str, Any] = {}
+    for ext, media, kind in (
+            ("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+             "Excel workbook"), ("csv", "text/csv", "CSV file")):
+        paths[f"/reports/payments.{ext}"] = {"get": {
+            "summary": f"Payments recorded in a date range, as an {kind}",
+            "description": "One row per payment, voided ones included and marked; an empty "
+                           "range gives the header row only. Named "
+                           f"`payments-<from>-to-<to>.{ext}` (Content-Disposition). 422 for "
+                           "an unparseable date, a year before 2000, `to` before `from`, or "
+                           "more than 3653 days.",
+            "security": _STAFF_SECURITY,
+            "parameters": params,
+            "responses": {"200": {
+                "description": kind,
+                "headers": {"Content-Disposition": {"schema": {"type": "string"}}},
+                "content": {media: {"schema": {"type": "string", "format": "binary"}}}},
+                **_errors(401, 422)}}}
+    return paths
+
+
 def openapi_document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -798,5 +825,6 @@ def openapi_document() -> dict[str, Any]:
                     **_errors(401, 404, 409, 413, 422, 503)}}},
             **_queue_paths(),
             **_pricing_paths(),
+            **_export_paths(),
         },
     }

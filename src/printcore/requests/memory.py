@@ -129,6 +129,11 @@ class _Jobs:
         )
         return [job_id for _, job_id in due[:limit]]
 
+    def with_payments_between(self, start: datetime, end: datetime) -> builtins.list[Job]:
+        found = [j for j in self._uow.db.jobs.values()
+                 if any(start <= p.recorded_at < end for p in j.payments)]
+        return [copy.deepcopy(j) for j in sorted(found, key=lambda j: j.id or 0)]
+
     def count_by_status(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for j in self._uow.db.jobs.values():

@@ -82,6 +82,12 @@ class JobRepository(Protocol):
         ...
 
 
+    def with_payments_between(self, start: datetime, end: datetime) -> builtins.list[Job]:
+        """Jobs with at least one payment (voided or not) whose ``recorded_at`` lies in
+        ``[start, end)`` (UTC), by id; their other payments come along too. One query."""
+        ...
+
+
 class JobLockRepository(Protocol):
     """Jobs' soft locks (:mod:`printcore.requests.locks`), at most one per job, stored
     whether live or expired (the service compares ``expires_at`` with its clock)."""
