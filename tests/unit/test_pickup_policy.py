@@ -15,16 +15,24 @@ unknown policy in Pricing and in PRINTCORE_PICKUP_CHARGE.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from adapters.sql.convert import converter
-from conftest import ANA, BEN, Lab
 from entrypoints.settings import SettingsError, load_settings
-from printcore import PrintRequests, ValidationError
+from printcore import Actor, PrintRequests, ValidationError
 from printcore.requests.job import Job, Payment
 from printcore.requests.pricing import PickupCharge, Pricing
+
+if TYPE_CHECKING:  # the ``lab`` fixture's type, from tests/unit/conftest.py
+    from conftest import Lab
+
+#: The staff of tests/unit/conftest.py's lab (its staff list has both). Defined here, not
+#: imported from ``conftest``: which ``conftest`` module that name finds depends on which
+#: test folders a run collects.
+ANA = Actor.staff("Ana Lee", "front-desk")
+BEN = Actor.staff("Ben Okafor", "back-room")
 
 
 def completed_at_ten_dollars(lab: Lab, svc: PrintRequests | None = None) -> int:
