@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
+from adapters.health import Readiness
 from adapters.live import ChangeFeed
 from adapters.printers_file import PrintersFileError, read_printers
+from adapters.sql.analytics import SqlHistory
 from adapters.web import WebContext, create_app
 from adapters.web.inspection import Inspector
 from adapters.web.throttle import Limits, Throttle
@@ -19,6 +21,7 @@ from entrypoints.opener.token import OpenLink, check_secret, make_link, parse_li
 from entrypoints.reminders import loop_for
 from entrypoints.settings import Settings, load_settings
 from printcore.requests.ages import AgeThresholds
+from printcore.requests.analytics import Analytics
 
 __all__ = ["LinkSigner", "app_from_container", "asgi_app"]
 
@@ -95,8 +98,11 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
         age_thresholds=AgeThresholds(s.age_amber_hours, s.age_red_hours),
         colors=s.colors,
         printer_choices=_printer_choices(s),
+        analytics=Analytics(SqlHistory(container.engine), container.clock, s.timezone),
     )
     app = create_app(ctx)
+    app.state.readiness = Readiness(container.engine, s.storage_root, redis_url=s.redis_url,
+                                    now=container.clock.now)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

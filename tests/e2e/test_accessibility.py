@@ -215,6 +215,7 @@ PAGES: dict[str, tuple[str, Callable[[Page, Lab], None]]] = {
        for s in STATES},
     "job-not-found": ("staff", _go(lambda _: "/staff/jobs/999999", 404)),
     "printers": ("staff", _go(lambda _: "/staff/printers")),
+    "staff-reports": ("staff", _go(lambda _: "/staff/reports")),
     "staff-setup": ("staff", _go(lambda _: "/staff/setup")),
     "staff-whoami": ("staff", _go(lambda _: "/staff/whoami")),
 }

@@ -14,6 +14,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from adapters.web import numbers  # noqa: F401 - registers the ``id`` path convertor
+from adapters.web.analytics_api import analytics_routes
 from adapters.web.api import api_routes
 from adapters.web.context import WebContext
 from adapters.web.exports_api import payment_export_routes
@@ -113,6 +114,7 @@ def create_app(ctx: WebContext) -> Starlette:
             *live_routes(ctx),
             *thumbnail_routes(ctx),
             *pricing_api_routes(ctx),  # /api/v1/pricing/quote, before the mount
+            *analytics_routes(ctx, render),  # /api/v1/analytics and /staff/reports
             *payment_export_routes(ctx),  # /api/v1/reports/payments.xlsx|.csv, likewise
             Mount("/api/v1", routes=api_routes(ctx)),
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),

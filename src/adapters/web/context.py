@@ -15,6 +15,7 @@ from printcore.outbox import OutboxService
 from printcore.ports import TokenSigner
 from printcore.queue.service import QueueService
 from printcore.requests.ages import AgeThresholds
+from printcore.requests.analytics import Analytics
 from printcore.requests.details import DEFAULT_COLORS
 from printcore.requests.service import PrintRequests
 from printcore.staff import StaffDirectory
@@ -55,3 +56,4 @@ class WebContext:
     # The lab's lists for colour and preferred printer on the forms ("other" besides).
     colors: tuple[str, ...] = DEFAULT_COLORS  # PRINTCORE_COLORS
     printer_choices: tuple[str, ...] = ()  # names from the printers file
+    analytics: Analytics | None = None  # /staff/reports, /api/v1/analytics (None: 503)

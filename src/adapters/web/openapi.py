@@ -22,6 +22,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.web.analytics_openapi import analytics_paths
+from adapters.web.health_openapi import health_paths
 from adapters.web.numbers import MAX_ID as ID_LIMIT
 from printcore.requests.locks import LOCK_ACTIONS
 
@@ -763,6 +765,7 @@ def openapi_document() -> dict[str, Any]:
                     "status": {"type": "string", "const": "ok"},
                     "database": {"type": "string", "enum": ["sqlite", "postgresql"]}})),
                     **_errors(422)}}},
+            **health_paths(_errors, _PUBLIC),
             "/openapi.json": {"get": {
                 "summary": "This document",
                 "security": _PUBLIC,
@@ -825,6 +828,7 @@ def openapi_document() -> dict[str, Any]:
                     **_errors(401, 404, 409, 413, 422, 503)}}},
             **_queue_paths(),
             **_pricing_paths(),
+            **analytics_paths(_errors, _STAFF_SECURITY),
             **_export_paths(),
         },
     }

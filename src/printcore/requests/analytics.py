@@ -1,0 +1,304 @@
+"""The lab's figures for a date range (reports page, ``GET /api/v1/analytics``), computed
+from the event log and the payments, never stored.
+
+A range is whole local days in the lab's zone (``PRINTCORE_TIMEZONE``), ``first`` to
+``last`` inclusive, at most :data:`MAX_RANGE_DAYS` days. An event counts on the local day
+of its ``at`` (an event at 23:30 in Chicago counts on that day although it is the next day
+in UTC).
+
+Figures (:class:`Report`):
+
+* per day (:class:`DayFigures`): the events of each kind that day: submissions
+  (``submit``), approvals (``approve``), rejections (``reject``, and by reason), failed
+  prints (``fail_print``), completions (``complete``), pickups (``pick_up``), and the
+  reverted completions and pickups (``revert_completion``, ``revert_pickup``) as their own
+  columns (a reverted pickup still counts as a pickup on its day; its payment is voided);
+* lead time per stage (:class:`StageTime`): submitted → approved → confirmed → printing
+  started → completed → picked up, median and p90 in hours, over the jobs whose stage
+  *ended* in the range. A stage starts at the first time the job reached its start
+  milestone (the first ``start_print``, so reprints after a failure count in "printing");
+  "completed" and "picked up" are the standing ones (a later revert cancels them);
+* material in grams by print method and colour, and revenue in integer cents, from the
+  payments recorded in the range that are not voided.
+
+Median: the middle value (the mean of the two middle ones for an even count); p90: the
+nearest-rank 90th percentile (the ``ceil(0.9·n)``-th smallest). Hours rounded to 0.01.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Protocol
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from printcore.errors import ValidationError
+from printcore.events import Event
+from printcore.ports import Clock
+
+__all__ = [
+    "MAX_RANGE_DAYS", "STAGES", "Analytics", "DateRange", "DayFigures", "History",
+    "HistoryReader", "MaterialUse", "PaymentRecord", "Report", "StageTime", "compute",
+]
+
+#: The longest range a report covers, in days (both ends included).
+MAX_RANGE_DAYS = 366
+#: The default range of the reports page, in days ending today (local).
+DEFAULT_DAYS = 30
+_YEARS = (1970, 9998)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FORM = "YYYY-MM-DD (for example 2026-09-01), from on or before to, at most 366 days"
+
+#: The lifecycle event kinds the figures read (``submitted``: older logs' name).
+KINDS: tuple[str, ...] = ("submit", "submitted", "approve", "reject", "confirm",
+                          "force_confirm", "start_print", "fail_print", "complete",
+                          "revert_completion", "pick_up", "revert_pickup")
+
+#: (key, from milestone label, to milestone label), in workflow order.
+STAGES: tuple[tuple[str, str, str], ...] = (
+    ("review", "submitted", "approved"),
+    ("confirmation", "approved", "confirmed"),
+    ("wait_to_print", "confirmed", "printing started"),
+    ("printing", "printing started", "completed"),
+    ("pickup", "completed", "picked up"),
+)
+
+
+@attrs.frozen
+class DateRange:
+    """Local days ``first``..``last`` (inclusive) in the IANA zone ``timezone``."""
+
+    first: date
+    last: date
+    timezone: str
+
+    @classmethod
+    def parse(cls, first: str | None, last: str | None, timezone: str,
+              today: date) -> DateRange:
+        """From query text ``YYYY-MM-DD``; a missing end defaults to ``today`` (``to``) and
+        :data:`DEFAULT_DAYS` days before it (``from``). Raises ValidationError with fields
+        ``from``/``to`` for unparseable dates, ``from`` after ``to``, or over
+        :data:`MAX_RANGE_DAYS` days; the message gives the accepted form."""
+        fields: dict[str, str] = {}
+        parsed: dict[str, date] = {}
+        for name, raw in (("from", first), ("to", last)):
+            if raw is None or not raw.strip():
+                continue
+            text = raw.strip()
+            try:
+                if _ISO_DAY.fullmatch(text) is None:
+                    raise ValueError(text)
+                parsed[name] = date.fromisoformat(text)
+            except ValueError:
+                fields[name] = f"Not a date: use {_FORM}."
+                continue
+            if not _YEARS[0] <= parsed[name].year <= _YEARS[1]:
+                fields[name] = f"The year must be {_YEARS[0]} to {_YEARS[1]}."
+        if fields:
+            raise ValidationError(f"Dates must be {_FORM}.", fields)
+        end = parsed.get("to", today)
+        start = parsed.get("from", end - timedelta(days=DEFAULT_DAYS - 1))
+        if start > end:
+            raise ValidationError(f"from is after to: use {_FORM}.",
+                                  {"from": "Must be on or before to.",
+                                   "to": "Must be on or after from."})
+        if (end - start).days + 1 > MAX_RANGE_DAYS:
+            raise ValidationError(f"The range is too long: use {_FORM}.",
+                                  {"to": f"At most {MAX_RANGE_DAYS} days after from."})
+        return cls(start, end, timezone)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def start(self) -> datetime:
+        """The first day's local midnight, in UTC."""
+        return datetime.combine(self.first, time(), self.zone).astimezone(UTC)
+
+    @property
+    def end(self) -> datetime:
+        """The local midnight after the last day, in UTC (exclusive)."""
+        return datetime.combine(self.last + timedelta(days=1), time(), self.zone).astimezone(UTC)
+
+    def days(self) -> list[date]:
+        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+    def day_of(self, moment: datetime) -> date:
+        return moment.astimezone(self.zone).date()
+
+
+@attrs.frozen
+class PaymentRecord:
+    """One payment of a job: ``grams`` weighed, ``amount_cents`` charged, ``at`` UTC."""
+
+    job_id: int
+    print_method: str
+    color: str
+    grams: float
+    amount_cents: int
+    at: datetime
+    voided: bool = False
+
+
+@attrs.frozen
+class History:
+    """What a report reads: job ``events`` (oldest first) and ``payments``."""
+
+    events: tuple[Event, ...]
+    payments: tuple[PaymentRecord, ...]
+
+
+class HistoryReader(Protocol):
+    def history(self, start: datetime, end: datetime) -> History:
+        """For ``[start, end)`` (UTC): every event of kind :data:`KINDS` with subject
+        ``job`` and ``at < end`` of each job with at least one such event in the range,
+        oldest first (by ``at``, then id); and every payment (voided ones flagged)
+        recorded in the range. Raises StorageError when the database cannot be reached."""
+        ...
+
+
+@attrs.frozen
+class DayFigures:
+    day: date
+    submissions: int = 0
+    approvals: int = 0
+    rejections: int = 0
+    failed_prints: int = 0
+    completions: int = 0
+    pickups: int = 0
+    reverted_completions: int = 0
+    reverted_pickups: int = 0
+
+
+@attrs.frozen
+class StageTime:
+    """Hours from ``start`` to ``end`` milestone over ``jobs`` jobs (None: no job)."""
+
+    stage: str
+    start: str
+    end: str
+    jobs: int
+    median_hours: float | None
+    p90_hours: float | None
+
+
+@attrs.frozen
+class MaterialUse:
+    print_method: str
+    color: str
+    grams: float
+    payments: int
+    revenue_cents: int
+
+
+@attrs.frozen
+class Report:
+    range: DateRange
+    days: tuple[DayFigures, ...]
+    totals: DayFigures  # ``day`` is the range's first day
+    rejection_reasons: tuple[tuple[str, int], ...]  # most frequent first
+    stages: tuple[StageTime, ...]
+    material: tuple[MaterialUse, ...]  # by method, then colour
+    revenue_cents: int
+    payments: int
+    voided_payments: int
+
+
+_COLUMNS = {"submit": "submissions", "submitted": "submissions", "approve": "approvals",
+            "reject": "rejections", "fail_print": "failed_prints",
+            "complete": "completions", "pick_up": "pickups",
+            "revert_completion": "reverted_completions", "revert_pickup": "reverted_pickups"}
+
+
+def _p90(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+
+
+def _milestones(events: Iterable[Event]) -> dict[int, dict[str, datetime]]:
+    """Per job: the moment of each milestone (labels of :data:`STAGES`) as of the end."""
+    seen: dict[int, dict[str, datetime]] = defaultdict(dict)
+    first = {"submit": "submitted", "submitted": "submitted", "approve": "approved",
+             "confirm": "confirmed", "force_confirm": "confirmed",
+             "start_print": "printing started"}
+    for e in events:
+        marks = seen[e.subject_id]
+        if e.kind in first:
+            marks.setdefault(first[e.kind], e.at)
+        elif e.kind == "complete":
+            marks["completed"] = e.at
+        elif e.kind == "revert_completion":
+            marks.pop("completed", None)
+        elif e.kind == "pick_up":
+            marks["picked up"] = e.at
+        elif e.kind == "revert_pickup":
+            marks.pop("picked up", None)
+    return seen
+
+
+def compute(history: History, span: DateRange) -> Report:
+    """The figures of ``span`` from ``history`` (:meth:`HistoryReader.history` of
+    ``span.start``..``span.end``); events and payments outside the range are ignored."""
+    start, end = span.start, span.end
+    per_day: dict[date, Counter[str]] = {d: Counter() for d in span.days()}
+    reasons: Counter[str] = Counter()
+    for e in history.events:
+        if not start <= e.at < end or e.kind not in _COLUMNS:
+            continue
+        per_day[span.day_of(e.at)][_COLUMNS[e.kind]] += 1
+        if e.kind == "reject":
+            reasons.update(str(r) for r in e.details.get("reasons") or [])
+    days = tuple(DayFigures(d, **c) for d, c in per_day.items())
+    totals = DayFigures(span.first, **sum(per_day.values(), Counter()))
+    durations: dict[str, list[float]] = {key: [] for key, _, _ in STAGES}
+    for marks in _milestones(history.events).values():
+        for key, begin, finish in STAGES:
+            if begin in marks and finish in marks and start <= marks[finish] < end:
+                durations[key].append((marks[finish] - marks[begin]).total_seconds() / 3600)
+    stages = tuple(
+        StageTime(key, begin, finish, len(durations[key]),
+                  round(statistics.median(durations[key]), 2) if durations[key] else None,
+                  round(_p90(durations[key]), 2) if durations[key] else None)
+        for key, begin, finish in STAGES)
+    paid = [p for p in history.payments if start <= p.at < end]
+    standing = [p for p in paid if not p.voided]
+    material: dict[tuple[str, str], list[PaymentRecord]] = defaultdict(list)
+    for p in standing:
+        material[(p.print_method, p.color)].append(p)
+    return Report(
+        range=span, days=days, totals=totals,
+        rejection_reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+        stages=stages,
+        material=tuple(MaterialUse(m, c, round(sum(p.grams for p in ps), 2), len(ps),
+                                   sum(p.amount_cents for p in ps))
+                       for (m, c), ps in sorted(material.items())),
+        revenue_cents=sum(p.amount_cents for p in standing),
+        payments=len(standing), voided_payments=len(paid) - len(standing))
+
+
+@attrs.define
+class Analytics:
+    """The reports service: ``reader`` gives the history, ``timezone`` is the lab's zone
+    (IANA name), ``clock`` says what "today" is (for the default range)."""
+
+    reader: HistoryReader
+    clock: Clock
+    timezone: str = "UTC"
+
+    def range(self, first: str | None = None, last: str | None = None) -> DateRange:
+        """Parse a range (:meth:`DateRange.parse`; missing ends: the last 30 days)."""
+        today = self.clock.now().astimezone(ZoneInfo(self.timezone)).date()
+        return DateRange.parse(first, last, self.timezone, today)
+
+    def report(self, first: str | None = None, last: str | None = None) -> Report:
+        """The figures for ``first``..``last`` (``YYYY-MM-DD``, local days). Raises
+        ValidationError (fields ``from``/``to``) or StorageError."""
+        span = self.range(first, last)
+        return compute(self.reader.history(span.start, span.end), span)

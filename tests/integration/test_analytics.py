@@ -1,0 +1,299 @@
+"""The lab's figures (printcore.requests.analytics) on memory, SQLite and PostgreSQL,
+against values computed by hand from one seeded history, plus the API and the page.
+
+The history is made through the real PrintRequests service on a fake clock, in
+America/Chicago (UTC−5 in October 2026): six jobs submitted on different local days,
+approved, rejected with listed and custom reasons, confirmed by staff, printed, one print
+failed, completed (one completion reverted and done again), picked up, and one pickup
+reverted (its payment voided). Two events fall at 23:30 local, which is the next day in
+UTC, and must count on their local day. Range: 2026-10-05 to 2026-10-06.
+
+Bad inputs tried (API 422 with fields, page 422 with the message): dates not
+YYYY-MM-DD (``2026-13-01``, ``yesterday``, ``20261005``, ``2026-10-5``, a week date,
+non-ASCII digits), ``from`` after ``to``, a range of 367 days, a year beyond 9998 and
+before 1970; no login (401, page redirects to the login).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.sql import SqlUnitOfWork
+from adapters.sql.analytics import SqlHistory
+from printcore.errors import ValidationError
+from printcore.memory import FixedClock, MemorySigner, PlainHasher
+from printcore.requests.analytics import Analytics, DateRange, HistoryReader
+from printcore.requests.analytics_memory import MemoryHistory
+from printcore.requests.job import Actor, Submission
+from printcore.requests.memory import MemoryDatabase, MemoryFileStore, MemoryUnitOfWork
+from printcore.requests.service import REJECTION_REASONS, PrintRequests
+from printcore.staff import StaffDirectory
+
+ZONE = "America/Chicago"
+ANA = Actor.staff("Ana Lee", "front-desk")
+R1 = REJECTION_REASONS[1]
+CUSTOM = "Please send the model in millimetres."
+
+
+def utc(month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(2026, month, day, hour, minute, tzinfo=UTC)
+
+
+def seed(uow: Callable[[], Any]) -> dict[str, int]:
+    """The history described in the module docstring; returns the job ids by letter."""
+    clock = FixedClock(utc(10, 1, 12))
+    files = MemoryFileStore()
+    svc = PrintRequests(uow=uow, files=files, signer=MemorySigner(), clock=clock)
+    StaffDirectory(uow=uow, hasher=PlainHasher(), clock=clock).add(ANA.name)
+    ids: dict[str, int] = {}
+
+    def at(moment: datetime) -> None:
+        clock.current = moment
+
+    def submit(letter: str, moment: datetime, method: str, color: str) -> int:
+        at(moment)
+        job = svc.submit(Submission(f"Student {letter}", f"{letter}@example.edu", "Art",
+                                    "ART 1", method, color),
+                         files.stage("part.stl", b"solid " + letter.encode(), ".stl"))
+        assert job.id is not None
+        ids[letter] = job.id
+        return job.id
+
+    def approve(job_id: int, moment: datetime, grams: float) -> None:
+        at(moment)
+        sliced = svc.add_sliced_file(job_id, ANA, files.stage("part.gcode", b"; g", ".gcode"),
+                                     None)
+        svc.approve(job_id, ANA, grams, 1.0, sliced.stored_name)
+
+    def step(moment: datetime, action: str, job_id: int, **kwargs: Any) -> None:
+        at(moment)
+        getattr(svc, action)(job_id, ANA, **kwargs)
+
+    a = submit("A", utc(10, 4, 15), "filament", "red")
+    f = submit("F", utc(10, 5, 4), "filament", "green")  # 10-04 23:00 local
+    b = submit("B", utc(10, 5, 14), "resin", "clear")
+    c = submit("C", utc(10, 6, 4, 30), "filament", "red")  # 10-05 23:30 local
+    d = submit("D", utc(10, 6, 14), "filament", "blue")
+    approve(a, utc(10, 5, 15), 50)
+    step(utc(10, 5, 17), "force_confirm", a, reason="Said yes at the desk")
+    step(utc(10, 5, 19), "start_print", a, printer="MK4")
+    step(utc(10, 5, 21), "fail_print", a, reason="Spaghetti")
+    step(utc(10, 5, 22), "start_print", a, printer="MK4")
+    step(utc(10, 6, 2), "complete", a)
+    step(utc(10, 6, 4, 30), "pick_up", a, grams=40, txn_no="T-A",  # 10-05 23:30 local
+         picked_up_by="Student A")
+    approve(b, utc(10, 5, 18), 30)
+    step(utc(10, 6, 18), "force_confirm", b, reason="Phoned")
+    step(utc(10, 6, 19), "start_print", b)
+    step(utc(10, 6, 23), "complete", b)
+    step(utc(10, 7, 0), "pick_up", b, grams=25, txn_no="T-B", picked_up_by="Student B")
+    step(utc(10, 7, 1), "revert_pickup", b, reason="Wrong job handed over")
+    step(utc(10, 6, 15), "reject", c, reasons=[R1], custom_reason=CUSTOM)
+    step(utc(10, 6, 16), "reject", d, reasons=[R1])
+    approve(f, utc(10, 6, 15), 20)
+    step(utc(10, 6, 16), "force_confirm", f, reason="In person")
+    step(utc(10, 6, 17), "start_print", f)
+    step(utc(10, 6, 18), "complete", f)
+    step(utc(10, 6, 18, 30), "revert_completion", f, reason="Not finished")
+    step(utc(10, 6, 19), "complete", f)
+    step(utc(10, 6, 20), "pick_up", f, grams=12, txn_no="T-F", picked_up_by="Student F")
+    submit("E", utc(10, 7, 6), "filament", "blue")  # 10-07 01:00 local: after the range
+    return ids
+
+
+ZERO = {"approvals": 0, "rejections": 0, "failed_prints": 0, "completions": 0,
+        "pickups": 0, "reverted_completions": 0, "reverted_pickups": 0, "submissions": 0}
+EXPECTED: dict[str, Any] = {
+    "from": "2026-10-05", "to": "2026-10-06", "timezone": ZONE,
+    "days": [
+        {"date": "2026-10-05", **ZERO, "submissions": 2, "approvals": 2, "failed_prints": 1,
+         "completions": 1, "pickups": 1},
+        {"date": "2026-10-06", **ZERO, "submissions": 1, "approvals": 1, "rejections": 2,
+         "completions": 3, "pickups": 2, "reverted_completions": 1, "reverted_pickups": 1},
+    ],
+    "totals": {**ZERO, "submissions": 3, "approvals": 3, "rejections": 2, "failed_prints": 1,
+               "completions": 4, "pickups": 3, "reverted_completions": 1,
+               "reverted_pickups": 1},
+    "rejection_reasons": [{"reason": R1, "count": 2}, {"reason": CUSTOM, "count": 1}],
+    "lead_times": [
+        # A 24 h, B 4 h, F 35 h
+        {"stage": "review", "from": "submitted", "to": "approved", "jobs": 3,
+         "median_hours": 24.0, "p90_hours": 35.0},
+        # A 2 h, B 24 h, F 1 h
+        {"stage": "confirmation", "from": "approved", "to": "confirmed", "jobs": 3,
+         "median_hours": 2.0, "p90_hours": 24.0},
+        # A 2 h, B 1 h, F 1 h
+        {"stage": "wait_to_print", "from": "confirmed", "to": "printing started", "jobs": 3,
+         "median_hours": 1.0, "p90_hours": 2.0},
+        # A 7 h (from the first start, over the failure), B 4 h, F 2 h (to the standing
+        # completion, after the revert)
+        {"stage": "printing", "from": "printing started", "to": "completed", "jobs": 3,
+         "median_hours": 4.0, "p90_hours": 7.0},
+        # A 2.5 h, F 1 h; B's pickup was reverted
+        {"stage": "pickup", "from": "completed", "to": "picked up", "jobs": 2,
+         "median_hours": 1.75, "p90_hours": 2.5},
+    ],
+    # 40 g filament = 400 ¢; 12 g filament = 120 ¢ → the 300 ¢ minimum; B's resin voided
+    "material": [
+        {"print_method": "filament", "color": "green", "grams": 12.0, "payments": 1,
+         "revenue_cents": 300},
+        {"print_method": "filament", "color": "red", "grams": 40.0, "payments": 1,
+         "revenue_cents": 400},
+    ],
+    "revenue_cents": 700, "payments": 2, "voided_payments": 1,
+}
+
+Backend = tuple[Callable[[], Any], HistoryReader]
+
+
+@pytest.fixture(params=["memory", "sqlite",
+                        pytest.param("postgresql", marks=pytest.mark.postgres)])
+def backend(request: pytest.FixtureRequest) -> Backend:
+    if request.param == "memory":
+        db = MemoryDatabase()
+        return (lambda: MemoryUnitOfWork(db)), MemoryHistory(db)
+    engine = request.getfixturevalue("pg_engine" if request.param == "postgresql"
+                                     else "sqlite_engine")
+    return (lambda: SqlUnitOfWork(engine)), SqlHistory(engine)
+
+
+def _analytics(reader: HistoryReader) -> Analytics:
+    return Analytics(reader, FixedClock(utc(10, 20, 12)), ZONE)
+
+
+def test_every_figure_matches_the_hand_computed_history(backend: Backend) -> None:
+    from adapters.web.analytics_api import report_json
+
+    uow, reader = backend
+    seed(uow)
+    assert report_json(_analytics(reader).report("2026-10-05", "2026-10-06")) == EXPECTED
+
+
+def test_the_local_day_boundary_and_ranges_outside_the_history(backend: Backend) -> None:
+    from adapters.web.analytics_api import report_json
+
+    uow, reader = backend
+    seed(uow)
+    svc = _analytics(reader)
+    # Only 10-05: C's submission and A's pickup at 23:30 local (04:30 UTC on 10-06) count.
+    one = report_json(svc.report("2026-10-05", "2026-10-05"))
+    assert one["totals"]["submissions"] == 2 and one["totals"]["pickups"] == 1
+    assert one["material"] == [EXPECTED["material"][1]] and one["revenue_cents"] == 400
+    # 10-07 local: E submitted at 01:00 local; B's pickup and revert were 10-06 local.
+    late = report_json(svc.report("2026-10-07", "2026-10-07"))
+    assert late["totals"] == {**ZERO, "submissions": 1}
+    assert late["voided_payments"] == 0 and late["material"] == []
+    # Nothing happened in September: every figure is zero, stages have no jobs.
+    empty = report_json(svc.report("2026-09-01", "2026-09-30"))
+    assert len(empty["days"]) == 30 and empty["totals"] == ZERO
+    assert all(s["jobs"] == 0 and s["median_hours"] is None for s in empty["lead_times"])
+
+
+def test_the_default_range_is_the_last_30_local_days() -> None:
+    svc = Analytics(MemoryHistory(MemoryDatabase()), FixedClock(utc(10, 20, 3)), ZONE)
+    span = svc.range()  # 03:00 UTC on 10-20 is still 10-19 in Chicago
+    assert (span.first, span.last) == (date(2026, 9, 20), date(2026, 10, 19))
+    assert span.start == utc(9, 20, 5) and span.end == utc(10, 20, 5)
+
+
+@pytest.mark.parametrize(("first", "last", "fields"), [
+    ("2026-13-01", "2026-10-06", {"from"}),
+    ("yesterday", "2026-10-06", {"from"}),
+    ("20261005", "2026-10-06", {"from"}),
+    ("2026-10-5", "2026-10-06", {"from"}),
+    ("2026-W41-1", "2026-10-06", {"from"}),
+    ("2026-10-05", "٢٠٢٦-١٠-٠٦", {"to"}),
+    ("2026-10-07", "2026-10-06", {"from", "to"}),
+    ("2025-10-05", "2026-10-06", {"to"}),  # 367 days
+    ("1969-12-31", "1970-01-01", {"from"}),
+    ("9999-12-30", "9999-12-31", {"from", "to"}),
+])
+def test_bad_ranges_are_refused_with_the_accepted_form(first: str, last: str,
+                                                       fields: set[str]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        DateRange.parse(first, last, ZONE, date(2026, 10, 20))
+    assert set(caught.value.fields) == fields
+    assert "YYYY-MM-DD" in caught.value.message
+
+
+def test_a_whole_year_of_366_days_is_accepted() -> None:
+    span = DateRange.parse("2027-10-06", "2028-10-05", ZONE, date(2026, 10, 20))
+    assert len(span.days()) == 366
+
+
+# --- the API and the page, on the real app (SQLite) -------------------------------------
+
+PASSWORD = "reports-test-password"
+
+
+@pytest.fixture()
+def lab(tmp_path: Path) -> Iterator[Any]:
+    from starlette.testclient import TestClient
+
+    from entrypoints.bootstrap import bootstrap
+    from entrypoints.settings import load_settings
+    from entrypoints.web import app_from_container
+
+    env = {"PRINTCORE_HOME": str(tmp_path / "home"), "PRINTCORE_TIMEZONE": ZONE,
+           "PRINTCORE_SECRET_KEY": "analytics-test-secret",
+           "PRINTCORE_STAFF_PASSWORD": PASSWORD}
+    container = bootstrap(load_settings(env, env_file=None), clock=FixedClock(utc(10, 7, 3)))
+    seed(lambda: SqlUnitOfWork(container.engine))
+    app = app_from_container(container, isolated_inspection=True)
+    client = TestClient(app, base_url="http://127.0.0.1")
+    try:
+        yield client
+    finally:
+        client.close()
+        app.state.ctx.inspector.close()
+        container.close()
+
+
+def _login(client: Any) -> dict[str, str]:
+    r = client.post("/api/v1/auth/login", json={"workstation": "Desk", "password": PASSWORD})
+    assert r.status_code == 200, r.text
+    return {"Authorization": f"Bearer {r.json()['token']}"}
+
+
+def test_the_api_answers_the_figures_and_refuses_bad_ranges(lab: Any) -> None:
+    assert lab.get("/api/v1/analytics?from=2026-10-05&to=2026-10-06").status_code == 401
+    headers = _login(lab)
+    r = lab.get("/api/v1/analytics?from=2026-10-05&to=2026-10-06", headers=headers)
+    assert r.status_code == 200, r.text
+    assert r.json() == EXPECTED
+    default = lab.get("/api/v1/analytics", headers=headers).json()  # the clock: 10-06 local
+    assert (default["from"], default["to"]) == ("2026-09-07", "2026-10-06")
+    for query, fields in (("from=2026-10-06&to=2026-10-05", {"from", "to"}),
+                          ("from=soon&to=2026-10-05", {"from"}),
+                          ("from=2025-01-01&to=2026-10-05", {"to"})):
+        r = lab.get(f"/api/v1/analytics?{query}", headers=headers)
+        assert r.status_code == 422, r.text
+        error = r.json()["error"]
+        assert error["code"] == "validation_error" and set(error["fields"]) == fields
+        assert "YYYY-MM-DD" in error["message"]
+
+
+def test_the_reports_page_shows_the_figures_tables_and_charts(lab: Any) -> None:
+    r = lab.get("/staff/reports", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/staff/login")
+    _login(lab)  # also sets the session cookie the page reads
+    r = lab.get("/staff/reports?from=2026-10-05&to=2026-10-06")
+    assert r.status_code == 200, r.text
+    html = r.text
+    assert '<a href="/staff/reports">Reports</a>' in html
+    assert 'data-figure="submissions">3<' in html and 'data-figure="pickups">3<' in html
+    assert 'data-cents="700">$7.00' in html
+    assert html.count('<svg class="chart"') == 2
+    assert '<title id="chart-submissions-title">Submissions per day</title>' in html
+    assert "<title>2026-10-06: 3</title>" in html  # the completions bar of 10-06
+    assert '<tr data-day="2026-10-05"><th scope="row">2026-10-05</th><td>2</td>' in html
+    assert '<tr data-stage="pickup">' in html and "<td>1.75</td><td>2.50</td>" in html
+    assert CUSTOM in html and "$4.00" in html and "$3.00" in html
+    bad = lab.get("/staff/reports?from=2026-10-06&to=2026-10-05")
+    assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
+    assert 'value="2026-10-06"' in bad.text  # what was typed stays in the form
