@@ -16,6 +16,8 @@
     printcore bot [--show-commands] run the Discord bot (needs DISCORD_TOKEN) and the sweep
     printcore worker                deliver messages through Dramatiq (needs REDIS_URL)
     printcore outbox list|retry ID|deliver   outbound messages (see entrypoints.outbox_cli)
+    printcore backup PATH | restore PATH     one archive of database and storage
+                                    (see entrypoints.backup_cli)
     printcore export payments --from D --to D --format xlsx|csv --output PATH
                                     payments of a date range (see entrypoints.exports_cli)
 
@@ -286,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     from entrypoints.reminders import add_parsers as add_reminder_parsers
 
     add_reminder_parsers(sub)
+
+    from entrypoints.backup_cli import add_parsers as add_backup_parsers
+
+    add_backup_parsers(sub)
 
     from entrypoints.exports_cli import add_parsers as add_export_parsers
 
