@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from adapters.delivery import InlineDelivery, Relay
 from adapters.delivery.broker import OutboxBroker
 from adapters.files import LocalFileStore, StagingArea
+from adapters.health import ensure_storage_marker
 from adapters.live import LiveHub, PostgresChannel, RedisChannel
 from adapters.mail import (
     EmailSender,
@@ -132,6 +133,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
         upgrade(engine)
     files = LocalFileStore(settings.storage_root)
     files.prepare()
+    ensure_storage_marker(engine, files.root)  # .printcore-storage, once (adapters.health)
     staging = StagingArea(files.staging_dir)
     clock: Clock = overrides.get("clock") or SystemClock()
     signer: TokenSigner = overrides.get("signer") or ItsdangerousSigner(settings.secret_key)

@@ -16,6 +16,8 @@
     printcore bot [--show-commands] run the Discord bot (needs DISCORD_TOKEN) and the sweep
     printcore worker                deliver messages through Dramatiq (needs REDIS_URL)
     printcore outbox list|retry ID|deliver   outbound messages (see entrypoints.outbox_cli)
+    printcore doctor                readiness checks (database, storage, Redis, outbox); exit 1
+                                    when one fails (see entrypoints.doctor)
     printcore backup PATH | restore PATH     one archive of database and storage
                                     (see entrypoints.backup_cli)
     printcore export payments --from D --to D --format xlsx|csv --output PATH
@@ -296,6 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     from entrypoints.exports_cli import add_parsers as add_export_parsers
 
     add_export_parsers(sub)
+
+    from entrypoints.doctor import add_parsers as add_doctor_parsers
+
+    add_doctor_parsers(sub)
 
     bot = sub.add_parser("bot", help="run the Discord bot and the queue sweep")
     bot.add_argument("--show-commands", action="store_true",

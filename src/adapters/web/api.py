@@ -21,6 +21,7 @@ from starlette.routing import Route
 from adapters.serialization import to_json_dict
 from adapters.web.context import WebContext
 from adapters.web.details_api import details_api_routes
+from adapters.web.health_api import health_api_routes
 from adapters.web.intake import FormRejected, receive_sliced_file, receive_submission
 from adapters.web.locks_api import lock_api_routes, lock_json
 from adapters.web.numbers import MAX_OFFSET, json_version, optional_version, whole_number
@@ -387,6 +388,7 @@ def make_routes(ctx: WebContext) -> list[Route]:
 
     routes = [
         Route("/health", endpoint(health)),
+        *health_api_routes(endpoint),
         Route("/openapi.json", endpoint(openapi)),
         Route("/submissions", endpoint(submissions), methods=["POST"]),
         Route("/auth/login", endpoint(login), methods=["POST"]),
