@@ -453,6 +453,6 @@ def load_settings(
         age_amber_hours=ages[0],
         age_red_hours=ages[1],
         colors=_colors(env),
-        **limits,
+        **limits,  # type: ignore[arg-type]
         **_mail(env),  # type: ignore[arg-type]
     )

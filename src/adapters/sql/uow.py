@@ -229,7 +229,8 @@ class SqlJobRepository(_Repository):
         if self._conn.dialect.name == "postgresql":
             element = func.json_array_elements(jobs.c.payments).table_valued("value")
             at: Any = cast(element.c.value.op("->>")("recorded_at"), DateTime(timezone=True))
-            low, high = start, end
+            low: Any = start
+            high: Any = end
         else:
             element = func.json_each(jobs.c.payments).table_valued("value")
             at = func.json_extract(element.c.value, "$.recorded_at")
