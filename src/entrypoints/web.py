@@ -10,6 +10,7 @@ from starlette.applications import Starlette
 
 from adapters.health import Readiness
 from adapters.live import ChangeFeed
+from adapters.metrics import metrics_registry
 from adapters.printers_file import PrintersFileError, read_printers
 from adapters.sql.analytics import SqlHistory
 from adapters.web import WebContext, create_app
@@ -103,6 +104,7 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
     app = create_app(ctx)
     app.state.readiness = Readiness(container.engine, s.storage_root, redis_url=s.redis_url,
                                     now=container.clock.now)
+    app.state.metrics = metrics_registry(container.engine, container.clock.now)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -258,3 +258,30 @@ def test_doctor_database_unreachable(monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert code == 1
     assert "✗ database" in out and "cannot connect" in out and "pw-secret-9" not in out
     assert "Start the database server or correct DATABASE_URL" in out
+
+
+# --- GET /metrics ----------------------------------------------------------------------
+
+def test_metrics(home: Home) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    home.submit()
+    old = datetime.now(UTC) - timedelta(minutes=10)
+    with home.container.engine.begin() as conn:
+        conn.execute(insert(outbox).values(
+            channel="email", kind="received", recipient="jane@university.edu",
+            subject="job", subject_id=1, payload={}, status="failed", attempts=12,
+            created_at=old, next_attempt_at=old))
+    r = home.client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain; version=0.0.4")
+    samples = {(s.name, s.labels.get("state")): s.value
+               for family in text_string_to_metric_families(r.text) for s in family.samples}
+    assert samples[("printcore_up", None)] == 1
+    assert samples[("printcore_jobs", "uploaded")] == 1
+    assert samples[("printcore_jobs", "paid_picked_up")] == 0
+    assert samples[("printcore_outbox_failed", None)] == 1
+    # The submission's email may or may not be delivered yet: both figures are there.
+    assert ("printcore_outbox_waiting", None) in samples
+    assert ("printcore_outbox_oldest_waiting_seconds", None) in samples
+    assert "jane@university.edu" not in r.text

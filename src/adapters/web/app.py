@@ -13,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from adapters.metrics import metrics_routes
 from adapters.web import numbers  # noqa: F401 - registers the ``id`` path convertor
 from adapters.web.analytics_api import analytics_routes
 from adapters.web.api import api_routes
@@ -116,6 +117,7 @@ def create_app(ctx: WebContext) -> Starlette:
             *pricing_api_routes(ctx),  # /api/v1/pricing/quote, before the mount
             *analytics_routes(ctx, render),  # /api/v1/analytics and /staff/reports
             *payment_export_routes(ctx),  # /api/v1/reports/payments.xlsx|.csv, likewise
+            *metrics_routes(),  # /metrics (adapters.metrics), Prometheus text format
             Mount("/api/v1", routes=api_routes(ctx)),
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ],
