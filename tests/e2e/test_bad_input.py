@@ -33,6 +33,7 @@ from _live import (
     submit,
     upload_sliced,
 )
+from adapters.health import MARKER_NAME
 
 VALID = {
     "student_name": "Jane Doe",
@@ -45,9 +46,11 @@ VALID = {
 
 
 def _stored(server: LiveServer) -> list[str]:
-    """Every file under storage, staging included."""
+    """Every file under storage, staging included, but the storage root's marker
+    (``.printcore-storage``, written at first start: adapters.health)."""
     return sorted(
-        str(p.relative_to(server.storage)) for p in server.storage.rglob("*") if p.is_file()
+        str(p.relative_to(server.storage)) for p in server.storage.rglob("*")
+        if p.is_file() and p.relative_to(server.storage) != Path(MARKER_NAME)
     )
 
 
