@@ -272,6 +272,8 @@ class ModelJob:
     printer: str | None = None
     rejection_reasons: list[str] = attrs.Factory(list)
     email: str = "student@university.edu"
+    discipline: str = "Design"
+    class_number: str = "DES 300"
     color: str = ""
     reviewed_by: str | None = None
     staff_notes: str = ""
@@ -984,7 +986,8 @@ class JobMachine(RuleBasedStateMachine):
         it), a bad value, an unknown field or nothing to change is refused."""
         m = self.model[job_id]
         version = self.version_arg(m, mode)
-        current = {"email": m.email, "student_name": m.student_name, "color": m.color}
+        current = {"email": m.email, "student_name": m.student_name, "color": m.color,
+                   "discipline": m.discipline, "class_number": m.class_number}
         changed = {k: v for k, v in change.items() if current.get(k) != v}
         bad = (not changed or "print_method" in change or change.get("email") == "no-at-sign"
                or change.get("student_name", "x").strip() == "")
@@ -995,6 +998,7 @@ class JobMachine(RuleBasedStateMachine):
             m.email = job.email
             m.student_name = job.student_name
             m.color = job.color
+            m.discipline, m.class_number = job.discipline, job.class_number
             m.folder_base = job_basename(m.student_name, m.print_method, m.color, job_id)
             for name, value in change.items():
                 assert getattr(job, name) == value
@@ -1028,6 +1032,7 @@ class JobMachine(RuleBasedStateMachine):
             assert job.printer == m.printer
             assert job.rejection_reasons == m.rejection_reasons
             assert (job.email, job.student_name, job.color) == (m.email, m.student_name, m.color)
+            assert (job.discipline, job.class_number) == (m.discipline, m.class_number)
             assert job.reviewed_by == m.reviewed_by
             assert job.staff_notes == m.staff_notes
             assert len(job.payments) == m.payments, "a payment was lost"
