@@ -247,6 +247,9 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="database maintenance")
     db_sub = db.add_subparsers(dest="db_command", required=True)
     db_sub.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+    from entrypoints.db_cli import add_db_parsers
+
+    add_db_parsers(db_sub)
 
     sub.add_parser("config", help="show effective settings").set_defaults(func=cmd_config)
 
@@ -302,6 +305,10 @@ def build_parser() -> argparse.ArgumentParser:
     from entrypoints.doctor import add_parsers as add_doctor_parsers
 
     add_doctor_parsers(sub)
+
+    from entrypoints.retention_cli import add_parsers as add_retention_parsers
+
+    add_retention_parsers(sub)
 
     bot = sub.add_parser("bot", help="run the Discord bot and the queue sweep")
     bot.add_argument("--show-commands", action="store_true",

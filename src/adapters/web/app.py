@@ -15,8 +15,10 @@ from starlette.staticfiles import StaticFiles
 
 from adapters.metrics import metrics_routes
 from adapters.web import numbers  # noqa: F401 - registers the ``id`` path convertor
+from adapters.web.admin import admin_routes
 from adapters.web.analytics_api import analytics_routes
 from adapters.web.api import api_routes
+from adapters.web.audit_api import audit_routes
 from adapters.web.context import WebContext
 from adapters.web.exports_api import payment_export_routes
 from adapters.web.guard import InputGuard
@@ -25,6 +27,7 @@ from adapters.web.locks_api import lock_form_routes
 from adapters.web.pricing_api import pricing_api_routes
 from adapters.web.render import Renderer
 from adapters.web.responses import error_json, plain_error, status_for
+from adapters.web.retention_web import retention_routes
 from adapters.web.staff import staff_routes
 from adapters.web.student import student_routes
 from adapters.web.thumbnails import thumbnail_routes
@@ -111,6 +114,9 @@ def create_app(ctx: WebContext) -> Starlette:
         routes=[
             *student_routes(ctx, render),
             *lock_form_routes(ctx, render),  # before staff_routes' /staff/jobs/{id}/{event}
+            *admin_routes(ctx, render),  # /staff/admin…, before staff_routes
+            *audit_routes(ctx, render),  # /api/v1/admin/audit… and its admin page
+            *retention_routes(ctx, render),  # the admin area's retention page
             *staff_routes(ctx, render),
             *live_routes(ctx),
             *thumbnail_routes(ctx),
