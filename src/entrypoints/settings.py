@@ -97,6 +97,15 @@ class Settings:
     pickup_charge: str = "weighed"
     # The colours offered on the forms (issue 12, staff notes and corrections).
     colors: tuple[str, ...] = DEFAULT_COLORS
+    # Running the lab without a shell (issue 13).
+    #: Where the admin's "email the payments export" goes by default; None: typed each time.
+    finance_email: str | None = None
+    #: The readiness check fails when the oldest waiting message is older than this.
+    outbox_alert_seconds: int = 3600
+    #: The readiness check fails when the storage root has less free space than this.
+    storage_min_free_mb: int = 200
+    #: A worker's or bot's heartbeat older than this fails the readiness check.
+    heartbeat_max_age_seconds: int = 120
 
     def serving_at(self, host: str, port: int) -> Settings:
         """These settings for a server listening on ``host:port``: when
@@ -453,6 +462,11 @@ def load_settings(
         age_amber_hours=ages[0],
         age_red_hours=ages[1],
         colors=_colors(env),
+        finance_email=_address(env, "PRINTCORE_FINANCE_EMAIL", None),
+        outbox_alert_seconds=_int(env, "PRINTCORE_OUTBOX_ALERT_SECONDS", 3600, 60, 30 * 86400),
+        storage_min_free_mb=_int(env, "PRINTCORE_STORAGE_MIN_FREE_MB", 200, 0, 10_000_000),
+        heartbeat_max_age_seconds=_int(env, "PRINTCORE_HEARTBEAT_MAX_AGE_SECONDS", 120, 10,
+                                       86400),
         **limits,  # type: ignore[arg-type]
         **_mail(env),  # type: ignore[arg-type]
     )
