@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.web.analytics_openapi import analytics_paths
+from adapters.web.audit_openapi import audit_paths
 from adapters.web.health_openapi import health_paths
 from adapters.web.numbers import MAX_ID as ID_LIMIT
 from printcore.requests.locks import LOCK_ACTIONS
@@ -829,6 +830,7 @@ def openapi_document() -> dict[str, Any]:
             **_queue_paths(),
             **_pricing_paths(),
             **analytics_paths(_errors, _STAFF_SECURITY),
+            **audit_paths(_errors, _STAFF_SECURITY),
             **_export_paths(),
         },
     }
