@@ -66,6 +66,11 @@ class StaffRepository(Protocol):
 
     def set_active(self, name: str, active: bool) -> None: ...
 
+    def rename(self, old: str, new: str) -> None:
+        """Give member ``old`` the name ``new`` (active flag and ``added_at`` kept). Raises
+        NotFoundError for an unknown ``old``; the caller has checked that ``new`` is free."""
+        ...
+
 
 @attrs.frozen
 class WorkstationSession:

@@ -42,7 +42,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql import ColumnElement
 
 from adapters.sql.convert import (
@@ -72,6 +72,7 @@ from printcore.queue.ports import PrinterRepository, TicketRepository
 from printcore.requests.job import Job
 from printcore.requests.ports import JobLockRepository, JobRepository
 from printcore.requests.search import JobQuery
+from printcore.staff import StaffStateError
 
 __all__ = ["SqlUnitOfWork"]
 
@@ -333,6 +334,20 @@ class SqlStaffRepository(_Repository):
         )
         if result.rowcount != 1:
             raise NotFoundError(f"No staff member called {name!r}.")
+
+    def rename(self, old: str, new: str) -> None:
+        """Raises NotFoundError for an unknown ``old``; StaffStateError (409) when ``new``
+        was taken meanwhile by another transaction (the unique key refuses it)."""
+        try:
+            with self._conn.begin_nested():
+                result = self._conn.execute(
+                    update(staff).where(staff.c.name == old).values(name=new))
+        except IntegrityError:
+            raise StaffStateError("rename", "in_use",
+                                  f"{new!r} is already on the staff list; choose another name.",
+                                  "new_name") from None
+        if result.rowcount != 1:
+            raise NotFoundError(f"No staff member called {old!r}.")
 
 
 class SqlSettingsRepository(_Repository):

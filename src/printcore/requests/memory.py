@@ -213,10 +213,13 @@ class _Staff:
         self._uow.pending_staff[member.name] = member
 
     def get(self, name: str) -> StaffMember | None:
-        return self._uow.pending_staff.get(name) or self._uow.db.staff.get(name)
+        if name in self._uow.pending_staff:
+            return self._uow.pending_staff[name]
+        return None if name in self._uow.removed_staff else self._uow.db.staff.get(name)
 
     def list(self, active_only: bool = True) -> list[StaffMember]:
-        merged = {**self._uow.db.staff, **self._uow.pending_staff}
+        stored = {k: v for k, v in self._uow.db.staff.items() if k not in self._uow.removed_staff}
+        merged = {**stored, **self._uow.pending_staff}
         return sorted(
             (m for m in merged.values() if m.active or not active_only), key=lambda m: m.name
         )
@@ -226,6 +229,15 @@ class _Staff:
         if member is None:
             raise NotFoundError(f"No staff member called {name!r}.")
         self._uow.pending_staff[name] = attrs.evolve(member, active=active)
+
+    def rename(self, old: str, new: str) -> None:
+        member = self.get(old)
+        if member is None:
+            raise NotFoundError(f"No staff member called {old!r}.")
+        self._uow.pending_staff.pop(old, None)
+        self._uow.removed_staff.add(old)
+        self._uow.removed_staff.discard(new)
+        self._uow.pending_staff[new] = attrs.evolve(member, name=new)
 
 
 class _Settings:
@@ -290,6 +302,7 @@ class MemoryUnitOfWork:
         self.pending_locks: dict[int, tuple[JobLock | None, JobLock | None]] = {}
         self.pending_events: list[Event] = []
         self.pending_staff: dict[str, StaffMember] = {}
+        self.removed_staff: set[str] = set()  # old names of renamed members
         self.pending_settings: dict[str, str] = {}
         self.pending_sessions: dict[str, WorkstationSession] = {}
         self.outbox.reset()
@@ -329,6 +342,8 @@ class MemoryUnitOfWork:
                 else:
                     db.jobs[job_id] = job
             db.events.extend(self.pending_events)
+            for name in self.removed_staff:
+                db.staff.pop(name, None)
             db.staff.update(self.pending_staff)
             db.settings.update(self.pending_settings)
             db.sessions.update(self.pending_sessions)
