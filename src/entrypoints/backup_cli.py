@@ -1,11 +1,14 @@
 """``printcore backup PATH`` and ``printcore restore PATH`` (adapters.backup).
 
-    printcore backup PATH     one archive of the database and the storage root (refuses
-                              a PATH that exists); the server may keep running
-    printcore restore PATH    into an empty home (PRINTCORE_HOME, DATABASE_URL,
-                              PRINTCORE_STORAGE); every checksum verified first
+    printcore backup PATH     one archive of the database (SQLite, or PostgreSQL through
+                              pg_dump) and the storage root (refuses a PATH that
+                              exists); the server may keep running
+    printcore restore PATH    into an empty home (PRINTCORE_HOME, DATABASE_URL: an empty
+                              SQLite file or PostgreSQL database, PRINTCORE_STORAGE);
+                              every checksum verified first
 
-Refusals exit 1 with a sentence saying what to do; nothing is written then.
+Refusals exit 1 with a sentence saying what to do; nothing is written then. A PostgreSQL
+database that cannot be reached exits 2.
 """
 
 from __future__ import annotations
@@ -27,7 +30,9 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
     print(f"backup written to {result.path}: {result.jobs} job(s), {result.files} storage "
           f"file(s), {result.bytes} bytes, migration revision {result.revision}"
           + (f" (taken {result.attempts} times: storage moved meanwhile)"
-             if result.attempts > 1 else ""))
+             if result.attempts > 1 else "")
+          + (f"; {result.left_out} job folder(s) newer than the database snapshot left out"
+             if result.left_out else ""))
     return 0
 
 
@@ -36,10 +41,19 @@ def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
 
     result = restore(Path(args.path).absolute(), settings.database_url, settings.storage_root,
                      settings.home)
+    if settings.sqlite_path is not None:
+        where = str(settings.sqlite_path)
+    else:
+        from sqlalchemy.engine import make_url
+
+        url = make_url(settings.database_url)
+        where = f"PostgreSQL {url.host or 'localhost'}:{url.port or 5432}/{url.database}"
     print(f"restored the backup of {result.created_at}: {result.jobs} job(s), {result.files} "
           f"storage file(s), migration revision {result.revision}; into database "
-          f"{settings.sqlite_path} and storage {settings.storage_root}")
-    print("`printcore serve` upgrades the database if this printcore is newer than the backup")
+          f"{where} and storage {settings.storage_root}")
+    if not result.at_head:
+        print("`printcore serve` (or `printcore db upgrade`) upgrades the database: this "
+              "printcore is newer than the backup")
     return 0
 
 

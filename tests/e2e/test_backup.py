@@ -4,7 +4,8 @@ A lab with jobs in several states, their events and outbox rows is backed up whi
 server runs, restored into a fresh home, compared table by table and byte by byte, and
 served again. Bad inputs tried: a backup PATH that exists, a truncated archive, an archive
 with one flipped byte, a non-empty home, a manifest from a newer migration revision, a
-PostgreSQL DATABASE_URL (not supported yet), a missing archive.
+PostgreSQL DATABASE_URL that names a schema (backups cover a whole database), a SQLite
+backup restored into PostgreSQL, a missing archive. PostgreSQL: tests/e2e/test_backup_pg.py.
 """
 
 from __future__ import annotations
@@ -220,10 +221,11 @@ def test_refusals_change_nothing(
     assert "needs an empty home" in capsys.readouterr().err
     assert (lab.home / "printcore.db").stat().st_mtime_ns == before
 
-    # No such archive; PostgreSQL (not supported yet).
+    # No such archive; a PostgreSQL URL naming a schema (a backup is of a whole database).
     assert _cli(monkeypatch, tmp_path / "h4", "restore", str(tmp_path / "nope.tar")) == 1
     assert "There is no backup" in capsys.readouterr().err
     assert _cli(monkeypatch, tmp_path / "h5", "backup", str(tmp_path / "pg.tar"),
-                DATABASE_URL="postgresql://postgres@127.0.0.1:5432/test") == 1
-    assert "not supported yet" in capsys.readouterr().err
+                DATABASE_URL="postgresql://postgres@127.0.0.1:5432/test"
+                             "?options=-csearch_path%3Dsomeschema") == 1
+    assert "names a schema" in capsys.readouterr().err
     assert not (tmp_path / "pg.tar").exists()
