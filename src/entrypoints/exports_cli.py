@@ -41,10 +41,10 @@ def cmd_export_payments(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.exports import payments_csv, payments_xlsx
     from entrypoints.bootstrap import bootstrap
     from printcore.errors import ValidationError
-    from printcore.requests.payments_report import DateRange, PaymentReport
+    from printcore.requests.payments_report import PaymentReport, parse_range
 
     try:
-        days = DateRange.parse(args.date_from, args.date_to, settings.timezone)
+        days = parse_range(args.date_from, args.date_to, settings.timezone)
     except ValidationError as err:
         print(f"printcore: {err.message} Nothing was written; give --from and --to as "
               "YYYY-MM-DD, --to on or after --from.", file=sys.stderr)

@@ -8,7 +8,7 @@
 * 401 without a staff login (session cookie or bearer token); 422 with per-field
   messages (``from``, ``to``) for a missing or unparseable date, a year before 2000, a
   reversed range or one longer than ten years
-  (:meth:`printcore.requests.payments_report.DateRange.parse`).
+  (:func:`printcore.requests.payments_report.parse_range`).
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from adapters.web.context import WebContext
 from adapters.web.responses import error_json
 from adapters.web.security import workstation
 from printcore.errors import PrintcoreError
-from printcore.requests.payments_report import DateRange, PaymentReport, PaymentRow
+from printcore.requests.payments_report import PaymentReport, PaymentRow, parse_range
 
 __all__ = ["payment_export_routes"]
 
@@ -40,7 +40,7 @@ def payment_export_routes(ctx: WebContext) -> list[Route]:
             try:
                 workstation(request, ctx, api=True)
                 params = request.query_params
-                days = DateRange.parse(params.get("from"), params.get("to"), ctx.timezone)
+                days = parse_range(params.get("from"), params.get("to"), ctx.timezone)
                 body = write(report.rows(days), ctx.timezone)
             except PrintcoreError as err:
                 return error_json(err)

@@ -19,7 +19,11 @@ Figures (:class:`Report`):
   milestone (the first ``start_print``, so reprints after a failure count in "printing");
   "completed" and "picked up" are the standing ones (a later revert cancels them);
 * material in grams by print method and colour, and revenue in integer cents, from the
-  payments recorded in the range that are not voided.
+  payments recorded in the range that are not voided;
+* the same counts per ISO week (``group="week"``: Monday to Sunday in the lab's zone,
+  the first and last weeks clipped to the range) as :class:`Period` rows;
+* the self-service queue: printer utilisation and queue waits
+  (:mod:`printcore.requests.analytics_queue`).
 
 Median: the middle value (the mean of the two middle ones for an even count); p90: the
 nearest-rank 90th percentile (the ``ceil(0.9·n)``-th smallest). Hours rounded to 0.01.
@@ -28,11 +32,10 @@ nearest-rank 90th percentile (the ``ceil(0.9·n)``-th smallest). Hours rounded t
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -41,19 +44,24 @@ import attrs
 from printcore.errors import ValidationError
 from printcore.events import Event
 from printcore.ports import Clock
+from printcore.requests.analytics_queue import (
+    QUEUE_KINDS,
+    PrinterUse,
+    QueueWait,
+    queue_waits,
+    utilisation,
+)
+from printcore.requests.date_range import DEFAULT_DAYS, MAX_RANGE_DAYS, DateRange
 
 __all__ = [
-    "MAX_RANGE_DAYS", "STAGES", "Analytics", "DateRange", "DayFigures", "History",
-    "HistoryReader", "MaterialUse", "PaymentRecord", "Report", "StageTime", "compute",
+    "DEFAULT_DAYS", "GROUPS", "MAX_RANGE_DAYS", "QUEUE_KINDS", "STAGES", "Analytics",
+    "DateRange", "DayFigures", "History", "HistoryReader", "MaterialUse", "PaymentRecord",
+    "Period", "PrinterUse", "QueueWait", "Report", "StageTime", "compute",
 ]
 
-#: The longest range a report covers, in days (both ends included).
-MAX_RANGE_DAYS = 366
-#: The default range of the reports page, in days ending today (local).
-DEFAULT_DAYS = 30
-_YEARS = (1970, 9998)
-_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_FORM = "YYYY-MM-DD (for example 2026-09-01), from on or before to, at most 366 days"
+#: How the per-period figures are grouped: by local day, or by ISO week (Monday to
+#: Sunday, in the lab's zone; the first and last week clipped to the range).
+GROUPS = ("day", "week")
 
 #: The lifecycle event kinds the figures read (``submitted``: older logs' name).
 KINDS: tuple[str, ...] = ("submit", "submitted", "approve", "reject", "confirm",
@@ -71,70 +79,6 @@ STAGES: tuple[tuple[str, str, str], ...] = (
 
 
 @attrs.frozen
-class DateRange:
-    """Local days ``first``..``last`` (inclusive) in the IANA zone ``timezone``."""
-
-    first: date
-    last: date
-    timezone: str
-
-    @classmethod
-    def parse(cls, first: str | None, last: str | None, timezone: str,
-              today: date) -> DateRange:
-        """From query text ``YYYY-MM-DD``; a missing end defaults to ``today`` (``to``) and
-        :data:`DEFAULT_DAYS` days before it (``from``). Raises ValidationError with fields
-        ``from``/``to`` for unparseable dates, ``from`` after ``to``, or over
-        :data:`MAX_RANGE_DAYS` days; the message gives the accepted form."""
-        fields: dict[str, str] = {}
-        parsed: dict[str, date] = {}
-        for name, raw in (("from", first), ("to", last)):
-            if raw is None or not raw.strip():
-                continue
-            text = raw.strip()
-            try:
-                if _ISO_DAY.fullmatch(text) is None:
-                    raise ValueError(text)
-                parsed[name] = date.fromisoformat(text)
-            except ValueError:
-                fields[name] = f"Not a date: use {_FORM}."
-                continue
-            if not _YEARS[0] <= parsed[name].year <= _YEARS[1]:
-                fields[name] = f"The year must be {_YEARS[0]} to {_YEARS[1]}."
-        if fields:
-            raise ValidationError(f"Dates must be {_FORM}.", fields)
-        end = parsed.get("to", today)
-        start = parsed.get("from", end - timedelta(days=DEFAULT_DAYS - 1))
-        if start > end:
-            raise ValidationError(f"from is after to: use {_FORM}.",
-                                  {"from": "Must be on or before to.",
-                                   "to": "Must be on or after from."})
-        if (end - start).days + 1 > MAX_RANGE_DAYS:
-            raise ValidationError(f"The range is too long: use {_FORM}.",
-                                  {"to": f"At most {MAX_RANGE_DAYS} days after from."})
-        return cls(start, end, timezone)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    @property
-    def start(self) -> datetime:
-        """The first day's local midnight, in UTC."""
-        return datetime.combine(self.first, time(), self.zone).astimezone(UTC)
-
-    @property
-    def end(self) -> datetime:
-        """The local midnight after the last day, in UTC (exclusive)."""
-        return datetime.combine(self.last + timedelta(days=1), time(), self.zone).astimezone(UTC)
-
-    def days(self) -> list[date]:
-        return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
-
-    def day_of(self, moment: datetime) -> date:
-        return moment.astimezone(self.zone).date()
-
-
-@attrs.frozen
 class PaymentRecord:
     """One payment of a job: ``grams`` weighed, ``amount_cents`` charged, ``at`` UTC."""
 
@@ -149,10 +93,14 @@ class PaymentRecord:
 
 @attrs.frozen
 class History:
-    """What a report reads: job ``events`` (oldest first) and ``payments``."""
+    """What a report reads: job ``events`` (oldest first) and ``payments``; the queue's
+    ticket events (``queue_events``, kinds :data:`QUEUE_KINDS`, oldest first) and the
+    names of the lab's ``printers``."""
 
     events: tuple[Event, ...]
     payments: tuple[PaymentRecord, ...]
+    queue_events: tuple[Event, ...] = ()
+    printers: tuple[str, ...] = ()
 
 
 class HistoryReader(Protocol):
@@ -160,7 +108,10 @@ class HistoryReader(Protocol):
         """For ``[start, end)`` (UTC): every event of kind :data:`KINDS` with subject
         ``job`` and ``at < end`` of each job with at least one such event in the range,
         oldest first (by ``at``, then id); and every payment (voided ones flagged)
-        recorded in the range. Raises StorageError when the database cannot be reached."""
+        recorded in the range. Queue: every event of kind :data:`QUEUE_KINDS` with
+        subject ``ticket`` and ``at < end`` of each ticket with an event in the range or
+        a print started before ``start`` and not closed by then; the printers' names in
+        the lab's order. Raises StorageError when the database cannot be reached."""
         ...
 
 
@@ -175,6 +126,18 @@ class DayFigures:
     pickups: int = 0
     reverted_completions: int = 0
     reverted_pickups: int = 0
+
+
+@attrs.frozen
+class Period:
+    """The counts of one day or one ISO week: ``label`` is ``2026-10-05`` or
+    ``2026-W41``; ``first``/``last`` its local days within the range; ``figures`` the
+    counts summed over them (its ``day`` is ``first``)."""
+
+    label: str
+    first: date
+    last: date
+    figures: DayFigures
 
 
 @attrs.frozen
@@ -209,6 +172,10 @@ class Report:
     revenue_cents: int
     payments: int
     voided_payments: int
+    group: str = "day"
+    periods: tuple[Period, ...] = ()  # per ``group``: days, or ISO weeks
+    printers: tuple[PrinterUse, ...] = ()
+    queue_waits: tuple[QueueWait, ...] = ()
 
 
 _COLUMNS = {"submit": "submissions", "submitted": "submissions", "approve": "approvals",
@@ -243,9 +210,27 @@ def _milestones(events: Iterable[Event]) -> dict[int, dict[str, datetime]]:
     return seen
 
 
-def compute(history: History, span: DateRange) -> Report:
+def _periods(days: tuple[DayFigures, ...], span: DateRange, group: str) -> tuple[Period, ...]:
+    if group == "day":
+        return tuple(Period(d.day.isoformat(), d.day, d.day, d) for d in days)
+    by_day = {d.day: d for d in days}
+    out = []
+    for week in span.weeks():
+        counts: Counter[str] = Counter()
+        for d in days:
+            if week.first <= d.day <= week.last:
+                counts.update({k: v for k, v in attrs.asdict(by_day[d.day]).items()
+                               if k != "day"})
+        out.append(Period(week.label, week.first, week.last, DayFigures(week.first, **counts)))
+    return tuple(out)
+
+
+def compute(history: History, span: DateRange, now: datetime | None = None,
+            group: str = "day") -> Report:
     """The figures of ``span`` from ``history`` (:meth:`HistoryReader.history` of
-    ``span.start``..``span.end``); events and payments outside the range are ignored."""
+    ``span.start``..``span.end``); events and payments outside the range are ignored.
+    ``now`` (UTC; default the range's end) ends the prints still running; ``group``
+    (:data:`GROUPS`) makes ``periods``."""
     start, end = span.start, span.end
     per_day: dict[date, Counter[str]] = {d: Counter() for d in span.days()}
     reasons: Counter[str] = Counter()
@@ -280,7 +265,11 @@ def compute(history: History, span: DateRange) -> Report:
                                    sum(p.amount_cents for p in ps))
                        for (m, c), ps in sorted(material.items())),
         revenue_cents=sum(p.amount_cents for p in standing),
-        payments=len(standing), voided_payments=len(paid) - len(standing))
+        payments=len(standing), voided_payments=len(paid) - len(standing),
+        group=group, periods=_periods(days, span, group),
+        printers=utilisation(history.queue_events, history.printers, start, end,
+                             now if now is not None else end),
+        queue_waits=queue_waits(history.queue_events, start, end))
 
 
 @attrs.define
@@ -297,8 +286,15 @@ class Analytics:
         today = self.clock.now().astimezone(ZoneInfo(self.timezone)).date()
         return DateRange.parse(first, last, self.timezone, today)
 
-    def report(self, first: str | None = None, last: str | None = None) -> Report:
-        """The figures for ``first``..``last`` (``YYYY-MM-DD``, local days). Raises
-        ValidationError (fields ``from``/``to``) or StorageError."""
+    def report(self, first: str | None = None, last: str | None = None,
+               group: str | None = None) -> Report:
+        """The figures for ``first``..``last`` (``YYYY-MM-DD``, local days), per
+        ``group`` (``day``, the default, or ``week``). Raises ValidationError (fields
+        ``from``/``to``/``group``) or StorageError."""
+        chosen = (group or "day").strip().lower()
+        if chosen not in GROUPS:
+            raise ValidationError(f"Unknown grouping {(group or '')[:20]!r}: use day or week.",
+                                  {"group": "Use day or week."})
         span = self.range(first, last)
-        return compute(self.reader.history(span.start, span.end), span)
+        return compute(self.reader.history(span.start, span.end), span,
+                       now=self.clock.now(), group=chosen)

@@ -1,7 +1,9 @@
 """Payments for a date range, one row each, for the finance office (issue 13, exports).
 
-A :class:`DateRange` is two calendar days in the lab's zone, both included; its UTC
-bounds are ``[start of from, start of the day after to)``. :class:`PaymentReport` reads
+A :class:`~printcore.requests.date_range.DateRange` (the reports' own, re-exported
+here) is two calendar days in the lab's zone, both included; its UTC bounds are ``[start
+of from, start of the day after to)``; :func:`parse_range` reads it with the export's
+limits. :class:`PaymentReport` reads
 the jobs with a payment recorded in those bounds (``JobRepository.with_payments_between``,
 one query) and turns each payment, voided ones included, into a :class:`PaymentRow`.
 The files themselves (xlsx, CSV) are made by ``adapters.exports``.
@@ -10,84 +12,29 @@ The files themselves (xlsx, CSV) are made by ``adapters.exports``.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import attrs
 
-from printcore.errors import ValidationError
+from printcore.requests.date_range import DateRange
 from printcore.requests.job import Job
 from printcore.requests.ports import RequestsUnitOfWork
 
 __all__ = ["MAX_RANGE_DAYS", "MIN_YEAR", "DateRange", "PaymentReport", "PaymentRow",
-           "payment_rows"]
+           "parse_range", "payment_rows"]
 
 #: The longest range accepted, in days (about ten years).
 MAX_RANGE_DAYS = 3653
 #: No payment can predate printcore; earlier years are typing mistakes.
 MIN_YEAR = 2000
-_FORM = "a date as YYYY-MM-DD (e.g. 2026-11-01)"
 
 
-@attrs.frozen
-class DateRange:
-    """Calendar days ``first``..``last`` (both included) in the lab's zone ``timezone``
-    (an IANA name such as ``America/Chicago``)."""
-
-    first: date
-    last: date
-    timezone: str
-
-    @classmethod
-    def parse(cls, first: str | None, last: str | None, timezone: str) -> DateRange:
-        """From the texts ``from`` and ``to`` (``YYYY-MM-DD``). Raises ValidationError
-        with per-field messages (fields ``from`` and ``to``) for a missing or unparseable
-        date, a year before 2000 or after 9998, ``to`` before ``from``, or a range longer
-        than :data:`MAX_RANGE_DAYS` days."""
-        day_from, day_to = _day(first, "from"), _day(last, "to")
-        if day_to < day_from:
-            raise ValidationError(
-                f"The range is reversed: 'to' ({day_to}) is before 'from' ({day_from}).",
-                {"to": f"Must be on or after 'from' ({day_from}); {_FORM}."})
-        if (day_to - day_from).days + 1 > MAX_RANGE_DAYS:
-            raise ValidationError(
-                f"The range is longer than {MAX_RANGE_DAYS} days (about ten years).",
-                {"to": f"At most {MAX_RANGE_DAYS} days after 'from'; export in parts."})
-        return cls(day_from, day_to, timezone)
-
-    @property
-    def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
-
-    def utc_bounds(self) -> tuple[datetime, datetime]:
-        """``(start, end)`` in UTC: midnight starting ``first`` and midnight after
-        ``last`` in the lab's zone (end excluded)."""
-        zone = self.zone
-        start = datetime.combine(self.first, time(0), zone).astimezone(UTC)
-        end = datetime.combine(self.last + timedelta(days=1), time(0), zone).astimezone(UTC)
-        return start, end
-
-    @property
-    def file_stem(self) -> str:
-        """``payments-2026-11-01-to-2026-11-30``."""
-        return f"payments-{self.first.isoformat()}-to-{self.last.isoformat()}"
-
-
-def _day(raw: str | None, field: str) -> date:
-    text = (raw or "").strip()
-    if not text:
-        raise ValidationError(f"'{field}' is required: {_FORM}.", {field: f"Required: {_FORM}."})
-    try:
-        if len(text) != 10:
-            raise ValueError(text)
-        day = date.fromisoformat(text)
-    except ValueError:
-        raise ValidationError(f"'{field}' is not {_FORM}: {text[:40]!r}.",
-                              {field: f"Not a date; enter {_FORM}."}) from None
-    if not MIN_YEAR <= day.year <= 9998:
-        raise ValidationError(f"'{field}' is out of range: the year must be {MIN_YEAR} to 9998.",
-                              {field: f"The year must be {MIN_YEAR} to 9998; {_FORM}."})
-    return day
+def parse_range(first: str | None, last: str | None, timezone: str) -> DateRange:
+    """The export's range from the texts ``from`` and ``to`` (``YYYY-MM-DD``, both
+    required): :meth:`DateRange.parse` with years 2000 to 9998 and at most
+    :data:`MAX_RANGE_DAYS` days. Raises ValidationError (fields ``from``/``to``)."""
+    return DateRange.parse(first, last, timezone, max_days=MAX_RANGE_DAYS, min_year=MIN_YEAR)
 
 
 @attrs.frozen
