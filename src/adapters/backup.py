@@ -275,7 +275,8 @@ def _snapshot_jobs(db: Path) -> list[str]:
 
 def _folders(rows: Any) -> list[str]:
     return [f"{JobStatus(status).folder}/{job_basename(name, method, color, job_id)}"
-            for job_id, status, name, method, color in rows]
+            for job_id, status, name, method, color in rows
+            if status != JobStatus.DELETED.value]
 
 
 # --- the archive ---------------------------------------------------------------------
