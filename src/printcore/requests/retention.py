@@ -29,7 +29,7 @@ need the archive's ``job.json``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -230,12 +230,14 @@ def plan_retention(candidates: Sequence[StoredCandidate], measure: Callable[[Job
 
 @attrs.define
 class Retention:
-    """The retention service. ``archiver`` is needed only for archive runs."""
+    """The retention service. ``archiver`` is needed only for archive runs;
+    ``active_staff`` (the active staff names) checks a staff actor's name when given."""
 
     store: RetentionStore
     files: RetentionFiles
     clock: Clock
     archiver: RetentionArchiver | None = None
+    active_staff: Callable[[], Collection[str]] | None = None
 
     def preview(self, older_than_days: object) -> RetentionPlan:
         """The plan for ``older_than_days`` (see :func:`parse_days`; ValidationError)."""
@@ -251,6 +253,11 @@ class Retention:
         if not actor.name.strip():
             raise ValidationError("Choose your staff name before applying retention.",
                                   {"staff_name": "Who is applying retention?"})
+        if (actor.kind == "staff" and self.active_staff is not None
+                and actor.name not in self.active_staff()):
+            raise ValidationError(
+                f"Choose your name from the staff list: {actor.name!r} is not active staff.",
+                {"staff_name": "Choose your name from the staff list."})
         plan = self.preview(older_than_days)
         archive: WrittenArchive | None = None
         records: list[JobRecord] = []
