@@ -11,6 +11,11 @@ random hex string), and the database keeps the same id under the ``storage_id`` 
 ``settings`` table. :func:`ensure_storage_marker` writes both at first start. Afterwards a
 root without the marker (or with another id) is the "jobs missing after a reboot" incident:
 an empty fallback root, an unmounted disk, or a database that is not the lab's.
+
+Heartbeats (:mod:`adapters.heartbeat`): with ``REDIS_URL`` the ``worker`` check reads
+``printcore worker``'s beat from Redis; with Discord configured the ``bot`` check reads
+``printcore bot``'s beat from the database. Missing, or older than
+``heartbeat_max_age_seconds`` (default 120 s), fails the check.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ import attrs
 from sqlalchemy import Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from adapters.heartbeat import Beat, DatabaseHeartbeats, RedisHeartbeats
 from adapters.sql.migrate import current_revision, head_revision
 from adapters.sql.tables import jobs, outbox, settings
 
@@ -44,11 +50,14 @@ OUTBOX_MAX_AGE_SECONDS = 3600
 #: The storage check fails with less free space than this (bytes): one more upload.
 MIN_FREE_BYTES = 200_000_000
 REDIS_TIMEOUT_SECONDS = 2.0
+#: A heartbeat older than this fails the worker and bot checks (seconds).
+HEARTBEAT_MAX_AGE_SECONDS = 120
 
 
 @attrs.frozen
 class Check:
-    """One check's outcome. ``name``: ``database``, ``storage``, ``redis`` or ``outbox``;
+    """One check's outcome. ``name``: ``database``, ``storage``, ``redis``, ``worker``,
+    ``bot`` or ``outbox``;
     ``detail``: what was found; ``action``: what to do (None when ``ok``)."""
 
     name: str
@@ -166,28 +175,38 @@ def _ensure_marker(engine: Engine, root: Path) -> str | None:
 
 class Readiness:
     """The checks for one process. ``now`` gives the current UTC time (the app's clock);
-    ``redis_url`` None skips the Redis check; ``outbox_max_age_seconds`` and
-    ``min_free_bytes`` are the thresholds."""
+    ``redis_url`` None skips the Redis and worker checks; ``discord`` True (a
+    ``DISCORD_TOKEN`` is set) adds the bot check. Thresholds: ``outbox_max_age_seconds``
+    (seconds), ``min_free_bytes`` (bytes), ``heartbeat_max_age_seconds`` (seconds; the
+    heartbeats' ages are measured on the wall clock, not ``now``, as other processes
+    write them)."""
 
     def __init__(self, engine: Engine, storage_root: Path, *, redis_url: str | None = None,
                  now: Callable[[], datetime] | None = None,
                  outbox_max_age_seconds: int = OUTBOX_MAX_AGE_SECONDS,
-                 min_free_bytes: int = MIN_FREE_BYTES) -> None:
+                 min_free_bytes: int = MIN_FREE_BYTES, discord: bool = False,
+                 heartbeat_max_age_seconds: int = HEARTBEAT_MAX_AGE_SECONDS) -> None:
         self._engine = engine
         self._root = Path(storage_root)
         self._redis_url = redis_url
         self._now = now or (lambda: datetime.now(UTC))
         self._max_age = outbox_max_age_seconds
         self._min_free = min_free_bytes
+        self._discord = discord
+        self._heartbeat_max_age = heartbeat_max_age_seconds
 
     def run(self) -> ReadinessReport:
-        """Every check, in order: database, storage, redis (when configured), outbox.
-        Never raises for a failing check; blocking (run it off the event loop)."""
+        """Every check, in order: database, storage, redis and worker (with Redis), bot
+        (with Discord), outbox. Never raises for a failing check; blocking (run it off
+        the event loop)."""
         checks = [self.database()]
         db_ok = "revision" in checks[0].data  # connected (perhaps behind the head)
         checks.append(self.storage(db_ok))
         if self._redis_url:
-            checks.append(self.redis())
+            redis_check = self.redis()
+            checks += [redis_check, self.worker(redis_check.ok)]
+        if self._discord:
+            checks.append(self.bot(db_ok))
         checks.append(self.outbox(db_ok))
         return ReadinessReport(tuple(checks))
 
@@ -298,6 +317,58 @@ class Readiness:
             client.close()
         return Check("redis", True, f"Redis at {data['host']}:{data['port']} answers.",
                      None, data)
+
+    # -- heartbeats ----------------------------------------------------------------
+    def worker(self, redis_ok: bool = True) -> Check:
+        """``printcore worker``'s heartbeat in Redis (needs ``redis_url``)."""
+        if not redis_ok or not self._redis_url:
+            return Check("worker", False, "Not checked: Redis does not answer.",
+                         "Fix the redis check first.", {})
+        import redis
+
+        store = RedisHeartbeats(self._redis_url, timeout=REDIS_TIMEOUT_SECONDS)
+        try:
+            beat = store.last("worker")
+        except (redis.RedisError, OSError) as err:
+            return Check("worker", False, f"Cannot read the worker's heartbeat from Redis: "
+                         f"{_safe(err)}", "Fix the redis check first.", {})
+        finally:
+            store.close()
+        return self._heartbeat(
+            "worker", beat, "`printcore worker`",
+            "Start `printcore worker` (systemd: `systemctl start printcore-worker`; Docker: "
+            "the worker service); its log says why it stopped. Until then emails wait in "
+            "the outbox.")
+
+    def bot(self, db_ok: bool = True) -> Check:
+        """``printcore bot``'s heartbeat in the database."""
+        if not db_ok:
+            return Check("bot", False, "Not checked: the database is not usable.",
+                         "Fix the database check first.", {})
+        try:
+            beat = DatabaseHeartbeats(self._engine).last("bot")
+        except SQLAlchemyError as err:
+            return Check("bot", False, f"Cannot read the bot's heartbeat: {_safe(err)}",
+                         "Run `printcore db upgrade`.", {})
+        return self._heartbeat(
+            "bot", beat, "`printcore bot`",
+            "Start `printcore bot` (systemd: `systemctl start printcore-bot`; Docker: the "
+            "bot service) and check its log for a Discord login or network error. Until "
+            "then no offers are made and no deadline fires.")
+
+    def _heartbeat(self, name: str, beat: Beat | None, what: str, action: str) -> Check:
+        limit = self._heartbeat_max_age
+        data: dict[str, Any] = {"max_age_seconds": limit}
+        if beat is None:
+            return Check(name, False, f"No heartbeat from {what}: it is not running (or "
+                         "has never run against this database and Redis).", action, data)
+        age = int(beat.age_seconds())
+        data.update(age_seconds=age, at=beat.at.isoformat(), host=beat.host, pid=beat.pid)
+        where = f"{beat.host}, pid {beat.pid}"
+        if age > limit:
+            return Check(name, False, f"The last heartbeat of {what} ({where}) is {age} s "
+                         f"old (more than {limit} s): it stopped or hangs.", action, data)
+        return Check(name, True, f"{what} ({where}) beat {age} s ago.", None, data)
 
     # -- outbox ---------------------------------------------------------------------
     def outbox(self, db_ok: bool = True) -> Check:

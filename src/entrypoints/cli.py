@@ -215,6 +215,7 @@ def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
         print("printcore bot: DISCORD_CHANNEL_ID is not set: offers go by DM only.",
               file=sys.stderr)
     from adapters.discord import BotStartError, run_bot
+    from adapters.heartbeat import DatabaseHeartbeats
 
     container = _container(settings)
     print(f"printcore bot: database {_describe_database(settings)}; sweeping every "
@@ -225,7 +226,8 @@ def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
         run_bot(container.queue, token=settings.discord_token,
                 guild_id=settings.discord_guild_id, channel_id=settings.discord_channel_id,
                 sweep_seconds=float(settings.sweep_seconds),
-                max_file_bytes=settings.max_upload_bytes)
+                max_file_bytes=settings.max_upload_bytes,
+                heartbeats=DatabaseHeartbeats(container.engine))  # readiness reads it
     except BotStartError as err:
         print(f"printcore bot: {err}", file=sys.stderr)
         return 2

@@ -4,24 +4,44 @@ One line per check, ``✓`` or ``✗``, the finding, and for a failure what to d
 0 when every check passes, 1 otherwise (2, as for every command, when the settings
 themselves cannot be used). Opens the database without migrating it, so a database
 behind this version's migrations is reported, not silently upgraded.
+
+:func:`readiness_for` builds the checks from the settings (thresholds, Redis, Discord):
+the one place that does, for ``printcore doctor`` and the web process alike.
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
+
+from sqlalchemy import Engine
 
 from adapters.health import Readiness
 from adapters.sql import make_engine
 from entrypoints.settings import Settings
 
-__all__ = ["add_parsers", "cmd_doctor"]
+__all__ = ["add_parsers", "cmd_doctor", "readiness_for"]
+
+
+def readiness_for(settings: Settings, engine: Engine,
+                  now: Callable[[], datetime] | None = None) -> Readiness:
+    """The readiness checks these settings call for: Redis and the worker's heartbeat
+    with ``REDIS_URL``, the bot's heartbeat with ``DISCORD_TOKEN``; the thresholds
+    ``PRINTCORE_OUTBOX_ALERT_SECONDS`` (s), ``PRINTCORE_STORAGE_MIN_FREE_MB`` (MB of
+    10^6 bytes) and ``PRINTCORE_HEARTBEAT_MAX_AGE_SECONDS`` (s). ``now``: the UTC clock."""
+    return Readiness(engine, settings.storage_root, redis_url=settings.redis_url, now=now,
+                     outbox_max_age_seconds=settings.outbox_alert_seconds,
+                     min_free_bytes=settings.storage_min_free_mb * 1_000_000,
+                     discord=bool(settings.discord_token),
+                     heartbeat_max_age_seconds=settings.heartbeat_max_age_seconds)
 
 
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
     engine = make_engine(settings.database_url)
     try:
-        report = Readiness(engine, settings.storage_root, redis_url=settings.redis_url).run()
+        report = readiness_for(settings, engine).run()
     finally:
         engine.dispose()
     for check in report.checks:
@@ -36,5 +56,5 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def add_parsers(sub: Any) -> None:
-    doctor = sub.add_parser("doctor", help="check database, storage, Redis and the outbox")
+    doctor = sub.add_parser("doctor", help="check database, storage, Redis, worker and bot heartbeats, and the outbox")
     doctor.set_defaults(func=cmd_doctor)

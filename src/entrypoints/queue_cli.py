@@ -255,13 +255,24 @@ def _parse_at(text: str) -> datetime:
 
 
 def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.heartbeat import DatabaseHeartbeats, SweepTimings
     from entrypoints.bootstrap import bootstrap
 
     container = bootstrap(settings)
     outbox = _outbox(container.queue, settings)
+    # Each sweep's duration goes to /metrics through a "sweeper" heartbeat in the database,
+    # continuing the figures of earlier runs (a cron --once adds to them).
+    beats = DatabaseHeartbeats(container.engine)
+    previous = beats.last("sweeper")
+    timings = SweepTimings.from_snapshot(previous.data.get("sweep") if previous else None)
     try:
         while True:
-            report = container.queue.sweep()
+            started = time.perf_counter()
+            try:
+                report = container.queue.sweep()
+            finally:
+                timings.observe(time.perf_counter() - started)
+            beats.beat("sweeper", {"sweep": timings.snapshot()})
             print(f"sweep: {report.offered} offered, {report.missed} missed, "
                   f"{report.expired} expired", flush=True)
             if outbox.senders:  # no Discord bot: the notices go to the log

@@ -204,9 +204,37 @@ def test_redis_at_closed_port(home: Home) -> None:
         home.container.engine, home.storage,
         redis_url=f"redis://:hunter2secret@127.0.0.1:{port}/0")
     status, body = home.ready()
-    assert status == 503 and _failing(body) == ["redis"]
+    # The worker's heartbeat is in Redis: not checkable, so failing too, pointing at Redis.
+    assert status == 503 and _failing(body) == ["redis", "worker"]
     assert body["checks"][2]["data"]["port"] == port
+    assert body["checks"][3]["detail"] == "Not checked: Redis does not answer."
+    assert body["checks"][3]["action"] == "Fix the redis check first."
     assert "hunter2secret" not in str(body)
+
+
+def test_thresholds_from_settings(home: Home) -> None:
+    """PRINTCORE_OUTBOX_ALERT_SECONDS and PRINTCORE_STORAGE_MIN_FREE_MB reach the checks
+    through ``readiness_for``: a message waiting 2 minutes passes the default (1 h) and
+    fails a 60 s alert; a 10^7 MB minimum fails the storage check on any real disk."""
+    from entrypoints.doctor import readiness_for
+    from entrypoints.settings import load_settings
+
+    two_minutes = datetime.now(UTC) - timedelta(minutes=2)
+    with home.container.engine.begin() as conn:
+        conn.execute(insert(outbox).values(
+            channel="email", kind="received", recipient="jane@university.edu",
+            subject="job", subject_id=1, payload={}, status="pending", attempts=1,
+            created_at=two_minutes, next_attempt_at=two_minutes + timedelta(days=1)))
+    engine = home.container.engine
+    assert readiness_for(load_settings(home.env, env_file=None), engine).run().ok
+    strict = load_settings({**home.env, "PRINTCORE_OUTBOX_ALERT_SECONDS": "60",
+                            "PRINTCORE_STORAGE_MIN_FREE_MB": "10000000"}, env_file=None)
+    report = readiness_for(strict, engine).run()
+    assert report.failing == ["storage", "outbox"]
+    checks = {c.name: c for c in report.checks}
+    assert checks["outbox"].data["max_age_seconds"] == 60
+    assert "more than 60 s" in checks["outbox"].detail
+    assert "at least 10000000000000 needed" in checks["storage"].detail
 
 
 def test_outbox_backlog(home: Home) -> None:

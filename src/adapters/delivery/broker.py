@@ -75,13 +75,18 @@ class OutboxBroker:
 
 def run_worker(service: OutboxService, redis_url: str, threads: int = 8,
                relay_poll_seconds: float = 1.0, idle_poll_ms: int = 100,
-               stop: threading.Event | None = None) -> None:
+               stop: threading.Event | None = None,
+               heartbeat_seconds: float = 15.0) -> None:
     """Run the Dramatiq worker for the outbox queue plus the relay, until SIGTERM/SIGINT
     (or ``stop`` is set). ``idle_poll_ms``: how long an idle consumer waits on Redis
-    before looking again (the latency floor at idle)."""
+    before looking again (the latency floor at idle). While it runs, a heartbeat goes to
+    Redis every ``heartbeat_seconds`` (key ``printcore:heartbeat:worker``, see
+    :mod:`adapters.heartbeat`), with the worker's thread count; the readiness check reads
+    it."""
     from dramatiq import Worker
 
     from adapters.delivery.relay import Relay
+    from adapters.heartbeat import HeartbeatThread, RedisHeartbeats
 
     outbox_broker = OutboxBroker(redis_url, deliver=service.deliver)
     relay = Relay(service, outbox_broker.enqueue, channels=tuple(service.senders),
@@ -101,10 +106,16 @@ def run_worker(service: OutboxService, redis_url: str, threads: int = 8,
     relay_thread = threading.Thread(target=relay.run_forever, name="printcore-relay",
                                     daemon=True)
     relay_thread.start()
+    beats = RedisHeartbeats(redis_url)
+    heartbeat = HeartbeatThread(beats, "worker", heartbeat_seconds,
+                                data=lambda: {"threads": threads,
+                                              "relay_alive": relay_thread.is_alive()}).start()
     _log.info("worker started", queue=QUEUE, threads=threads)
     try:
         done.wait()
     finally:
+        heartbeat.stop()
+        beats.close()
         relay.stop()
         worker.stop()
         relay_thread.join(5)

@@ -14,12 +14,18 @@ delivery loop hands every due row to a :class:`~adapters.discord.sender.DiscordS
 through ``printcore.outbox.OutboxService.deliver_due`` in a worker thread: every
 ``deliver_seconds`` (2 s), and at once after each slash command and each sweep. The
 outbox's lease makes a row go out once even with two bots running.
+
+Heartbeat: once connected, the bot writes a beat every ``heartbeat_seconds`` (15 s) to
+the store it is given (the database's ``settings`` table, see :mod:`adapters.heartbeat`),
+carrying the durations of its sweeps (:class:`~adapters.heartbeat.SweepTimings`) for
+``/metrics``; the readiness check fails when the beat is missing or old.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -33,6 +39,7 @@ from adapters.discord.commands import QueueCommands, option_text_problem
 from adapters.discord.replies import UNEXPECTED
 from adapters.discord.sender import DiscordSender
 from adapters.discord.tree import build_commands
+from adapters.heartbeat import HeartbeatStore, SweepTimings, beat_forever
 from printcore.outbox import DeliveryReport, OutboxService, RetryPolicy
 from printcore.queue.service import QueueService, SweepReport
 
@@ -99,13 +106,16 @@ class PrintcoreBot(discord.Client):
     the outbox is read for due notices. ``reply_timeout``: seconds before a slow command
     is deferred; ``max_file_bytes``: the largest sliced file /join downloads.
     ``retry``: the backoff for notices Discord did not take (:data:`DISCORD_RETRY`).
+    ``heartbeats``: where the bot's beat goes every ``heartbeat_seconds`` (None: no beat).
     """
 
     def __init__(self, service: QueueService, *, guild_id: int | None,
                  channel_id: int | None, sweep_seconds: float = 15.0,
                  deliver_seconds: float = 2.0, reply_timeout: float = 2.0,
                  max_file_bytes: int = 200_000_000,
-                 retry: RetryPolicy = DISCORD_RETRY) -> None:
+                 retry: RetryPolicy = DISCORD_RETRY,
+                 heartbeats: HeartbeatStore | None = None,
+                 heartbeat_seconds: float = 15.0) -> None:
         super().__init__(intents=discord.Intents.default())
         self.guild_id = guild_id
         self.sweep_seconds = sweep_seconds
@@ -123,6 +133,10 @@ class PrintcoreBot(discord.Client):
             self.tree.add_command(command)
         self._sweeper: asyncio.Task[None] | None = None
         self._deliverer: asyncio.Task[None] | None = None
+        self.heartbeats = heartbeats
+        self.heartbeat_seconds = heartbeat_seconds
+        self.timings = SweepTimings()
+        self._beater: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         """Runs inside ``login()``: attach the sender to this loop, sync the commands,
@@ -146,29 +160,44 @@ class PrintcoreBot(discord.Client):
                   commands=[c.name for c in synced])
         self._sweeper = asyncio.create_task(self._sweep_when_ready())
         self._deliverer = asyncio.create_task(self._deliver_when_ready())
+        if self.heartbeats is not None:
+            self._beater = asyncio.create_task(self._beat_when_ready(self.heartbeats))
 
     async def _sweep_when_ready(self) -> None:
         await self.wait_until_ready()
-        await sweep_forever(self.service, self.sweep_seconds, after=self.wake.set)
+        await sweep_forever(self.service, self.sweep_seconds, after=self.wake.set,
+                            timings=self.timings)
+
+    async def _beat_when_ready(self, store: HeartbeatStore) -> None:
+        await self.wait_until_ready()
+        await beat_forever(store, "bot", self.heartbeat_seconds,
+                           data=lambda: {"sweep": self.timings.snapshot(),
+                                         "guilds": len(self.guilds)})
 
     async def _deliver_when_ready(self) -> None:
         await self.wait_until_ready()
         await deliver_forever(self.outbox, self.deliver_seconds, self.wake)
 
     async def close(self) -> None:
-        for task in (self._sweeper, self._deliverer):
+        for task in (self._sweeper, self._deliverer, self._beater):
             if task is not None:
                 task.cancel()
         await super().close()
 
 
-async def sweep_once(service: QueueService) -> SweepReport | None:
-    """One sweep in a worker thread; the report, or None after logging an error."""
+async def sweep_once(service: QueueService,
+                     timings: SweepTimings | None = None) -> SweepReport | None:
+    """One sweep in a worker thread; the report, or None after logging an error.
+    ``timings`` records how long it took (seconds, failed sweeps included)."""
+    started = time.perf_counter()
     try:
         report = await asyncio.to_thread(service.sweep)
     except Exception:
         _log.exception("queue sweep failed")
         return None
+    finally:
+        if timings is not None:
+            timings.observe(time.perf_counter() - started)
     if report.offered or report.missed or report.expired:
         _log.info("queue sweep", offered=report.offered, missed=report.missed,
                   expired=report.expired)
@@ -176,12 +205,13 @@ async def sweep_once(service: QueueService) -> SweepReport | None:
 
 
 async def sweep_forever(service: QueueService, seconds: float,
-                        after: Callable[[], None] | None = None) -> None:
+                        after: Callable[[], None] | None = None,
+                        timings: SweepTimings | None = None) -> None:
     """Sweep now, then every ``seconds``, until cancelled; survives failed sweeps.
     ``after`` is called after each sweep that changed something (to deliver its notices
-    at once)."""
+    at once); ``timings`` records each sweep's duration."""
     while True:
-        report = await sweep_once(service)
+        report = await sweep_once(service, timings)
         if after is not None and report is not None and (
                 report.offered or report.missed or report.expired):
             after()
@@ -240,7 +270,7 @@ _DESCRIBE_ONLY = _DescribeOnly()
 def run_bot(service: QueueService, *, token: str, guild_id: int | None,
             channel_id: int | None, sweep_seconds: float = 15.0,
             login_timeout: float = 30.0, max_file_bytes: int = 200_000_000,
-            deliver_seconds: float = 2.0) -> None:
+            deliver_seconds: float = 2.0, heartbeats: HeartbeatStore | None = None) -> None:
     """Run the bot until it is stopped (Ctrl-C returns normally).
 
     ``token``: DISCORD_TOKEN; ``guild_id``: DISCORD_GUILD_ID (None: global commands);
@@ -248,7 +278,8 @@ def run_bot(service: QueueService, *, token: str, guild_id: int | None,
     the sweep period; ``deliver_seconds``: how often the outbox is read for notices
     (besides right after each command and sweep); ``login_timeout``: seconds allowed to reach Discord, log in and sync
     the commands; ``max_file_bytes``: the largest sliced file /join accepts (e.g. the
-    settings' ``max_upload_bytes``).
+    settings' ``max_upload_bytes``); ``heartbeats``: where the bot beats every 15 s once
+    connected (:class:`adapters.heartbeat.DatabaseHeartbeats`; None: no beat).
 
     Raises BotStartError when the token is empty or rejected (``discord.LoginFailure``),
     Discord cannot be reached (DNS, connection, timeout), or Discord refuses the command
@@ -264,7 +295,7 @@ def run_bot(service: QueueService, *, token: str, guild_id: int | None,
                             f"{deliver_seconds}.")
     bot = PrintcoreBot(service, guild_id=guild_id, channel_id=channel_id,
                        sweep_seconds=sweep_seconds, deliver_seconds=deliver_seconds,
-                       max_file_bytes=max_file_bytes)
+                       max_file_bytes=max_file_bytes, heartbeats=heartbeats)
 
     async def main() -> None:
         async with bot:

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
-from adapters.metrics import metrics_routes
+from adapters.metrics import RequestMetrics, metrics_routes
 from adapters.web import numbers  # noqa: F401 - registers the ``id`` path convertor
 from adapters.web.admin import admin_routes
 from adapters.web.analytics_api import analytics_routes
@@ -128,6 +128,7 @@ def create_app(ctx: WebContext) -> Starlette:
             Mount("/static", app=StaticFiles(directory=str(STATIC)), name="static"),
         ],
         middleware=[
+            Middleware(RequestMetrics),  # outermost: counts and times every answer
             Middleware(
                 SessionMiddleware,
                 secret_key=ctx.secret_key,
