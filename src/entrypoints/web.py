@@ -100,6 +100,7 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
         colors=s.colors,
         printer_choices=_printer_choices(s),
         analytics=Analytics(SqlHistory(container.engine), container.clock, s.timezone),
+        settings_in_effect=s.describe(),
     )
     app = create_app(ctx)
     app.state.readiness = Readiness(container.engine, s.storage_root, redis_url=s.redis_url,

@@ -57,3 +57,6 @@ class WebContext:
     colors: tuple[str, ...] = DEFAULT_COLORS  # PRINTCORE_COLORS
     printer_choices: tuple[str, ...] = ()  # names from the printers file
     analytics: Analytics | None = None  # /staff/reports, /api/v1/analytics (None: 503)
+    # The admin area's "settings in effect": Settings.describe() (secrets already masked),
+    # field name -> value as text; empty when the wiring gives none.
+    settings_in_effect: dict[str, str] = attrs.Factory(dict)
