@@ -68,7 +68,9 @@ class StaffRepository(Protocol):
 
     def rename(self, old: str, new: str) -> None:
         """Give member ``old`` the name ``new`` (active flag and ``added_at`` kept). Raises
-        NotFoundError for an unknown ``old``; the caller has checked that ``new`` is free."""
+        NotFoundError for an unknown ``old``; ``printcore.staff.StaffStateError`` when a
+        member called ``new`` exists (the service checks first, ignoring case; this is
+        the last word when two renames race)."""
         ...
 
 

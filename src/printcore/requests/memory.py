@@ -234,6 +234,11 @@ class _Staff:
         member = self.get(old)
         if member is None:
             raise NotFoundError(f"No staff member called {old!r}.")
+        if self.get(new) is not None:
+            from printcore.staff import StaffStateError
+
+            raise StaffStateError("rename", "in_use", f"{new!r} is already on the staff list.",
+                                  "new_name")
         self._uow.pending_staff.pop(old, None)
         self._uow.removed_staff.add(old)
         self._uow.removed_staff.discard(new)
