@@ -235,8 +235,8 @@ class RequestMetrics:
 def _walk(routes: Iterable[BaseRoute], prefix: str) -> Iterator[tuple[int, str]]:
     """``(id(route), template)`` for every route under ``routes``, Mounts included."""
     for route in routes:
-        if isinstance(route, Mount):
-            path = prefix + route.path_format
+        if isinstance(route, Mount):  # its path_format ends in /{path}: take its own
+            path = prefix + route.path_format.removesuffix("/{path}")
             yield id(route), path + "/{path}"
             yield from _walk(route.routes, path)
         elif isinstance(route, Host):
