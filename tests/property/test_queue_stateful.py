@@ -34,9 +34,13 @@ printers, tickets, events and notices are compared before and after. After every
   the step's time; every claim/start deadline is ``add_open_time(set_at, window)`` and
   holds exactly the window of open time; claims and starts at or after their deadline are
   refused; status ETAs are open moments, in queue order;
-* sweeps fire exactly the due deadlines (miss, or expire on a second miss in a row) and
+* sweeps fire exactly the due deadlines (miss, or expire on a second miss in a row), in
+  time order with the offers after each (windows lapsing together in queue order), and
   leave no available printer unoffered while someone waits and the lab is open; a second
-  sweep at the same time reports nothing and changes nothing;
+  sweep at the same time reports nothing and changes nothing; sweeping at every instant
+  of a period (within open hours, shorter than a claim window) gives the same holders,
+  states and order as sweeping once at its end (issue 14: the test that would have caught
+  two windows lapsing in one sweep swapping the members' order);
 * events are append-only; every successful change appends at least one, with an actor
   (the member who acted, staff, or the system for offers and missed windows), and each
   ticket that changed has one of its own.
@@ -44,6 +48,7 @@ printers, tickets, events and notices are compared before and after. After every
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -58,7 +63,7 @@ from sqlalchemy import Engine, text
 
 from printcore.errors import ConcurrentChangeError, PrintcoreError
 from printcore.events import Event
-from printcore.memory import FixedClock
+from printcore.memory import FixedClock, MemoryOutboxStore
 from printcore.queue.access_hours import AccessHours
 from printcore.queue.entities import OPEN_TICKET_STATUSES, Printer, Ticket
 from printcore.queue.memory import MemoryQueueDatabase, MemoryQueueUnitOfWork
@@ -136,6 +141,18 @@ def _deadline(printer: Printer) -> datetime | None:
     if printer.status == "claimed":
         return printer.start_deadline
     return None
+
+
+def _free_at(printer: Printer) -> datetime | None:
+    """Since when the printer could be offered (the service's rule, restated): an idle one
+    always, a printing one from its predicted end, neither before ``offer_not_before``."""
+    if printer.status == "idle":
+        since = datetime.min.replace(tzinfo=UTC)
+    elif printer.status == "printing" and printer.predicted_end is not None:
+        since = printer.predicted_end
+    else:
+        return None
+    return since if printer.offer_not_before is None else max(since, printer.offer_not_before)
 
 
 def _available(printer: Printer, now: datetime) -> bool:
@@ -596,27 +613,48 @@ class QueueMachine(RuleBasedStateMachine):
             statuses = {i: t.status for i, t in before.tickets.items()}
             moved: dict[int, set[str]] = {}
             missed = expired = 0
-            for p in before.printers.values():  # by name, as the service goes
+            # What became due, in time order: a printer that went free before a window
+            # lapsed first, windows lapsing at one instant in queue order (issue 14).
+            items: list[tuple[datetime, int, int, str]] = []
+            free: dict[str, datetime] = {}  # printers that may be offered, since when
+            for p in before.printers.values():
                 deadline = _deadline(p)
-                if p.holder_ticket is None or deadline is None or deadline > now:
-                    continue
-                i = p.holder_ticket
-                if self.misses[i] >= 1:  # a second miss in a row
-                    statuses[i] = "expired"
-                    self.leaves(i)
-                    moved[i] = {"expired"}
-                    expired += 1
-                else:
-                    statuses[i] = "queued"
-                    self.misses[i] += 1
-                    self.behind_next(i, statuses)
-                    moved[i] = {"queued"}
-                    missed += 1
+                if p.holder_ticket is not None and deadline is not None and deadline <= now:
+                    items.append((deadline, 1, self.order.index(p.holder_ticket), p.name))
+                elif (since := _free_at(p)) is not None and since <= now:
+                    items.append((since, 0, 0, p.name))
+                    free[p.name] = since
+            for at, is_deadline, _, name in sorted(items):
+                if is_deadline:
+                    i = before.printers[name].holder_ticket
+                    assert i is not None
+                    if self.misses[i] >= 1:  # a second miss in a row
+                        statuses[i] = "expired"
+                        self.leaves(i)
+                        moved[i] = {"expired"}
+                        expired += 1
+                    else:
+                        statuses[i] = "queued"
+                        self.misses[i] += 1
+                        self.behind_next(i, statuses)
+                        moved[i] = {"queued"}
+                        missed += 1
+                    free[name] = at
+                if HOURS.is_open(now):  # the free printers, by name, to the queue's head
+                    for printer in sorted(n for n, since in free.items() if since <= at):
+                        head = [j for j in self.order if statuses[j] == "queued"]
+                        if not head:
+                            break
+                        statuses[head[0]] = "offered"
+                        del free[printer]
             offers = sum(1 for t in after.tickets.values()
                          if t.status == "offered" and t.offered_at == now
                          and (before.tickets[t.id or 0].status != "offered"
                               or (t.id or 0) in moved))
             assert (report.missed, report.expired, report.offered) == (missed, expired, offers)
+            for i, status in statuses.items():
+                if status == "offered" and before.tickets[i].status == "queued":
+                    assert after.tickets[i].status == "offered", (i, after.tickets[i])
             return moved
 
         self.step("sweep", before, True, self.svc.sweep, effect, (Actor.system(),))
@@ -629,14 +667,71 @@ class QueueMachine(RuleBasedStateMachine):
             deadline = _deadline(p)
             assert deadline is None or deadline > now, f"due deadline left by the sweep: {p}"
 
+    def fork(self) -> tuple[QueueService, FixedClock, UowFactory] | None:
+        """A copy of the queue on its own clock (the in-memory storage only), or None."""
+        with self.uow() as uow:
+            db = getattr(uow, "db", None)
+        if not isinstance(db, MemoryQueueDatabase):
+            return None
+        copied = MemoryQueueDatabase(
+            printers=copy.deepcopy(db.printers), tickets=copy.deepcopy(db.tickets),
+            events=copy.deepcopy(db.events), next_id=db.next_id,
+            outbox=MemoryOutboxStore(rows=copy.deepcopy(db.outbox.rows),
+                                     next_id=db.outbox.next_id))
+        clock = FixedClock(self.clock.now())
+
+        def uow() -> QueueUnitOfWork:
+            return MemoryQueueUnitOfWork(copied)
+
+        return QueueService(uow=uow, clock=clock, access=HOURS, policy=POLICY), clock, uow
+
+    @staticmethod
+    def outcome(uow: UowFactory) -> tuple[Any, ...]:
+        """Who holds which printer, each ticket's state, misses and place: the outcome
+        without its times."""
+        with uow() as u:
+            printers = [(p.name, p.status, p.holder, p.holder_ticket, p.print_ticket)
+                        for p in u.printers.list()]
+            order = [(t.id, t.status, t.printer, t.misses) for t in u.tickets.open_tickets()]
+        return printers, order
+
+    def sweep_at_every_instant(self, to: datetime) -> tuple[Any, ...] | None:
+        """The outcome of sweeping at every instant of (now, ``to``] on a copy: at each
+        deadline and each moment a printer goes free in the period, then at ``to``."""
+        forked = self.fork()
+        if forked is None:
+            return None
+        svc, clock, uow = forked
+        now = self.clock.now()
+        with uow() as u:
+            printers = u.printers.list()
+        instants = sorted({at for p in printers
+                           for at in (_deadline(p), _free_at(p))
+                           if at is not None and now < at < to})
+        for at in [*instants, to]:
+            clock.current = at
+            svc.sweep()
+        return self.outcome(uow)
+
     def time_passes(self, to: datetime, then_sweep: bool) -> None:
         """The clock moves; with ``then_sweep`` the bot's loop sweeps at once, else the
         sweep is late (down, or between two runs) and members act first."""
-        assert to > self.clock.now()
+        now = self.clock.now()
+        assert to > now
+        # Sweeping at every instant of the period ≡ sweeping once at its end (issue 14), for
+        # periods inside one stretch of open hours and shorter than a claim window (offers
+        # count their window from when they are made, so a longer late sweep gives the
+        # members offered in it their full window instead of lapsing it unseen).
+        every = None
+        if (then_sweep and to - now < POLICY.claim_window
+                and HOURS.open_seconds_between(now, to) == (to - now).total_seconds()):
+            every = self.sweep_at_every_instant(to)
         self.clock.current = to
         self.check(self.snap())
         if then_sweep:
             self.sweep()
+            if every is not None:
+                assert self.outcome(self.uow) == every, "sweeping once ≠ sweeping throughout"
 
     @rule(minutes=st.integers(1, 12), then_sweep=st.booleans())
     def minutes_pass(self, minutes: int, then_sweep: bool) -> None:

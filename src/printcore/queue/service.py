@@ -36,7 +36,7 @@ from __future__ import annotations
 import heapq
 import statistics
 from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -379,41 +379,95 @@ class QueueService:
 
     def sweep(self, now: datetime | None = None) -> SweepReport:
         """Fire every due deadline and offer. Idempotent: a second run at the same time
-        finds nothing due."""
+        finds nothing due.
+
+        The outcome depends only on the join order, the deadlines and the missed-window
+        rule, never on when or how often the sweep runs: what became due since the last
+        sweep is taken in time order — a printer that became free (its predicted end or
+        ``offer_not_before`` passed) before a window that lapsed, windows lapsing at one
+        instant in queue order — and after each the free printers are offered in queue
+        order, as a sweep at that instant would have done. Offers are made at ``now``
+        (their claim window counts from when the member is told), so a sweep that runs
+        late costs nobody a window they were never shown.
+        """
         now = now or self.clock.now()
-        missed = expired = 0
+        missed = expired = offered = 0
         with self.uow() as uow:
-            for printer in uow.printers.list():
-                due = (printer.status == "offered" and printer.claim_deadline is not None
-                       and printer.claim_deadline <= now) or (
-                    printer.status == "claimed" and printer.start_deadline is not None
-                    and printer.start_deadline <= now)
-                if not due or printer.holder_ticket is None:
+            printers = uow.printers.list()
+            position = {t.id: (t.queue_key, t.id or 0) for t in uow.tickets.open_tickets()}
+            due: list[tuple[datetime, int, tuple[float, int], str]] = []
+            for printer in printers:
+                deadline = self._due_deadline(printer, now)
+                if deadline is not None:
+                    due.append((deadline, 1, position.get(printer.holder_ticket, (0.0, 0)),
+                                printer.name))
                     continue
-                ticket = uow.tickets.get(printer.holder_ticket)
-                fire_printer(printer, "lapse" if printer.status == "offered" else "release")
-                printer.holder_ticket = printer.holder = None
-                printer.claim_deadline = printer.start_deadline = None
-                uow.printers.update(printer)
-                if ticket.misses >= 1:
-                    fire_ticket(ticket, "expire")
-                    expired += 1
-                    kind = "expired"
-                else:
-                    fire_ticket(ticket, "miss")
-                    ticket.misses += 1
-                    ticket.queue_key = self._behind_next(uow, ticket)
-                    missed += 1
-                    kind = "missed"
-                ticket.printer = None
-                uow.tickets.update(ticket)
-                self._log(uow, ticket, kind, "printcore", now, {"printer": printer.name},
-                          system=True)
-                self._notify(uow, QueueNotice(kind, ticket.member, ticket.member_name,
-                                              ticket.id or 0, printer.name), now)
-            offered = self._pump(uow, now)
+                free_at = self._free_at(printer)
+                if free_at is not None and free_at <= now:
+                    due.append((free_at, 0, (0.0, 0), printer.name))
+            due.sort()
+            by_name = {p.name: p for p in printers}
+            for at, is_deadline, _, name in due:
+                printer = by_name[name]
+                if is_deadline:
+                    kind = self._lapse(uow, printer, now)
+                    if kind == "expired":
+                        expired += 1
+                    else:
+                        missed += 1
+                offered += self._pump(uow, now, as_of=at)
             uow.commit()
         return SweepReport(offered=offered, missed=missed, expired=expired)
+
+    @staticmethod
+    def _due_deadline(printer: Printer, now: datetime) -> datetime | None:
+        """The printer's claim deadline (offered) or start deadline (claimed) when it is
+        at or before ``now``, else None."""
+        if printer.holder_ticket is None:
+            return None
+        deadline = (printer.claim_deadline if printer.status == "offered" else
+                    printer.start_deadline if printer.status == "claimed" else None)
+        return deadline if deadline is not None and deadline <= now else None
+
+    @staticmethod
+    def _free_at(printer: Printer) -> datetime | None:
+        """Since when the printer could be offered (UTC), or None when it cannot be: idle
+        since ever (``datetime.min``), a printing one from its predicted end, either not
+        before ``offer_not_before``."""
+        if printer.status == "idle":
+            since = datetime.min.replace(tzinfo=UTC)
+        elif printer.status == "printing" and printer.predicted_end is not None:
+            since = printer.predicted_end
+        else:
+            return None
+        if printer.offer_not_before is not None:
+            since = max(since, printer.offer_not_before)
+        return since
+
+    def _lapse(self, uow: QueueUnitOfWork, printer: Printer, now: datetime) -> str:
+        """The holder of ``printer`` let its window pass: ``missed`` (back in the queue just
+        behind the next queued member) or, on a second miss in a row, ``expired``."""
+        assert printer.holder_ticket is not None
+        ticket = uow.tickets.get(printer.holder_ticket)
+        fire_printer(printer, "lapse" if printer.status == "offered" else "release")
+        printer.holder_ticket = printer.holder = None
+        printer.claim_deadline = printer.start_deadline = None
+        uow.printers.update(printer)
+        if ticket.misses >= 1:
+            fire_ticket(ticket, "expire")
+            kind = "expired"
+        else:
+            fire_ticket(ticket, "miss")
+            ticket.misses += 1
+            ticket.queue_key = self._behind_next(uow, ticket)
+            kind = "missed"
+        ticket.printer = None
+        uow.tickets.update(ticket)
+        self._log(uow, ticket, kind, "printcore", now, {"printer": printer.name},
+                  system=True)
+        self._notify(uow, QueueNotice(kind, ticket.member, ticket.member_name,
+                                      ticket.id or 0, printer.name), now)
+        return kind
 
     # --- staff ------------------------------------------------------------------------
 
@@ -546,21 +600,19 @@ class QueueService:
             uow.tickets.update(later)
         return lo + 0.5
 
-    def _pump(self, uow: QueueUnitOfWork, now: datetime) -> int:
-        """Offer every available printer to the next queued member (lab open only)."""
+    def _pump(self, uow: QueueUnitOfWork, now: datetime, as_of: datetime | None = None) -> int:
+        """Offer every printer available at ``as_of`` (default ``now``) to the next queued
+        member, in queue order; the offers are made at ``now`` (lab open only)."""
         if not self.access.is_open(now):
             return 0
+        as_of = now if as_of is None else as_of
         queued = [t for t in uow.tickets.open_tickets() if t.status == "queued"]
         offered = 0
         for printer in uow.printers.list():
             if not queued:
                 break
-            if printer.offer_not_before is not None and now < printer.offer_not_before:
-                continue
-            free = printer.status == "idle" or (
-                printer.status == "printing" and printer.predicted_end is not None
-                and printer.predicted_end <= now)
-            if not free:
+            free_at = self._free_at(printer)
+            if free_at is None or free_at > as_of:
                 continue
             ticket = queued.pop(0)
             fire_ticket(ticket, "offer")
