@@ -176,8 +176,12 @@ class ZipArchiver:
         with zipfile.ZipFile(path, "x", compression=zipfile.ZIP_DEFLATED,
                              allowZip64=True) as zf:
 
+            stamp = self.now().astimezone(UTC).timetuple()[:6]
+
             def put(name: str, source: IO[bytes]) -> None:
-                with zf.open(name, "w", force_zip64=True) as out:
+                info = zipfile.ZipInfo(name, date_time=stamp)
+                info.compress_type = zipfile.ZIP_DEFLATED
+                with zf.open(info, "w", force_zip64=True) as out:
                     size, digest = _copy_hashed(source, out)
                 listed.append({"name": name, "bytes": size, "sha256": digest})
 
