@@ -332,3 +332,14 @@ def test_the_cli_exits_non_zero_on_problems(world: World) -> None:
     assert fixed.returncode == 0 and "repaired: job" in fixed.stdout, fixed
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "0 problem(s)" in again.stdout, again
+
+
+def test_a_file_rewritten_with_its_mtime_put_back_is_still_checked(world: World) -> None:
+    """The audit remembers hashes of unchanged files; same size and mtime is not enough."""
+    job = _approved_job(world)
+    assert world.audit().findings == []  # every file hashed (and remembered) once
+    path = world.store.folder(job) / job.files[0].stored_name
+    info = path.stat()
+    path.write_bytes(b"X" * info.st_size)
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+    assert _kinds(world.audit()) == ["missing_file"]

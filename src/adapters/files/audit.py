@@ -166,15 +166,31 @@ def _job_id(name: str) -> int | None:
     return int(match.group(1)) if match else None
 
 
+#: SHA-256s already computed in this process, by file identity and change times (a file
+#: rewritten, even with its mtime put back, has a new ctime), so that looking at the
+#: admin page again does not read the whole storage root again.
+_HASHES: dict[tuple[int, int, int, int, int], str] = {}
+_MAX_HASHES = 200_000
+
+
 def _sha256(path: Path) -> str | None:
-    digest = hashlib.sha256()
+    """The file's SHA-256 (hex), or None when it cannot be read."""
     try:
         with path.open("rb") as handle:
+            info = os.fstat(handle.fileno())
+            key = (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+            known = _HASHES.get(key)
+            if known is not None:
+                return known
+            digest = hashlib.sha256()
             for chunk in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(chunk)
     except OSError:
         return None
-    return digest.hexdigest()
+    if len(_HASHES) >= _MAX_HASHES:
+        _HASHES.clear()
+    _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
 
 
 def _good(path: Path, sha256: str) -> bool:
