@@ -343,3 +343,19 @@ def test_a_file_rewritten_with_its_mtime_put_back_is_still_checked(world: World)
     path.write_bytes(b"X" * info.st_size)
     os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
     assert _kinds(world.audit()) == ["missing_file"]
+
+
+def test_a_confirmation_reminder_is_not_a_metadata_mismatch(world: World) -> None:
+    """A reminder bumps the job's ``updated_at`` without rewriting metadata.json; a
+    changed ``updated_at`` alone is not a finding, an extra key is."""
+    from datetime import UTC, datetime, timedelta
+
+    job = _approved_job(world)
+    path = world.store.folder(job) / "metadata.json"
+    assert world.svc.send_confirmation_reminders(datetime.now(UTC) + timedelta(days=6)) == [
+        job.id]
+    assert world.svc.get(job.id).updated_at != job.updated_at  # type: ignore[arg-type]
+    assert world.audit().findings == []
+    data = json.loads(path.read_text())
+    path.write_text(json.dumps({**data, "surprise": 1}))
+    assert _kinds(world.audit()) == ["metadata_mismatch"]

@@ -25,8 +25,8 @@ database and reports :class:`Finding` s of these kinds:
     the job's folder is only in the wrong status folder. Repaired by moving it to where
     the database says, when every recorded file is present with its SHA-256.
 ``metadata_mismatch``
-    ``metadata.json`` missing, unreadable or differing from the database. Repaired by
-    rewriting it from the database.
+    ``metadata.json`` missing, unreadable or differing from the database (any field but
+    ``updated_at``). Repaired by rewriting it from the database.
 ``staging_leftover``
     a partial upload in ``.staging/`` (``<uuid>.part``), a temporary copy folder or a
     temporary ``metadata.json`` older than ``settle_seconds``. Repaired by removing it.
@@ -76,6 +76,9 @@ AUDIT_ACTOR = Actor.system("storage audit")
 _JOB_FOLDER = re.compile(r"^[A-Za-z0-9]+_[A-Za-z0-9]+_[A-Za-z0-9]+_(\d+)$")
 _TEMP = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
 _PAGE = 500
+#: metadata.json fields not compared: a confirmation reminder touches the job's
+#: ``updated_at`` without rewriting the file (printcore.requests.reminders).
+_VOLATILE = frozenset({"updated_at"})
 
 
 @attrs.frozen
@@ -387,7 +390,10 @@ class _Audit:
         except (OSError, ValueError):
             return False
         wanted = json.loads(json.dumps(self.store.metadata_for(job, job.status)))
-        return bool(stored == wanted)
+        if not isinstance(stored, dict):
+            return False
+        return all(stored.get(key) == value for key, value in wanted.items()
+                   if key not in _VOLATILE) and set(stored) == set(wanted)
 
     # --- repair -------------------------------------------------------------------
 
