@@ -129,7 +129,7 @@ def test_preview_refuse_then_apply_in_the_browser(lab: tuple[LiveServer, dict[st
     expect(form.locator('input[name="staff_name"]')).to_have_value(STAFF)
     form.locator('input[name="confirm_password"]').fill("not the password")
     form.locator("#retention-apply").click()
-    expect(page.locator("#retention-error")).to_contain_text("password was wrong")
+    expect(page.locator("#admin-error")).to_contain_text("password was wrong")
     expect(page.locator("#err-confirm_password")).to_contain_text("Wrong password")
     assert [_status(server, i) for i in old] == [200, 200]
     assert not (server.home / "archives").exists() or not list((server.home / "archives").iterdir())

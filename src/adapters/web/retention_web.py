@@ -32,6 +32,7 @@ from starlette.routing import BaseRoute, Route
 from adapters.retention import StorageFolders, ZipArchiver, list_archives
 from adapters.sql.retention import SqlRetentionStore
 from adapters.sql.uow import SqlUnitOfWork
+from adapters.web.admin import SECTIONS
 from adapters.web.context import WebContext
 from adapters.web.identity import acting_name, remember_if_unset
 from adapters.web.render import Renderer, filesize
@@ -110,6 +111,7 @@ def retention_routes(ctx: WebContext, render: Renderer) -> list[BaseRoute]:
             "plan": plan, "error": error, "fields": fields, "days": days_shown,
             "mode": mode.value, "archives": list_archives(archive_dir),
             "archive_dir": archive_dir, "runs": runs, "filesize": filesize,
+            "section": "retention", "sections": SECTIONS,
         }, status_code=status)
 
     def login_redirect(request: Request) -> Response:
