@@ -250,7 +250,7 @@ class Readiness:
         data: dict[str, Any] = {"root": str(root)}
         if not root.is_dir():
             return Check("storage", False, f"The storage root {root} does not exist.",
-                         "Mount the lab's storage disk or set PRINTCORE_STORAGE_ROOT to "
+                         "Mount the lab's storage disk or set PRINTCORE_STORAGE to "
                          "where the job folders are; do not create an empty folder.", data)
         probe = root / f".probe-{uuid.uuid4().hex}"
         try:
@@ -281,7 +281,7 @@ class Readiness:
                          f"{MARKER_NAME} marker, but the database knows {job_count} "
                          "job(s): this is not the lab's storage root (a disk not mounted, "
                          "or the wrong folder).",
-                         "Mount the lab's storage or point PRINTCORE_STORAGE_ROOT at it, "
+                         "Mount the lab's storage or point PRINTCORE_STORAGE at it, "
                          "then restart printcore; `printcore storage check` lists what is "
                          "missing.", data)
         if db_ok and marker is not None and marker != expected:

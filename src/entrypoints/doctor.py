@@ -2,7 +2,9 @@
 
 One line per check, ``✓`` or ``✗``, the finding, and for a failure what to do. Exit code
 0 when every check passes, 1 otherwise (2, as for every command, when the settings
-themselves cannot be used). Opens the database without migrating it, so a database
+themselves cannot be used, and for a ``--check NAME`` that these settings do not have).
+``--check NAME`` (repeatable) prints and judges only those checks, for a container's or
+a process's own health check (``--check worker``). Opens the database without migrating it, so a database
 behind this version's migrations is reported, not silently upgraded.
 
 :func:`readiness_for` builds the checks from the settings (thresholds, Redis, Discord):
@@ -12,6 +14,7 @@ the one place that does, for ``printcore doctor`` and the web process alike.
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -44,17 +47,32 @@ def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
         report = readiness_for(settings, engine).run()
     finally:
         engine.dispose()
-    for check in report.checks:
+    checks = report.checks
+    wanted = list(dict.fromkeys(getattr(args, "check", None) or []))
+    if wanted:
+        known = [check.name for check in checks]
+        unknown = [name for name in wanted if name not in known]
+        if unknown:
+            print(f"printcore doctor: no check called {', '.join(unknown)} with these "
+                  f"settings; the checks here are: {', '.join(known)}.", file=sys.stderr)
+            return 2
+        checks = tuple(check for check in checks if check.name in wanted)
+    for check in checks:
         print(f"{'✓' if check.ok else '✗'} {check.name:9} {check.detail}")
         if not check.ok and check.action:
             print(f"  {'':9} → {check.action}")
-    if report.ok:
+    failing = [check.name for check in checks if not check.ok]
+    if not failing:
         print("All checks pass.")
         return 0
-    print(f"{len(report.failing)} check(s) failing: {', '.join(report.failing)}.")
+    print(f"{len(failing)} check(s) failing: {', '.join(failing)}.")
     return 1
 
 
 def add_parsers(sub: Any) -> None:
-    doctor = sub.add_parser("doctor", help="check database, storage, Redis, worker and bot heartbeats, and the outbox")
+    doctor = sub.add_parser("doctor", help="check database, storage, Redis, the worker's "
+                            "and bot's heartbeats, and the outbox")
+    doctor.add_argument("--check", action="append", metavar="NAME",
+                        help="only this check (repeatable): database, storage, redis, "
+                             "worker, bot, outbox; e.g. a container health check")
     doctor.set_defaults(func=cmd_doctor)

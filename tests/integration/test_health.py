@@ -17,7 +17,7 @@ import shutil
 import socket
 import subprocess
 from collections.abc import Iterator
-from contextlib import redirect_stdout
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -252,7 +252,8 @@ def test_outbox_backlog(home: Home) -> None:
 
 # --- printcore doctor ------------------------------------------------------------------
 
-def _doctor(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, where: Path) -> tuple[int, str]:
+def _doctor(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, where: Path,
+            *options: str) -> tuple[int, str]:
     from entrypoints.cli import main
 
     monkeypatch.chdir(where)  # no stray .env
@@ -260,7 +261,7 @@ def _doctor(env: dict[str, str], monkeypatch: pytest.MonkeyPatch, where: Path) -
         monkeypatch.setenv(key, value)
     out = io.StringIO()
     with redirect_stdout(out):
-        code = main(["doctor"])
+        code = main(["doctor", *options])
     return code, out.getvalue()
 
 
@@ -313,3 +314,26 @@ def test_metrics(home: Home) -> None:
     assert ("printcore_outbox_waiting", None) in samples
     assert ("printcore_outbox_oldest_waiting_seconds", None) in samples
     assert "jane@university.edu" not in r.text
+
+
+def test_doctor_only_some_checks(home: Home, monkeypatch: pytest.MonkeyPatch,
+                                 tmp_path: Path) -> None:
+    """``--check NAME`` (a container's health check): only those lines, judged alone; a
+    name these settings do not have (``worker`` without REDIS_URL, a typo) exits 2 with
+    the names there are. The bot's check appears with DISCORD_TOKEN and fails without a
+    beat, naming `printcore bot`."""
+    home.submit()
+    (home.storage / MARKER_NAME).unlink()  # storage fails, but it is not asked about
+    code, out = _doctor(home.env, monkeypatch, tmp_path, "--check", "database")
+    assert code == 0, out
+    assert out.splitlines()[0].startswith("✓ database") and "storage" not in out
+    err = io.StringIO()
+    with redirect_stderr(err):
+        code, out = _doctor(home.env, monkeypatch, tmp_path, "--check", "worker")
+    assert code == 2 and "no check called worker" in err.getvalue()
+    assert "database, storage, outbox" in err.getvalue()
+    env = {**home.env, "DISCORD_TOKEN": "not-a-real-token"}
+    code, out = _doctor(env, monkeypatch, tmp_path, "--check", "bot", "--check", "database")
+    assert code == 1, out
+    assert "✗ bot" in out and "→ Start `printcore bot`" in out
+    assert out.strip().endswith("1 check(s) failing: bot.")
