@@ -9,14 +9,15 @@ __all__ = ["health_paths"]
 
 _CHECK = {"type": "object", "required": ["name", "ok", "detail", "action", "data"],
           "properties": {
-              "name": {"type": "string", "description": "database, storage, redis, outbox"},
+              "name": {"type": "string", "description": "database, storage, redis, worker, bot, outbox"},
               "ok": {"type": "boolean"},
               "detail": {"type": "string", "description": "what was found"},
               "action": {"type": ["string", "null"], "description": "what to do; null when ok"},
               "data": {"type": "object", "description": "the figures: database kind, host, "
                        "database name, revision and head; storage root, writable, "
-                       "free_bytes, marker, jobs_in_database; redis host and port; outbox "
-                       "waiting, oldest_waiting_seconds, failed, max_age_seconds"}}}
+                       "free_bytes, marker, jobs_in_database; redis host and port; worker and "
+                       "bot heartbeat age_seconds, at (UTC), host, pid, max_age_seconds; "
+                       "outbox waiting, oldest_waiting_seconds, failed, max_age_seconds"}}}
 _REPORT = {"type": "object", "required": ["status", "failing", "checks"], "properties": {
     "status": {"type": "string", "enum": ["ok", "failing"]},
     "failing": {"type": "array", "items": {"type": "string"}},
@@ -27,8 +28,9 @@ def health_paths(errors: Any, public: list[Any]) -> dict[str, Any]:
     """``errors(*codes)`` gives the error answers (the document's own helper)."""
     return {"/health/ready": {"get": {
         "summary": "Readiness: database (kind, host, name, migration vs head), storage root "
-                   "(writable, free bytes, the lab's marker), Redis when configured, outbox "
-                   "backlog. No passwords in the answer.",
+                   "(writable, free bytes, the lab's marker), Redis and the worker's heartbeat "
+                   "when REDIS_URL is set, the bot's heartbeat when DISCORD_TOKEN is set, "
+                   "outbox backlog. No passwords in the answer.",
         "security": public,
         "responses": {
             "200": {"description": "every check passed",
