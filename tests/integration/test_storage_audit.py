@@ -280,6 +280,12 @@ def test_a_leftover_holding_other_files_is_kept(world: World) -> None:
     assert _kinds(report) == ["stale_duplicate"] and not report.ok
     assert report.repairs[0].error is not None and "plate_2.3mf" in report.repairs[0].error
     assert world.store.folder(job, "uploaded").is_dir()
+    # A thumbnail is made again when missing: it does not keep a leftover.
+    (world.store.folder(job, "uploaded") / "plate_2.3mf").unlink()
+    _write(world.store.folder(job, "uploaded") / "thumbnail.png", b"png")
+    _aged(world.store.folder(job, "uploaded"))
+    assert world.audit(repair=True).ok
+    assert not world.store.folder(job, "uploaded").exists()
 
 
 def test_an_old_name_copy_after_an_interrupted_correction(world: World) -> None:

@@ -79,6 +79,9 @@ _PAGE = 500
 #: metadata.json fields not compared: a confirmation reminder touches the job's
 #: ``updated_at`` without rewriting the file (printcore.requests.reminders).
 _VOLATILE = frozenset({"updated_at"})
+#: Files printcore makes again when they are missing (adapters.web.thumbnails): a stale
+#: copy holding them may still be removed.
+_REMADE = frozenset({"thumbnail.png", "thumbnail.json"})
 
 
 @attrs.frozen
@@ -468,7 +471,7 @@ class _Audit:
             return f"{self.rel(expected)} is not complete; repair it first"
         kept = _contents(expected)
         extra = sorted(name for name, digest in _contents(copy).items()
-                       if digest is None or kept.get(name) != digest)
+                       if name not in _REMADE and (digest is None or kept.get(name) != digest))
         if extra:
             return (f"it holds files that are not in {self.rel(expected)} "
                     f"({', '.join(extra[:5])}); move what you need there, then remove it "
