@@ -49,7 +49,7 @@ from printcore.lab_events import lab_event
 from printcore.requests.service import REJECTION_REASONS
 from printcore.staff import MIN_PASSWORD_LENGTH
 
-__all__ = ["ADMIN_EVENT_TITLES", "SETTING_DESCRIPTIONS", "admin_routes"]
+__all__ = ["ADMIN_EVENT_TITLES", "SECTIONS", "SETTING_DESCRIPTIONS", "admin_routes"]
 
 PREFIX = "/staff/admin"
 
