@@ -334,6 +334,8 @@ def test_the_cli_exits_non_zero_on_problems(world: World) -> None:
     cmd = [sys.executable, "-m", "entrypoints.cli", "storage", "check"]
     first = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert first.returncode == 1 and "leftover copy in Uploaded/" in first.stdout, first
+    name = world.store.folder(job).name
+    assert f"[repair: remove Uploaded/{name}]" in first.stdout, "the dry run says what it would do"
     fixed = subprocess.run([*cmd, "--repair"], env=env, capture_output=True, text=True, timeout=60)
     assert fixed.returncode == 0 and "repaired: job" in fixed.stdout, fixed
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)

@@ -146,7 +146,9 @@ class AuditReport:
 
     @property
     def problems(self) -> list[str]:
-        return [f.message for f in self.findings]
+        """One line per finding, saying what the repair does (or that it has none)."""
+        return [f"{f.message} [repair: {f.repair}]" if f.repair
+                else f"{f.message} [no safe repair]" for f in self.findings]
 
     @property
     def repaired(self) -> list[str]:
