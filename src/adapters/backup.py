@@ -59,6 +59,7 @@ import subprocess
 import tarfile
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -283,24 +284,44 @@ def _folders(rows: Any) -> list[str]:
 
 
 class _Hashing(io.RawIOBase):
-    """A reader that hashes what passes through it."""
+    """A reader that hashes what passes through it.
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    With ``hasher`` (a one-thread executor) each chunk is hashed in that thread while the
+    archive writes it (hashlib releases the GIL), so hashing and writing overlap; chunks
+    are hashed in order, at most one behind. Call ``hexdigest()`` when done."""
+
+    def __init__(self, handle: IO[bytes], hasher: ThreadPoolExecutor | None = None) -> None:
         self.handle = handle
         self.digest = hashlib.sha256()
         self.count = 0
+        self.hasher = hasher
+        self.pending: Future[None] | None = None
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
         data = self.handle.read(size)
-        self.digest.update(data)
+        self._wait()
+        if self.hasher is None:
+            self.digest.update(data)
+        else:
+            self.pending = self.hasher.submit(self.digest.update, data)
         self.count += len(data)
         return data
 
+    def _wait(self) -> None:
+        if self.pending is not None:
+            self.pending.result()
+            self.pending = None
 
-def _add(tar: tarfile.TarFile, name: str, path: Path, entries: dict[str, dict[str, Any]]) -> bool:
+    def hexdigest(self) -> str:
+        self._wait()
+        return self.digest.hexdigest()
+
+
+def _add(tar: tarfile.TarFile, name: str, path: Path, entries: dict[str, dict[str, Any]],
+         hasher: ThreadPoolExecutor | None = None) -> bool:
     """Stream ``path`` into the archive as ``name``; False when it vanished meanwhile."""
     try:
         handle = path.open("rb")
@@ -311,12 +332,18 @@ def _add(tar: tarfile.TarFile, name: str, path: Path, entries: dict[str, dict[st
         info.size = os.fstat(handle.fileno()).st_size
         info.mtime = int(os.fstat(handle.fileno()).st_mtime)
         info.mode = 0o600 if name == SECRET_MEMBER else 0o644
-        reader = _Hashing(handle)
+        reader = _Hashing(handle, hasher)
         tar.addfile(info, reader)
+        digest = reader.hexdigest()
         if reader.count != info.size:
             raise OSError(f"{path} changed size while it was copied")
-    entries[name] = {"size": info.size, "sha256": reader.digest.hexdigest()}
+    entries[name] = {"size": info.size, "sha256": digest}
     return True
+
+
+def _open_tar(raw: IO[bytes]) -> tarfile.TarFile:
+    """A tar writer that copies members in _CHUNK pieces (tarfile's default is 16 KiB)."""
+    return tarfile.TarFile(fileobj=raw, mode="w", copybufsize=_CHUNK)
 
 
 def _walk(root: Path) -> Iterator[tuple[str, Path]]:
@@ -370,7 +397,8 @@ def backup(database_url: str, storage_root: Path, home: Path, target: Path) -> B
                 raise BackupError(f"{partial} exists: another backup is running, or one "
                                   "was interrupted (remove that file).") from None
             try:
-                with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w") as tar:
+                with (os.fdopen(fd, "wb") as raw, _open_tar(raw) as tar,
+                      ThreadPoolExecutor(1, thread_name_prefix="backup-sha256") as hasher):
                     _add(tar, snap.member, snap.path, entries)
                     if storage_root.is_dir():
                         for rel, path in _walk(storage_root):
@@ -378,7 +406,8 @@ def backup(database_url: str, storage_root: Path, home: Path, target: Path) -> B
                             if job_folder is not None and job_folder not in wanted:
                                 left_out.add(job_folder)
                                 continue
-                            if _add(tar, f"storage/{rel}", path, entries) and job_folder:
+                            if (_add(tar, f"storage/{rel}", path, entries, hasher)
+                                    and job_folder):
                                 folders.add(job_folder)
                     secret = home / "secret_key"
                     if secret.is_file():
