@@ -23,6 +23,10 @@ email is stable per row (see ``adapters.mail``), so mail clients fold such a rep
 
 Channels: ``email`` (payload: a :class:`printcore.ports.Notice`'s context) and
 ``discord`` (payload: a :class:`printcore.queue.ports.QueueNotice`). Times are UTC.
+
+An email row may carry one :class:`Attachment` (the payments export for the finance
+office): its bytes are stored with the row (not in the JSON payload), so a retry sends the
+very same file; at most :data:`MAX_ATTACHMENT_BYTES`.
 """
 
 from __future__ import annotations
@@ -41,6 +45,8 @@ from printcore.ports import Clock, EventLog, Notice, StaffRepository
 
 __all__ = [
     "CHANNELS",
+    "MAX_ATTACHMENT_BYTES",
+    "Attachment",
     "DeliveryError",
     "MessageSender",
     "OutboxMessage",
@@ -56,6 +62,50 @@ STATUSES = ("pending", "sent", "failed")
 
 #: Longest server answer kept on a row (characters).
 _ERROR_CHARS = 2000
+#: The largest attachment a row may carry, in bytes. Mail servers commonly refuse
+#: messages over 10 to 25 MB, and base64 makes the file a third larger on the wire.
+MAX_ATTACHMENT_BYTES = 10_000_000
+_UNSAFE_NAME = frozenset('/\\\r\n\x00"')
+
+
+@attrs.frozen
+class Attachment:
+    """A file sent with an email: ``filename`` (no folders, e.g.
+    ``payments-2026-11-01-to-2026-11-30.xlsx``), ``media_type`` (``type/subtype``, with
+    optional parameters) and
+    its ``data``. Build it with :meth:`checked`."""
+
+    filename: str
+    media_type: str
+    data: bytes = attrs.field(repr=False)
+
+    @classmethod
+    def checked(cls, filename: str, media_type: str, data: bytes) -> Attachment:
+        """Raises ValidationError (field ``attachment``) for an empty file, one over
+        :data:`MAX_ATTACHMENT_BYTES`, a file name with a folder, quote or line break, or
+        a media type not ``type/subtype`` (parameters such as ``; charset=utf-8``
+        allowed)."""
+        if not data:
+            raise ValidationError("The attachment is empty.", {"attachment": "Empty file."})
+        if len(data) > MAX_ATTACHMENT_BYTES:
+            raise ValidationError(
+                f"The attachment is {len(data):,} bytes; an email carries at most "
+                f"{MAX_ATTACHMENT_BYTES:,}. Choose a shorter range, or download the file.",
+                {"attachment": f"At most {MAX_ATTACHMENT_BYTES:,} bytes."})
+        if not filename or len(filename) > 200 or any(c in _UNSAFE_NAME for c in filename):
+            raise ValidationError(f"Not a file name for an attachment: {filename[:60]!r}.",
+                                  {"attachment": "A plain file name, without folders."})
+        kind, _, sub = media_type.split(";", 1)[0].strip().partition("/")
+        if (not kind or not sub or any(c.isspace() for c in kind + sub)
+                or any(c in "\r\n\x00" for c in media_type)):
+            raise ValidationError(f"Not a media type: {media_type[:60]!r}.",
+                                  {"attachment": "A media type such as text/csv."})
+        return cls(filename, media_type, bytes(data))
+
+    @property
+    def size(self) -> int:
+        """Bytes."""
+        return len(self.data)
 
 
 @attrs.define
@@ -68,7 +118,8 @@ class OutboxMessage:
     JSON-compatible values for the template. ``status``: ``pending``, ``sent`` or
     ``failed``; ``attempts``: delivery tries so far; ``next_attempt_at``: not before (UTC);
     ``lease_until``: a deliverer holds it until then (UTC); ``relayed_at``: last handed to
-    the message broker (UTC); ``last_error``: the last failure, as the server said it.
+    the message broker (UTC); ``last_error``: the last failure, as the server said it;
+    ``attachment``: a file sent with an email, or None.
     """
 
     channel: str
@@ -86,6 +137,7 @@ class OutboxMessage:
     relayed_at: datetime | None = None
     sent_at: datetime | None = None
     last_error: str | None = None
+    attachment: Attachment | None = None
 
     @classmethod
     def email(cls, notice: Notice, now: datetime) -> OutboxMessage:
@@ -136,7 +188,8 @@ class OutboxRepository(Protocol):
 
     def list(self, status: str | None = None, subject: str | None = None,
              subject_id: int | None = None, limit: int = 100) -> list[OutboxMessage]:
-        """Rows newest first, filtered."""
+        """Rows newest first, filtered. An adapter may leave out attachments' bytes here
+        (``attachment`` then None); :meth:`get` and :meth:`lease` always carry them."""
         ...
 
     def failed_subjects(self, subject: str) -> dict[int, int]:

@@ -27,6 +27,8 @@ from adapters.sql import SqlUnitOfWork
 from adapters.sql.analytics import SqlHistory
 from printcore.errors import ValidationError
 from printcore.memory import FixedClock, MemorySigner, PlainHasher
+from printcore.queue.memory import MemoryQueueDatabase, MemoryQueueUnitOfWork
+from printcore.queue.service import QueueService
 from printcore.requests.analytics import Analytics, DateRange, HistoryReader
 from printcore.requests.analytics_memory import MemoryHistory
 from printcore.requests.job import Actor, Submission
@@ -147,19 +149,37 @@ EXPECTED: dict[str, Any] = {
     ],
     "revenue_cents": 700, "payments": 2, "voided_payments": 1,
 }
+EXPECTED["group"] = "day"
+EXPECTED["periods"] = [{"period": d["date"], "first": d["date"], "last": d["date"],
+                        **{k: v for k, v in d.items() if k != "date"}}
+                       for d in EXPECTED["days"]]
+EXPECTED["printers"] = []  # no queue in this history
+EXPECTED["queue_waits"] = [
+    {"wait": "offered", "from": "joined", "to": "offered", "tickets": 0,
+     "median_minutes": None, "p90_minutes": None},
+    {"wait": "started", "from": "joined", "to": "started", "tickets": 0,
+     "median_minutes": None, "p90_minutes": None}]
 
 Backend = tuple[Callable[[], Any], HistoryReader]
+QueueBackend = tuple[Callable[[], Any], Callable[[], Any], HistoryReader]
 
 
 @pytest.fixture(params=["memory", "sqlite",
                         pytest.param("postgresql", marks=pytest.mark.postgres)])
-def backend(request: pytest.FixtureRequest) -> Backend:
+def backends(request: pytest.FixtureRequest) -> QueueBackend:
+    """(requests unit of work, queue unit of work, reader) over one store."""
     if request.param == "memory":
-        db = MemoryDatabase()
-        return (lambda: MemoryUnitOfWork(db)), MemoryHistory(db)
+        db, queue = MemoryDatabase(), MemoryQueueDatabase()
+        return ((lambda: MemoryUnitOfWork(db)), (lambda: MemoryQueueUnitOfWork(queue)),
+                MemoryHistory(db, queue))
     engine = request.getfixturevalue("pg_engine" if request.param == "postgresql"
                                      else "sqlite_engine")
-    return (lambda: SqlUnitOfWork(engine)), SqlHistory(engine)
+    return (lambda: SqlUnitOfWork(engine)), (lambda: SqlUnitOfWork(engine)), SqlHistory(engine)
+
+
+@pytest.fixture()
+def backend(backends: QueueBackend) -> Backend:
+    return backends[0], backends[2]
 
 
 def _analytics(reader: HistoryReader) -> Analytics:
@@ -226,6 +246,140 @@ def test_a_whole_year_of_366_days_is_accepted() -> None:
     assert len(span.days()) == 366
 
 
+def test_figures_per_iso_week_clip_the_first_and_last_week(backend: Backend) -> None:
+    """2026-10-01 (a Thursday) to 10-07: week 40 is 10-01..10-04 (A and F submitted on
+    10-04 local), week 41 is 10-05..10-07 (B, C, D, E and every other step). Bad input
+    tried: ``group=month`` and ``group=`` + a space → ValidationError on ``group``."""
+    from adapters.web.analytics_api import report_json
+
+    uow, reader = backend
+    seed(uow)
+    svc = _analytics(reader)
+    weekly = report_json(svc.report("2026-10-01", "2026-10-07", "week"))
+    assert weekly["group"] == "week" and len(weekly["days"]) == 7
+    assert weekly["periods"] == [
+        {"period": "2026-W40", "first": "2026-10-01", "last": "2026-10-04",
+         **ZERO, "submissions": 2},
+        {"period": "2026-W41", "first": "2026-10-05", "last": "2026-10-07",
+         **EXPECTED["totals"], "submissions": 4},
+    ]
+    assert report_json(svc.report("2026-10-05", "2026-10-06", " WEEK "))["periods"][0][
+        "period"] == "2026-W41"
+    for bad in ("month", "weeks", "d"):
+        with pytest.raises(ValidationError) as caught:
+            svc.report("2026-10-01", "2026-10-07", bad)
+        assert set(caught.value.fields) == {"group"}
+
+
+# --- the self-service queue's figures ----------------------------------------------------
+
+MEMBERS = {f"m{n}": f"Member {n}" for n in range(1, 5)}
+
+
+def seed_queue(queue_uow: Callable[[], Any], clock: FixedClock) -> None:
+    """Printers P1, P2, P3 (P3 out of service); times UTC (Chicago is UTC-5):
+
+    * M1 joins 10-04 20:00 (offered P1 at once), claims, starts 20:10, closes 10-05 08:00;
+    * M2 joins 10-05 06:00 (offered P2 at once), claims 06:05, starts 06:15, closes 10:30;
+    * M3 joins 10-05 07:00 (both busy: queued), offered P1 at 08:00 when M1 closes,
+      claims 08:05, starts 08:15, closes 11:00;
+    * M4 joins 10-06 10:00 (offered P1 at once), misses the 10-minute claim window
+      (sweep 10:11), is offered again, claims, starts 10:20 and is still printing.
+    """
+    from datetime import timedelta
+
+    svc = QueueService(uow=queue_uow, clock=clock)
+
+    def at(moment: datetime) -> None:
+        clock.current = moment
+
+    at(utc(10, 4, 19))
+    svc.sync_printers([("P1", ""), ("P2", ""), ("P3", "")])
+    svc.set_in_service("P3", False, ANA)
+    at(utc(10, 4, 20))
+    svc.join("m1", MEMBERS["m1"], "bracket", timedelta(minutes=720))
+    at(utc(10, 4, 20, 5))
+    svc.claim("m1", "P1")
+    at(utc(10, 4, 20, 10))
+    svc.report_started("m1")
+    at(utc(10, 5, 6))
+    svc.join("m2", MEMBERS["m2"], "gear", timedelta(minutes=240))
+    at(utc(10, 5, 6, 5))
+    svc.claim("m2", "P2")
+    at(utc(10, 5, 6, 15))
+    svc.report_started("m2")
+    at(utc(10, 5, 7))
+    assert svc.join("m3", MEMBERS["m3"], "hinge", timedelta(minutes=60)).position == 1
+    at(utc(10, 5, 8))
+    svc.close("m1", "P1", "finished")
+    at(utc(10, 5, 8, 5))
+    svc.claim("m3", "P1")
+    at(utc(10, 5, 8, 15))
+    svc.report_started("m3")
+    at(utc(10, 5, 10, 30))
+    svc.close("m2", "P2", "finished")
+    at(utc(10, 5, 11))
+    svc.close("m3", "P1", "finished")
+    at(utc(10, 6, 10))
+    svc.join("m4", MEMBERS["m4"], "clip", timedelta(minutes=120))
+    at(utc(10, 6, 10, 11))
+    svc.sweep()
+    (ticket,) = svc.myjobs("m4")
+    assert ticket.status == "offered" and ticket.printer == "P1", ticket
+    at(utc(10, 6, 10, 15))
+    svc.claim("m4", "P1")
+    at(utc(10, 6, 10, 20))
+    svc.report_started("m4")
+
+
+def test_printer_utilisation_and_queue_waits_match_the_hand_computed_queue(
+        backends: QueueBackend) -> None:
+    """Range 10-05..10-06 local = 10-05 05:00 to 10-07 05:00 UTC, 48 hours; now is
+    10-06 12:00 UTC.
+
+    P1: M1 05:00→08:00 (started before the range: 3 h), M3 08:15→11:00 (2 h 45), M4
+    10-06 10:20→now 12:00 (still printing: 1 h 40) = 7 h 25 = 7.42 h, 7.41667/48 = 0.1545.
+    P2: M2 06:15→10:30 = 4.25 h, 4.25/48 = 0.0885. P3 (out of service): 0.
+    Joined → offered, first offers in the range: M2 0, M3 60, M4 0 (its re-offer after
+    the miss does not count) → median 0, p90 (3rd of 3) 60. M1's offer was before.
+    Joined → started: M2 15, M3 75, M4 20 → median 20, p90 75.
+    """
+    from adapters.web.analytics_api import report_json
+
+    _uow, queue_uow, reader = backends
+    clock = FixedClock(utc(10, 4, 19))
+    seed_queue(queue_uow, clock)
+    clock.current = utc(10, 6, 12)
+    svc = Analytics(reader, clock, ZONE)
+    got = report_json(svc.report("2026-10-05", "2026-10-06"))
+    assert got["printers"] == [
+        {"printer": "P1", "prints": 3, "hours_in_use": 7.42, "hours_in_range": 48.0,
+         "utilisation": 0.1545},
+        {"printer": "P2", "prints": 1, "hours_in_use": 4.25, "hours_in_range": 48.0,
+         "utilisation": 0.0885},
+        {"printer": "P3", "prints": 0, "hours_in_use": 0.0, "hours_in_range": 48.0,
+         "utilisation": 0.0},
+    ]
+    assert got["queue_waits"] == [
+        {"wait": "offered", "from": "joined", "to": "offered", "tickets": 3,
+         "median_minutes": 0.0, "p90_minutes": 60.0},
+        {"wait": "started", "from": "joined", "to": "started", "tickets": 3,
+         "median_minutes": 20.0, "p90_minutes": 75.0},
+    ]
+    # 10-06 local alone (10-06 05:00 to 10-07 05:00 UTC): only M4's 1 h 40 on P1, and M4's
+    # waits; M1's print, which ended on 10-05, is not there.
+    day = report_json(svc.report("2026-10-06", "2026-10-06"))
+    assert day["printers"][0] == {"printer": "P1", "prints": 1, "hours_in_use": 1.67,
+                                  "hours_in_range": 24.0, "utilisation": 0.0694}
+    assert day["printers"][1]["prints"] == 0
+    assert [(w["tickets"], w["median_minutes"]) for w in day["queue_waits"]] == [
+        (1, 0.0), (1, 20.0)]
+    # 10-04 local (10-04 05:00 to 10-05 05:00 UTC): M1 20:10→05:00 = 8 h 50 = 8.83 h.
+    before = report_json(svc.report("2026-10-04", "2026-10-04"))
+    assert before["printers"][0]["hours_in_use"] == 8.83
+    assert before["queue_waits"][0]["tickets"] == 1  # M1 offered at once: 0 min
+
+
 # --- the API and the page, on the real app (SQLite) -------------------------------------
 
 PASSWORD = "reports-test-password"
@@ -265,17 +419,23 @@ def test_the_api_answers_the_figures_and_refuses_bad_ranges(lab: Any) -> None:
     headers = _login(lab)
     r = lab.get("/api/v1/analytics?from=2026-10-05&to=2026-10-06", headers=headers)
     assert r.status_code == 200, r.text
-    assert r.json() == EXPECTED
+    idle = [{"printer": f"X1C-{n}", "prints": 0, "hours_in_use": 0.0, "hours_in_range": 48.0,
+             "utilisation": 0.0} for n in (1, 2, 3)]  # the default printers, unused
+    assert r.json() == {**EXPECTED, "printers": idle}
+    weekly = lab.get("/api/v1/analytics?from=2026-10-01&to=2026-10-07&group=week",
+                     headers=headers).json()
+    assert [p["period"] for p in weekly["periods"]] == ["2026-W40", "2026-W41"]
     default = lab.get("/api/v1/analytics", headers=headers).json()  # the clock: 10-06 local
     assert (default["from"], default["to"]) == ("2026-09-07", "2026-10-06")
     for query, fields in (("from=2026-10-06&to=2026-10-05", {"from", "to"}),
                           ("from=soon&to=2026-10-05", {"from"}),
-                          ("from=2025-01-01&to=2026-10-05", {"to"})):
+                          ("from=2025-01-01&to=2026-10-05", {"to"}),
+                          ("from=2026-10-01&to=2026-10-05&group=month", {"group"})):
         r = lab.get(f"/api/v1/analytics?{query}", headers=headers)
         assert r.status_code == 422, r.text
         error = r.json()["error"]
         assert error["code"] == "validation_error" and set(error["fields"]) == fields
-        assert "YYYY-MM-DD" in error["message"]
+        assert "YYYY-MM-DD" in error["message"] or "week" in error["message"]
 
 
 def test_the_reports_page_shows_the_figures_tables_and_charts(lab: Any) -> None:

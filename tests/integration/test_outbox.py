@@ -18,11 +18,19 @@ from sqlalchemy import Engine
 from adapters.sql import SqlUnitOfWork
 from printcore.errors import NotFoundError, ValidationError
 from printcore.memory import FixedClock
-from printcore.outbox import DeliveryError, OutboxMessage, OutboxService, RetryPolicy
+from printcore.outbox import (
+    MAX_ATTACHMENT_BYTES,
+    Attachment,
+    DeliveryError,
+    OutboxMessage,
+    OutboxService,
+    RetryPolicy,
+)
 from printcore.ports import Notice, StaffMember
 from printcore.requests.job import Actor
 
 T0 = datetime(2026, 11, 2, 15, 0, tzinfo=UTC)
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 ANA = Actor.staff("Ana Lee", "Front desk")
 
 
@@ -272,3 +280,68 @@ def test_racing_deliverers_send_each_row_once(sql_engine: Engine) -> None:
     assert errors == []
     assert sorted(m.id for m in sender.sent) == ids
     assert {svc.get(i).status for i in ids} == {"sent"}
+
+
+# --- attachments (the payments export emailed to finance) --------------------------------
+
+def test_an_attachment_is_stored_with_its_row_and_delivered_retried_unchanged(
+        uow_factory: Callable[[], Any]) -> None:
+    """A 1 MB file with every byte value: ``get`` and the leased row handed to the sender
+    carry the same bytes, name and type; a list of rows leaves the bytes out; a temporary
+    failure and the retry send the very same file."""
+    data = bytes(range(256)) * 4096
+    with uow_factory() as uow:
+        message = OutboxMessage(channel="email", kind="payments_export",
+                                recipient="finance@university.edu", subject="lab",
+                                subject_id=0, created_at=T0, payload={"payments": 3},
+                                attachment=Attachment.checked("payments.xlsx", XLSX, data))
+        message_id = uow.outbox.add(message)
+        uow.commit()
+    with uow_factory() as uow:
+        stored = uow.outbox.get(message_id)
+        listed = uow.outbox.list(subject="lab")
+    assert stored.attachment == Attachment("payments.xlsx", XLSX, data)
+    assert [m.id for m in listed] == [message_id]
+    assert listed[0].attachment is None or listed[0].attachment.data == data
+    sender = Recorder([DeliveryError("421 try later")])
+    clock = FixedClock(T0)
+    svc = service(uow_factory, sender, clock)
+    assert svc.deliver(message_id) == "retry"
+    clock.advance(minutes=5)
+    assert svc.deliver(message_id) == "sent"
+    [sent] = sender.sent
+    assert sent.attachment is not None and sent.attachment.data == data
+    assert sent.attachment.filename == "payments.xlsx" and sent.attachment.media_type == XLSX
+    with uow_factory() as uow:
+        assert uow.outbox.get(message_id).attachment == stored.attachment  # kept after sending
+
+
+def test_a_row_without_attachment_reads_back_without_one(uow_factory: Callable[[], Any]) -> None:
+    message_id = add(uow_factory)
+    with uow_factory() as uow:
+        assert uow.outbox.get(message_id).attachment is None
+
+
+@pytest.mark.parametrize(("name", "media", "size", "field_text"), [
+    ("payments.xlsx", XLSX, 0, "Empty"),
+    ("payments.xlsx", XLSX, MAX_ATTACHMENT_BYTES + 1, "At most"),
+    ("../payments.xlsx", XLSX, 10, "without folders"),
+    ("C:\\payments.xlsx", XLSX, 10, "without folders"),
+    ('pay"ments.xlsx', XLSX, 10, "without folders"),
+    ("payments.xlsx\r\nBcc: x@y.z", XLSX, 10, "without folders"),
+    ("", XLSX, 10, "without folders"),
+    ("payments.csv", "text", 10, "media type"),
+    ("payments.csv", "text/csv\r\nX-Evil: 1", 10, "media type"),
+])
+def test_bad_attachments_are_refused(name: str, media: str, size: int, field_text: str) -> None:
+    """Bad inputs tried: an empty file, one byte over the limit, folder names (``..``,
+    ``C:\\``), a quote and a header injection in the name, an empty name, a media type
+    without a subtype or with a line break."""
+    with pytest.raises(ValidationError) as caught:
+        Attachment.checked(name, media, b"x" * size)
+    assert field_text in caught.value.fields["attachment"]
+
+
+def test_the_largest_attachment_allowed_is_accepted() -> None:
+    assert Attachment.checked("a.csv", "text/csv; charset=utf-8",
+                              b"x" * MAX_ATTACHMENT_BYTES).size == MAX_ATTACHMENT_BYTES

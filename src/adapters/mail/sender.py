@@ -34,7 +34,8 @@ class EmailSender:
         """Raises DeliveryError (permanent) when the template fails."""
         try:
             return self.renderer.render(
-                message.notice(), message_id=message_id_for(message, self.renderer.domain)
+                message.notice(), message_id=message_id_for(message, self.renderer.domain),
+                attachment=message.attachment,
             )
         except RenderError as err:
             raise DeliveryError(str(err), permanent=True) from err

@@ -5,6 +5,10 @@ next_attempt_at <= now AND (lease_until IS NULL OR lease_until <= now)``): of tw
 deliverers racing for a row, the database lets exactly one match it. Rows added in a unit
 of work are remembered so the unit of work can hand their ids to its ``after_commit``
 hook (the relay's fast path) once the transaction is committed.
+
+An attachment (``printcore.outbox.Attachment``) is stored in the row's ``attachment_name``
+/ ``attachment_type`` / ``attachment`` (bytes) columns; ``list`` leaves the bytes out (a
+page of rows stays small), ``get`` and ``lease`` read them.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from sqlalchemy import func, insert, or_, select, update
 from adapters.sql.base import HasConnection
 from adapters.sql.tables import outbox
 from printcore.errors import NotFoundError
-from printcore.outbox import OutboxMessage
+from printcore.outbox import Attachment, OutboxMessage
 
 __all__ = ["SqlOutboxRepository"]
 
@@ -34,7 +38,17 @@ _OUTCOME = ("status", "attempts", "next_attempt_at", "lease_until", "relayed_at"
 
 
 def _to_message(row: Mapping[str, Any]) -> OutboxMessage:
-    return OutboxMessage(id=row["id"], **{name: row[name] for name in _FIELDS})
+    message = OutboxMessage(id=row["id"], **{name: row[name] for name in _FIELDS})
+    data = row.get("attachment")
+    if data is not None and row.get("attachment_name"):
+        message.attachment = Attachment(row["attachment_name"],
+                                        row["attachment_type"] or "application/octet-stream",
+                                        bytes(data))
+    return message
+
+
+#: Every column but the attachment's bytes (for lists).
+_LISTED = [c for c in outbox.c if c.name != "attachment"]
 
 
 class SqlOutboxRepository:
@@ -52,6 +66,10 @@ class SqlOutboxRepository:
         values = {name: getattr(message, name) for name in _FIELDS}
         values["payload"] = dict(message.payload)
         values["next_attempt_at"] = message.next_attempt_at or message.created_at
+        if message.attachment is not None:
+            values.update(attachment_name=message.attachment.filename,
+                          attachment_type=message.attachment.media_type,
+                          attachment=message.attachment.data)
         result = self._conn.execute(insert(outbox).values(**values))
         key = result.inserted_primary_key
         message.id = int(key[0])
@@ -122,8 +140,8 @@ class SqlOutboxRepository:
 
     def list(self, status: str | None = None, subject: str | None = None,
              subject_id: int | None = None, limit: int = 100) -> list[OutboxMessage]:
-        """Rows newest first."""
-        query = select(outbox).order_by(outbox.c.id.desc()).limit(limit)
+        """Rows newest first, without their attachments' bytes (``attachment`` None)."""
+        query = select(*_LISTED).order_by(outbox.c.id.desc()).limit(limit)
         if status is not None:
             query = query.where(outbox.c.status == status)
         if subject is not None:

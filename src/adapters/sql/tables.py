@@ -22,6 +22,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -228,6 +229,10 @@ outbox = Table(
     Column("relayed_at", UTCDateTime, nullable=True),
     Column("sent_at", UTCDateTime, nullable=True),
     Column("last_error", Text, nullable=True),
+    # One file sent with an email (printcore.outbox.Attachment), NULL for none; 0010.
+    Column("attachment_name", String, nullable=True),
+    Column("attachment_type", String, nullable=True),
+    Column("attachment", LargeBinary, nullable=True),
     Index(None, "status", "next_attempt_at"),
     Index(None, "subject", "subject_id"),
     sqlite_autoincrement=True,
