@@ -457,3 +457,19 @@ def test_the_reports_page_shows_the_figures_tables_and_charts(lab: Any) -> None:
     bad = lab.get("/staff/reports?from=2026-10-06&to=2026-10-05")
     assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
     assert 'value="2026-10-06"' in bad.text  # what was typed stays in the form
+
+
+def test_openapi_documents_the_grouping_and_the_queue_figures(lab: Any) -> None:
+    operation = lab.get("/api/v1/openapi.json").json()["paths"]["/analytics"]["get"]
+    params = {p["name"]: p for p in operation["parameters"]}
+    assert set(params) == {"from", "to", "group"}
+    assert params["group"]["schema"]["enum"] == ["day", "week"]
+    schema = operation["responses"]["200"]["content"]["application/json"]["schema"]
+    assert {"group", "periods", "printers", "queue_waits"} <= set(schema["required"])
+    headers = _login(lab)
+    body = lab.get("/api/v1/analytics?from=2026-10-01&to=2026-10-07&group=week",
+                   headers=headers).json()
+    assert set(body) == set(schema["properties"])  # every answered key is documented
+    for key in ("periods", "printers", "queue_waits"):
+        item = schema["properties"][key]["items"]
+        assert all(set(row) == set(item["required"]) for row in body[key]), key

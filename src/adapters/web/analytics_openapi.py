@@ -38,12 +38,36 @@ def analytics_paths(errors: Any, security: list[dict[str, list[str]]]) -> dict[s
             "revenue_cents": {"type": "integer"}})},
         "revenue_cents": {"type": "integer"}, "payments": _COUNT,
         "voided_payments": _COUNT,
+        "group": {"type": "string", "enum": ["day", "week"]},
+        "periods": {"type": "array", "description": "The counts per local day, or per "
+                    "ISO week (Monday to Sunday; the first and last week clipped to the "
+                    "range), as `group` says", "items": _object({
+                        "period": {"type": "string", "description": "YYYY-MM-DD or "
+                                   "YYYY-Www (ISO week, e.g. 2026-W41)"},
+                        "first": _DAY, "last": _DAY, **_COUNTS})},
+        "printers": {"type": "array", "description": "Self-service printers: hours a "
+                     "print was running (started to closed, clipped to the range; an open "
+                     "print counts until now) over the range's hours", "items": _object({
+                         "printer": {"type": "string"}, "prints": _COUNT,
+                         "hours_in_use": {"type": "number", "minimum": 0},
+                         "hours_in_range": {"type": "number", "minimum": 0},
+                         "utilisation": {"type": "number", "minimum": 0, "maximum": 1}})},
+        "queue_waits": {"type": "array", "description": "Minutes from joining the queue "
+                        "to the first offer / to the start, over the tickets offered / "
+                        "started in the range", "items": _object({
+                            "wait": {"type": "string", "enum": ["offered", "started"]},
+                            "from": {"type": "string"}, "to": {"type": "string"},
+                            "tickets": _COUNT, "median_minutes": _HOURS,
+                            "p90_minutes": _HOURS})},
     })
     params = [{"name": name, "in": "query", "required": False, "schema": {"type": "string"},
                "description": f"{what} day, YYYY-MM-DD in the lab's zone, included "
                               f"(default: {default})"}
               for name, what, default in (("from", "First", "30 days before `to`"),
                                           ("to", "Last", "today"))]
+    params.append({"name": "group", "in": "query", "required": False,
+                   "schema": {"type": "string", "enum": ["day", "week"], "default": "day"},
+                   "description": "`periods` per local day (default) or per ISO week"})
     return {"/analytics": {"get": {
         "summary": "The lab's figures for a date range (the reports page as JSON)",
         "description": "Per local day: submissions, approvals, rejections, failed prints, "
@@ -52,7 +76,9 @@ def analytics_paths(errors: Any, security: list[dict[str, list[str]]]) -> dict[s
                        "the range); material in grams and revenue in integer cents by "
                        "print method and colour, from payments that are not voided. 422 "
                        "(fields `from`/`to`) for a date not YYYY-MM-DD, a year outside "
-                       "1970–9998, `from` after `to`, or more than 366 days.",
+                       "1970–9998, `from` after `to`, or more than 366 days; "
+                       "(field `group`) for a grouping other than day or week. Also: "
+                       "printer utilisation and queue waits of the self-service queue.",
         "security": security,
         "parameters": params,
         "responses": {"200": {"description": "the figures",
