@@ -107,8 +107,10 @@ def test_staff_members_added_renamed_deactivated_and_reactivated(
     page.wait_for_url(server.url + "/staff/admin")
     expect(page.locator("h1")).to_have_text("Admin")
     for href in ("/staff/admin/audit", "/staff/admin/retention"):
-        expect(page.locator(f'nav.tabs a[href="{href}"]')).to_have_count(1)
-    page.locator('nav.tabs a[href="/staff/admin/staff"]').click()
+        expect(page.locator(f'.admin-sections a[href="{href}"]')).to_have_count(1)
+    page.locator('.admin-sections a[href="/staff/admin/staff"]').click()
+    expect(page.locator('nav.tabs a[aria-current="page"]')).to_have_text("Staff members")
+    expect(page.locator('nav.tabs a[href="/staff/admin/audit"]')).to_have_count(1)
 
     page.locator("#add-name").fill("Cy Former")
     page.locator("#add-staff-form button").click()
@@ -156,7 +158,8 @@ def test_staff_members_added_renamed_deactivated_and_reactivated(
     newest = page.locator("#admin-events tbody tr").first
     expect(newest).to_contain_text(STAFF)
     expect(newest).to_contain_text("Admin desk")
-    expect(page.locator("#admin-events")).to_contain_text("old: Cy Former · new: Cyrus Former")
+    expect(page.locator('#admin-events tr[data-kind="staff_renamed"] .event-details')).to_have_text(
+        "old: Cy Former · new: Cyrus Former")
     _shots(page, "overview")
 
 
