@@ -240,3 +240,20 @@ def test_the_warnings_buffer_is_thread_safe_and_installed_once() -> None:
     first = warnings_log.install()
     assert warnings_log.install() is first
     assert sum(h is first for h in logging.getLogger().handlers) == 1
+
+
+def test_the_descriptions_name_real_environment_variables() -> None:
+    """A description that names ``PRINTCORE_…`` (or ``SMTP_…``, ``DISCORD_…``) names a
+    variable that entrypoints/settings.py reads: a renamed variable fails here."""
+    import re
+    from pathlib import Path
+
+    import entrypoints.settings
+    from adapters.web.admin import SETTING_DESCRIPTIONS
+
+    source = Path(entrypoints.settings.__file__).read_text()
+    wrong = {field: name for field, text in SETTING_DESCRIPTIONS.items()
+             for name in re.findall(r"\b(?:PRINTCORE|SMTP|DISCORD|DATABASE|REDIS)_[A-Z0-9_]+",
+                                    text)
+             if f'"{name}"' not in source}
+    assert wrong == {}
