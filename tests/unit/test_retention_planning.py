@@ -12,7 +12,6 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from tests.unit.conftest import ANA, Lab
 
 from printcore import Actor
 from printcore.errors import StorageError, ValidationError
@@ -31,6 +30,8 @@ from printcore.requests.retention_memory import (
     MemoryRetentionStore,
 )
 
+ANA = Actor.staff("Ana Lee", "front-desk")  # the unit conftest's staff member
+Lab = Any  # the unit conftest's ``lab`` fixture (printcore on the in-memory fakes)
 STATES = ("uploaded", "pending", "rejected", "ready_to_print", "printing", "completed",
           "paid_picked_up")
 
