@@ -21,6 +21,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from adapters.files.audit import AuditReport, audit_storage
 from adapters.sql import SqlUnitOfWork
 from adapters.tokens import ItsdangerousSigner
 from printcore import Actor, PrintRequests, SliceEstimate, StaffDirectory, StagedFile, Submission
+from printcore.events import Event
 from printcore.lab_events import LAB_ID, LAB_SUBJECT
 from printcore.memory import PlainHasher, SystemClock
 from printcore.requests.job import Job
@@ -268,6 +270,14 @@ def test_orphan_folders_are_reported_never_deleted(world: World) -> None:
     messages = {f.job_id: f.message for f in report.findings}
     assert "was deleted" in messages[other.id] and "no such job" in messages[999]
     assert "not named like a job" in messages[None]
+    # A job removed by retention (its tombstone) whose folder survived the run.
+    with world.uow() as work:
+        work.events.append(Event("job", 999, "archived", ADA, datetime.now(UTC),
+                                 details={"archive": "retention-2026.zip"}))
+        work.commit()
+    (finding,) = [f for f in world.audit().findings if f.job_id == 999]
+    assert "archived by retention (its files are in the archive retention-2026.zip)" in (
+        finding.message) and finding.repair is None
     assert world.audit().jobs_checked == 1 and job.id is not None
 
 

@@ -301,11 +301,20 @@ class _Audit:
 
     def orphans(self, report: AuditReport, job_id: int, paths: list[Path]) -> None:
         with self.uow() as work:
-            deleted = any(e.kind == "delete" for e in work.events.for_subject("job", job_id))
-        why = ("the job was deleted (its history says so) and this folder was left by the "
-               "interrupted delete; remove it by hand once you have checked it"
-               if deleted else "no such job in the database (left by an interrupted "
-               "submission, or put there by hand); check it and move it out by hand")
+            ends = [e for e in work.events.for_subject("job", job_id)
+                    if e.kind in ("delete", "archived", "pruned")]
+        if not ends:
+            why = ("no such job in the database (left by an interrupted submission, or put "
+                   "there by hand); check it and move it out by hand")
+        elif ends[-1].kind == "delete":
+            why = ("the job was deleted (its history says so) and this folder was left by "
+                   "the interrupted delete; remove it by hand once you have checked it")
+        else:
+            archive = ends[-1].details.get("archive")
+            why = (f"the job was {ends[-1].kind} by retention"
+                   + (f" (its files are in the archive {archive})" if archive else "")
+                   + " and this folder was left by the interrupted run; remove it by hand "
+                   "once you have checked it")
         for path in paths:
             report.findings.append(Finding("orphan_folder", job_id, self.rel(path),
                                            f"job {job_id}: folder {self.rel(path)}: {why}"))
