@@ -274,3 +274,42 @@ def test_sweep_timings_snapshot() -> None:
     assert again.snapshot()["count"] == 7
     assert SweepTimings.from_snapshot({"buckets": "x"}).snapshot()["count"] == 0
     assert SweepTimings.from_snapshot(None).snapshot()["count"] == 0
+
+
+def test_bot_beats_with_its_sweep_durations(db_engine: Engine, tmp_path: Path) -> None:
+    """The bot's own loops (``PrintcoreBot``: sweep and heartbeat, as started once it is
+    connected) on a real queue and database. Discord itself cannot be reached here, so
+    only "connected" is stood in for (``wait_until_ready`` returns at once)."""
+    from adapters.discord import PrintcoreBot
+    from entrypoints.bootstrap import bootstrap
+    from entrypoints.settings import load_settings
+
+    container = bootstrap(load_settings(_env(tmp_path / "home", db_engine), env_file=None),
+                          engine=db_engine)
+    store = DatabaseHeartbeats(db_engine)
+
+    async def run() -> None:
+        bot = PrintcoreBot(container.queue, guild_id=None, channel_id=None,
+                           sweep_seconds=0.1, heartbeats=store, heartbeat_seconds=0.1)
+
+        async def connected() -> None:
+            return None
+
+        bot.wait_until_ready = connected  # type: ignore[method-assign]
+        tasks = [asyncio.create_task(bot._sweep_when_ready()),
+                 asyncio.create_task(bot._beat_when_ready(store))]
+        await asyncio.sleep(1.0)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    try:
+        asyncio.run(run())
+    finally:
+        container.close()
+    beat = store.last("bot")
+    assert beat is not None and beat.pid == os.getpid()
+    sweep = beat.data["sweep"]
+    assert sweep["count"] >= 3 and sweep["sum"] > 0  # every 0.1 s for 1 s
+    check = Readiness(db_engine, tmp_path, discord=True).bot()
+    assert check.ok, check.detail
