@@ -77,7 +77,8 @@ class StorageFolders:
             pass
         except OSError as err:
             raise StorageError(f"Could not remove {folder}: {err.strerror or err}; "
-                               "`printcore storage check --repair` removes it later.") from err
+                               "`printcore storage check` reports it as an orphan folder "
+                               "of a removed job: delete it by hand.") from err
 
 
 def _why(err: OSError) -> str:

@@ -17,6 +17,7 @@ is removed then); 2 configuration or database unreachable.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -48,8 +49,6 @@ def format_plan(plan: RetentionPlan) -> list[str]:
 
 
 def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
-    import sys
-
     from adapters.retention import StorageFolders, ZipArchiver
     from adapters.sql import SqlUnitOfWork
     from adapters.sql.retention import SqlRetentionStore
@@ -98,6 +97,8 @@ def cmd_retention(settings: Settings, args: argparse.Namespace) -> int:
     print(f"{verb} {len(result.removed)} job(s), {_size(result.bytes_removed)} of storage "
           "freed" + (f"; skipped {len(result.skipped)} changed meanwhile: "
                      + " ".join(map(str, result.skipped)) if result.skipped else ""))
+    for message in result.errors:
+        print(f"printcore: {message}", file=sys.stderr)
     if result.archive is not None:
         print(f"archive: {result.archive.path} ({result.archive.bytes} bytes, "
               f"{result.archive.entries} entries, verified; sha256 {result.archive.sha256})")

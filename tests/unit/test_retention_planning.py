@@ -195,3 +195,24 @@ def test_a_nameless_run_is_refused(lab: Lab) -> None:
         _retention(lab).apply(30, RetentionMode.PRUNE, Actor.staff(" ", "desk"))
     assert "staff_name" in err.value.fields
     assert len([j for j in lab.db.jobs.values()]) == 14
+
+
+def test_a_folder_that_resists_is_reported_not_raised(lab: Lab) -> None:
+    """The rows are committed by then: the run reports the folder instead of failing."""
+    ids = _seed(lab)
+
+    class Stuck(MemoryRetentionFiles):
+        def remove(self, job):  # type: ignore[no-untyped-def]
+            if job.status == "rejected":
+                raise StorageError("Could not remove the folder: busy.")
+            super().remove(job)
+
+    retention = _retention(lab)
+    retention.files = Stuck(lab.files)
+    result = retention.apply(30, RetentionMode.ARCHIVE, ANA)
+    rejected = ids["old"]["rejected"]
+    assert result.removed == (rejected, ids["old"]["paid_picked_up"])
+    assert result.folders_left == (rejected,) and "busy" in result.errors[0]
+    assert result.bytes_removed == 27  # only the paid job's folder went
+    assert [k for k in lab.files.files if f"_{rejected}/" in k]
+    assert rejected not in lab.db.jobs

@@ -9,8 +9,9 @@
   ``staff_name``, ``confirm_password``, ``csrf_token``): the shared password is asked
   again; then the run is planned afresh and applied, and the answer is a redirect to the
   page with what was done. Refusals re-show the page with the message and nothing
-  removed: 422 (bad age, wrong or missing password, no staff name), 403 (CSRF), 503
-  (the archive cannot be written, or the database cannot be reached).
+  removed: 422 (bad age, wrong or missing password, no staff name), 403 (CSRF), 409
+  (another run in progress in this process), 503 (the archive cannot be written, or the
+  database cannot be reached).
 * ``GET /staff/admin/retention/archives/{name}``: download one archive (404 for any name
   that is not one of the listed archives).
 
@@ -20,11 +21,13 @@ first archive run).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 from urllib.parse import quote, urlencode
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -41,6 +44,7 @@ from adapters.web.responses import status_for
 from adapters.web.security import require_csrf, workstation
 from printcore.errors import (
     AuthenticationError,
+    ConcurrentChangeError,
     NotFoundError,
     PrintcoreError,
     StorageError,
@@ -85,10 +89,12 @@ def _mode(raw: object) -> RetentionMode:
 
 
 def retention_routes(ctx: WebContext, render: Renderer) -> list[BaseRoute]:
-    """The page, the apply form's target and the archive downloads."""
+    """The page, the apply form's target and the archive downloads. One run at a time
+    per process; previews and runs work off the event loop (they read whole folders)."""
+    running = threading.Lock()
 
-    def page(request: Request, days_raw: str | None, mode_raw: str | None,
-             error: PrintcoreError | None = None, status: int = 200) -> Response:
+    async def page(request: Request, days_raw: str | None, mode_raw: str | None,
+                   error: PrintcoreError | None = None, status: int = 200) -> Response:
         archive_dir = archive_dir_of(ctx)
         fields: dict[str, str] = dict(getattr(error, "fields", None) or {})
         plan: RetentionPlan | None = None
@@ -99,7 +105,7 @@ def retention_routes(ctx: WebContext, render: Renderer) -> list[BaseRoute]:
             error, status, mode = err, 422, RetentionMode.ARCHIVE
             fields.update(err.fields)
         try:
-            plan = _service(ctx, archive_dir).preview(days_shown)
+            plan = await run_in_threadpool(_service(ctx, archive_dir).preview, days_shown)
         except ValidationError as err:
             if error is None:
                 error, status = err, 422
@@ -124,7 +130,7 @@ def retention_routes(ctx: WebContext, render: Renderer) -> list[BaseRoute]:
         except AuthenticationError:
             return login_redirect(request)
         q = request.query_params
-        return page(request, q.get("older_than_days"), q.get("mode"))
+        return await page(request, q.get("older_than_days"), q.get("mode"))
 
     async def apply(request: Request) -> Response:
         form = await request.form()
@@ -146,15 +152,25 @@ def retention_routes(ctx: WebContext, render: Renderer) -> list[BaseRoute]:
                 except OSError as err:
                     raise StorageError(f"Cannot create the archive folder {archive_dir}: "
                                        f"{err.strerror or err}. Nothing was removed.") from err
-            result = _service(ctx, archive_dir).apply(days, mode, Actor.staff(name, ws))
+            if not running.acquire(blocking=False):
+                raise ConcurrentChangeError(None, "Another retention run is in progress; wait "
+                                               "for it to finish, then preview again.")
+            try:
+                result = await run_in_threadpool(
+                    _service(ctx, archive_dir).apply, days, mode, Actor.staff(name, ws))
+            finally:
+                running.release()
         except PrintcoreError as err:
-            return page(request, days_raw, mode_raw, err, status_for(err))
+            return await page(request, days_raw, mode_raw, err, status_for(err))
         remember_if_unset(request, name)
         verb = "Archived" if mode is RetentionMode.ARCHIVE else "Pruned"
         note = (f"{verb} {len(result.removed)} job(s), {filesize(result.bytes_removed)} of "
                 "storage freed")
         if result.archive is not None:
             note += f", into {result.archive.name} (verified)"
+        if result.folders_left:
+            note += ("; the folders of #" + ", #".join(map(str, result.folders_left))
+                     + " could not be deleted (the storage check lists them)")
         if result.skipped:
             note += (f"; skipped {len(result.skipped)} changed meanwhile (#"
                      + ", #".join(map(str, result.skipped)) + ")")

@@ -18,8 +18,9 @@ ids), then applied (:meth:`Retention.apply`):
    tombstone event per removed job (subject ``job``, kind ``archived`` or ``pruned``,
    details ``archive``: the zip's file name or None) and one lab event
    ``retention_applied`` (who, counts, bytes, ids, archive);
-3. the :class:`RetentionFiles` removes the removed jobs' folders. A crash before that
-   leaves orphan folders that ``printcore storage check`` reports and repairs.
+3. the :class:`RetentionFiles` removes the removed jobs' folders (one that cannot be
+   removed is named in the result, not raised: the rows are gone by then). A crash
+   before that leaves orphan folders that ``printcore storage check`` reports.
 
 The job's own events stay in the event log (the log is append-only; reports of lead
 times keep working); its payments go with its row, so payment exports of pruned periods
@@ -167,7 +168,8 @@ class WrittenArchive:
 class RetentionResult:
     """An applied run: ``removed`` and ``skipped`` (changed meanwhile) job ids,
     ``bytes_removed`` (folders of the removed jobs), ``archive`` (None when pruning or
-    when nothing qualified)."""
+    when nothing qualified), ``folders_left``: removed jobs whose folder could not be
+    deleted (``errors`` says why; the storage audit reports them as orphans)."""
 
     mode: RetentionMode
     plan: RetentionPlan
@@ -175,6 +177,8 @@ class RetentionResult:
     skipped: tuple[int, ...]
     bytes_removed: int
     archive: WrittenArchive | None
+    folders_left: tuple[int, ...] = ()
+    errors: tuple[str, ...] = ()
 
 
 class RetentionStore(Protocol):
@@ -302,7 +306,14 @@ class Retention:
 
         # Always through the store, so even a run that finds nothing is recorded.
         removed, skipped = self.store.remove(planned, tombstone, summary)
-        for job_id in removed:
-            self.files.remove(removed_jobs[job_id])
+        left: list[int] = []
+        errors: list[str] = []
+        for job_id in removed:  # the rows are gone: a folder that resists is reported
+            try:
+                self.files.remove(removed_jobs[job_id])
+            except StorageError as err:
+                left.append(job_id)
+                errors.append(err.message)
         return RetentionResult(mode, plan, tuple(removed), tuple(skipped_before + skipped),
-                               sum(sizes[i] for i in removed), archive)
+                               sum(sizes[i] for i in removed if i not in left), archive,
+                               tuple(left), tuple(errors))
