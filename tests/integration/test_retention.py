@@ -7,7 +7,8 @@ and outbox rows; retention at 30 days must take exactly the two old final jobs.
 
 Bad inputs tried: an archive folder that does not exist, one that cannot be written
 (``chattr +i``, as a full disk would refuse), a job whose pickup is reverted between the
-preview and the removal (skipped), a second identical run (removes nothing), and on the
+preview and the removal (skipped), two runs at once (each job removed once), a second
+identical run (removes nothing), and on the
 command line ``--older-than 0``, ``abc``, a missing ``--archive`` folder and an unknown
 ``--staff`` name (exit 1, nothing removed).
 """
@@ -368,3 +369,44 @@ def test_cli_preview_then_archive(home: Lab) -> None:
     assert set(home.job_rows()).isdisjoint(home.old_final)
     again = _cli(home, "--older-than", "30", "--apply")
     assert again.returncode == 0 and "pruned 0 job(s)" in again.stdout
+
+
+def test_two_runs_at_once_remove_each_job_once(lab: Lab) -> None:
+    """Two workstations pruning at the same moment: every job is removed by exactly one
+    run and gets exactly one tombstone; the other run skips it."""
+    import threading
+
+    results: list[Any] = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        retention = lab.retention(None)
+        plan_first = retention.store
+
+        class Together:
+            def candidates(self, cutoff):  # type: ignore[no-untyped-def]
+                return plan_first.candidates(cutoff)
+
+            def records(self, planned):  # type: ignore[no-untyped-def]
+                return plan_first.records(planned)
+
+            def remove(self, planned, tombstone, summary):  # type: ignore[no-untyped-def]
+                barrier.wait(timeout=30)  # both planned the same jobs; now both remove
+                return plan_first.remove(planned, tombstone, summary)
+
+        retention.store = Together()
+        results.append(retention.apply(30, RetentionMode.PRUNE, ANA))
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert len(results) == 2
+    removed = sorted(i for r in results for i in r.removed)
+    skipped = sorted(i for r in results for i in r.skipped)
+    assert removed == lab.old_final and skipped == lab.old_final
+    with lab.uow() as u:
+        for job_id in lab.old_final:
+            assert [e.kind for e in u.events.for_subject("job", job_id)].count("pruned") == 1
+        assert len(u.events.for_subject(LAB_SUBJECT, LAB_ID)) == 2
