@@ -169,7 +169,7 @@ def _pg_connection(database_url: str) -> tuple[list[str], dict[str, str]]:
     args = [f"--host={url.host or 'localhost'}", f"--port={url.port or 5432}"]
     if url.username:
         args.append(f"--username={url.username}")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    env = dict(os.environ)  # libpq's own settings (PGSSLROOTCERT, ~/.pgpass) still apply
     if url.password is not None:
         env["PGPASSWORD"] = str(url.password)
     for key, var in (("sslmode", "PGSSLMODE"), ("connect_timeout", "PGCONNECT_TIMEOUT"),

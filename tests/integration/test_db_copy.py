@@ -221,6 +221,9 @@ def test_copy_moves_every_row_and_the_app_serves_them_from_postgresql(
                                                                  job["student_name"])
         deleted_id = max(j["id"] for j in before["jobs"]) + 1
         assert served.submit("New Student") == deleted_id + 1  # the deleted id is not reused
+        ready = client.get("/api/v1/health/ready")
+        assert ready.status_code == 200, ready.text  # database named, storage marker matches
+        assert ready.json()["status"] == "ok"
         page = client.get(f"/staff/jobs/{before['jobs'][0]['id']}")
         assert page.status_code == 200 and "Una Uploaded" in page.text
     finally:
