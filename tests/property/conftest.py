@@ -109,7 +109,7 @@ class Lab:
             "pick_up": lambda: svc.pick_up(job_id, STAFF, 11.0, "TXN-7", "Jane van Doe"),
             "revert_completion": lambda: svc.revert_completion(job_id, STAFF, "Not done yet."),
             "revert_pickup": lambda: svc.revert_pickup(job_id, STAFF, "Wrong receipt."),
-            "delete": lambda: svc.delete(job_id, STAFF),
+            "delete": lambda: svc.delete(job_id, STAFF, "A duplicate request."),
         }
         return actions[event]()
 

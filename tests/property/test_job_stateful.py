@@ -80,7 +80,8 @@ from printcore import (
 )
 from printcore.memory import FixedClock, PlainHasher
 from printcore.ports import Notice
-from printcore.requests.pricing import MAX_GRAMS, MAX_HOURS
+from printcore.requests.lifecycle import MAX_QUOTE_CENTS
+from printcore.requests.pricing import MAX_GRAMS, MAX_HOURS, round_up_to_half_hour
 
 #: DESIGN.md's transition table: (state, event) → target state. Everything else is refused.
 TABLE: dict[tuple[str, str], str] = {
@@ -100,6 +101,10 @@ TABLE: dict[tuple[str, str], str] = {
 #: Changes outside the lifecycle (issue 12): logged without from/to status, allowed in
 #: every state of a live job.
 NOT_MOVING = frozenset({"add_sliced_file", "review", "unreview", "notes", "edit"})
+#: Correcting a pending job's quote (issue 13): pending only, logged without from/to
+#: status, a new link emailed (the old one refused from then on).
+REQUOTE = "requote"
+LOGGED_WITHOUT_STATUS = NOT_MOVING | {REQUOTE}
 #: Where a sliced file may still be added (the job is not printed yet).
 SLICED_ALLOWED = ("uploaded", "pending", "ready_to_print")
 #: The notice each successful action sends.
@@ -110,10 +115,11 @@ NOTICE_OF: dict[str, str] = {
     "confirm": "confirmed",
     "complete": "completed",
     "pick_up": "payment_receipt",
+    "requote": "requoted",
 }
 #: Events staff fire by job id (``confirm`` goes through the student's link instead).
 STAFF_EVENTS: tuple[str, ...] = tuple(sorted({e for _, e in TABLE} - {"confirm"})) + (
-    "add_sliced_file",
+    "add_sliced_file", REQUOTE,
 )
 STATUS_FOLDERS = {s.folder for s in JobStatus if s is not JobStatus.DELETED}
 
@@ -192,6 +198,10 @@ REASON = _tagged(
     st.sampled_from(["Agreed at the desk.", "Nozzle clog.", "  Wrong plate  ", "x"]),
     st.sampled_from(["", "   ", "\n\t"]),
 )
+COST = st.none() | _tagged(
+    st.integers(min_value=0, max_value=MAX_QUOTE_CENTS),
+    st.sampled_from([-1, MAX_QUOTE_CENTS + 1, True, 1.5, "300"]),
+)
 TEXT = _tagged(
     st.sampled_from(["TXN-0042", "Jane van Doe", " R-7 ", "a"]), st.sampled_from(["", "  "])
 )
@@ -238,6 +248,8 @@ BAD_VALUES: dict[str, Callable[[PrintRequests, int, Actor, str], Callable[[], An
     "revert_completion": lambda svc, i, a, _: lambda: svc.revert_completion(i, a, "\t"),
     "revert_pickup": lambda svc, i, a, _: lambda: svc.revert_pickup(i, a, " "),
     "pick_up": lambda svc, i, a, _: lambda: svc.pick_up(i, a, 11.0, "TXN-2", "  "),
+    "delete": lambda svc, i, a, _: lambda: svc.delete(i, a, "  "),
+    "requote": lambda svc, i, a, _: lambda: svc.requote(i, a, 12.0, 1.0, " "),
 }
 
 
@@ -277,10 +289,11 @@ class ModelJob:
     color: str = ""
     reviewed_by: str | None = None
     staff_notes: str = ""
+    stale_tokens: list[str] = attrs.Factory(list)  # links replaced by a requote
 
     def succeeded(self, event: str, target: str, actor: Actor, at: datetime) -> None:
         """One successful change: the version moves on by one and one event is logged."""
-        moves = event not in NOT_MOVING
+        moves = event not in LOGGED_WITHOUT_STATUS
         self.events.append(
             (
                 event,
@@ -363,6 +376,10 @@ class JobMachine(RuleBasedStateMachine):
             return m.status if m.status in SLICED_ALLOWED else InvalidTransitionError
         if event in NOT_MOVING:
             return ValidationError if bad else m.status
+        if event == REQUOTE:
+            if m.status != "pending":
+                return InvalidTransitionError
+            return ValidationError if bad else m.status
         target = TABLE.get((m.status, event))
         if target is None:
             return InvalidTransitionError
@@ -422,7 +439,9 @@ class JobMachine(RuleBasedStateMachine):
             "pick_up": lambda: svc.pick_up(job_id, actor, 11.0, "TXN-1", "Jane", version),
             "revert_completion": lambda: svc.revert_completion(job_id, actor, "Oops.", version),
             "revert_pickup": lambda: svc.revert_pickup(job_id, actor, "Wrong job.", version),
-            "delete": lambda: svc.delete(job_id, actor, version),
+            "delete": lambda: svc.delete(job_id, actor, "Duplicate.", version),
+            REQUOTE: lambda: svc.requote(job_id, actor, 6.0 if m.weight_g == 5.0 else 5.0, 2.0,
+                                         "Re-sliced with less infill.", None, version),
             "add_sliced_file": lambda: svc.add_sliced_file(
                 job_id, actor, self.stage(SLICED_CONTENT, "s.gcode", ".gcode"), None, version
             ),
@@ -445,6 +464,20 @@ class JobMachine(RuleBasedStateMachine):
         m.confirm_expires_at = self.clock.now() + CONFIRMATION_TTL
         assert notice.context["expires_at"] == m.confirm_expires_at.isoformat()
         m.authoritative_file = authoritative_file
+
+    def after_requote(self, m: ModelJob, job: Job, quote: tuple[float, float, int]) -> None:
+        """The figures the model computed, the new link from the email (the old one goes
+        stale) and its fresh expiry."""
+        assert (job.weight_g, job.time_hours, job.cost_cents) == quote
+        m.weight_g, m.time_hours, m.cost_cents = quote
+        notice = self.sent_notices()[-1]
+        assert (notice.kind, notice.job_id) == ("requoted", m.job_id)
+        assert notice.context["old_cost_cents"] is not None
+        if m.confirm_token is not None:
+            m.stale_tokens.append(m.confirm_token)
+        m.confirm_token = notice.context["confirm_token"]
+        m.confirm_expires_at = self.clock.now() + CONFIRMATION_TTL
+        assert notice.context["expires_at"] == m.confirm_expires_at.isoformat()
 
     def after_sliced(self, m: ModelJob, stored_name: str, content: bytes, actor: Actor) -> None:
         assert stored_name not in m.files, "a sliced file replaced an existing file"
@@ -532,15 +565,24 @@ class JobMachine(RuleBasedStateMachine):
 
     @rule(
         job_id=jobs,
-        which=st.sampled_from(["link", "link", "link", "link", "forged", "status_link"]),
+        which=st.sampled_from(["link", "link", "link", "link", "forged", "status_link",
+                               "replaced_link"]),
     )
     def confirm(self, job_id: int, which: str) -> None:
         """The student clicks the link from the approval email (again, late, or after the
-        job moved on), a forged link, or the status-page link (signed for another use)."""
+        job moved on), a forged link, the status-page link (signed for another use), or
+        a link replaced by a corrected quote (refused as used, and named as replaced)."""
         m = self.model[job_id]
         token = m.confirm_token
         expected: Expected
-        if which == "forged" or (which == "link" and token is None):
+        if which == "replaced_link" and m.stale_tokens:
+            token = m.stale_tokens[-1]
+            expected = NotFoundError if m.status == "deleted" else TokenUsedError
+            self.attempt(expected, lambda: self.svc.confirm(token))
+            if m.status == "pending":
+                assert self.svc.replacing_requote(token) is not None
+            return
+        if which in ("forged", "replaced_link") or (which == "link" and token is None):
             forger = ItsdangerousSigner("not-the-lab-secret")
             token = forger.dumps("confirm", {"job": job_id, "nonce": "guess", "exp": 2**40})
             expected = TokenTamperedError
@@ -784,16 +826,63 @@ class JobMachine(RuleBasedStateMachine):
             assert payment.quoted_cents == m.cost_cents
             assert payment.override_reason == (reason.strip() if above and reason else None)
 
-    @rule(job_id=jobs, actor=STAFF, mode=VERSION_MODE)
-    def delete(self, job_id: int, actor: Actor, mode: str | None) -> None:
+    @rule(job_id=jobs, actor=STAFF, mode=VERSION_MODE, reason=REASON)
+    def delete(self, job_id: int, actor: Actor, mode: str | None,
+               reason: tuple[str, bool]) -> None:
+        """Deleting needs a reason too (issue 13); the job's row and folder go, its events
+        stay (the invariants check both)."""
         version = self.version_arg(self.model[job_id], mode)
         self.transition(
             job_id,
             "delete",
             actor,
-            lambda: self.svc.delete(job_id, actor, version),
+            lambda: self.svc.delete(job_id, actor, reason[0], version),
             version=version,
+            bad=not reason[1],
         )
+
+    @rule(job_id=jobs, actor=STAFF, mode=VERSION_MODE, weight=GRAMS, hours=HOURS,
+          reason=REASON, cost=COST, same=st.booleans(), approve_first=st.booleans())
+    def requote(self, job_id: int, actor: Actor, mode: str | None, weight: tuple[Any, bool],
+                hours: tuple[Any, bool], reason: tuple[str, bool],
+                cost: tuple[Any, bool] | None, same: bool, approve_first: bool) -> None:
+        """Correct a pending job's quote (``approve_first``: an uploaded job with a sliced
+        file is approved first, so that pending jobs are common): refused outside pending,
+        with a bad weight, time, cost or no reason, and when nothing changes (``same``: the
+        current figures); else the figures change (the cost by the price list unless
+        given), a new link is emailed, and the old link is refused at once."""
+        m = self.model[job_id]
+        if approve_first and m.status == "uploaded" and m.sliced:
+            self.fire_valid(job_id, "approve", actor)
+            self.check_invariants_now()
+        version = self.version_arg(m, mode)
+        if same and m.weight_g is not None and m.time_hours is not None:
+            weight, hours = (m.weight_g, True), (m.time_hours, True)
+            cost = None if m.cost_cents == Pricing().cost_cents(
+                m.print_method, m.weight_g) else (m.cost_cents, True)
+        cents = None if cost is None else cost[0]
+        bad = not (weight[1] and hours[1] and reason[1] and (cost is None or cost[1]))
+        quote: tuple[float, float, int] | None = None
+        if not bad:
+            quote = (float(weight[0]), round_up_to_half_hour(float(hours[0])),
+                     cents if cents is not None
+                     else Pricing().cost_cents(m.print_method, float(weight[0])))
+            bad = quote == (m.weight_g, m.time_hours, m.cost_cents)
+        job = self.transition(
+            job_id, REQUOTE, actor,
+            lambda: self.svc.requote(job_id, actor, weight[0], hours[0], reason[0], cents,
+                                     version),
+            version=version, bad=bad,
+        )
+        if job is not None:
+            assert quote is not None
+            self.after_requote(m, job, quote)
+        elif m.status == "pending":  # refused: then a good one, so that requotes happen
+            self.check_invariants_now()
+            self.fire_valid(job_id, REQUOTE, actor)
+        if m.stale_tokens:
+            self.check_invariants_now()
+            self.confirm(job_id, "replaced_link")
 
     @rule(
         target=jobs,
@@ -871,6 +960,9 @@ class JobMachine(RuleBasedStateMachine):
             return
         if event == "approve":
             self.after_approve(m, job, 10.48, 0.9, m.sliced[-1])
+        elif event == REQUOTE:
+            weight = 6.0 if m.weight_g == 5.0 else 5.0
+            self.after_requote(m, job, (weight, 2.0, Pricing().cost_cents(m.print_method, weight)))
         elif event == "reject":
             m.rejection_reasons = [REJECTION_REASONS[0]]
         elif event == "start_print":

@@ -285,7 +285,7 @@ def test_unknown_and_deleted_jobs_are_not_found(lab: Lab, which: int) -> None:
         _both(lab, 999)[which](ANA)
     job = lab.submit()
     assert job.id is not None
-    lab.requests.delete(job.id, ANA)
+    lab.requests.delete(job.id, ANA, "A duplicate.")
     with pytest.raises(NotFoundError):
         _both(lab, job.id)[which](ANA)
 

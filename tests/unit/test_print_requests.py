@@ -337,7 +337,7 @@ def test_delete_removes_the_job_and_its_files_but_keeps_the_history(lab: Lab, st
     job_id = jid(job)
     other = lab.submit(student_name="Someone Else")
     history = lab.events_of(job_id)
-    deleted = lab.requests.delete(job_id, ANA)
+    deleted = lab.requests.delete(job_id, ANA, "A duplicate of another request.")
     assert deleted.status == "deleted"
     assert lab.files.folders_of(job) == set()
     assert not any(key.endswith(f"_{job_id}") for key in lab.files.metadata)
@@ -361,7 +361,7 @@ def test_delete_is_refused_once_the_job_is_under_way(lab: Lab, status: str) -> N
     job_id = jid(lab.job_in(status))
     before = lab.snapshot(job_id)
     with pytest.raises(InvalidTransitionError):
-        lab.requests.delete(job_id, ANA)
+        lab.requests.delete(job_id, ANA, "A duplicate.")
     assert_unchanged(lab, job_id, before)
 
 
@@ -490,7 +490,7 @@ def test_a_superseded_link_is_refused(lab: Lab) -> None:
 def test_a_link_for_a_deleted_job(lab: Lab) -> None:
     job_id = jid(lab.job_in("pending"))
     token = lab.confirm_token(job_id)
-    lab.requests.delete(job_id, ANA)
+    lab.requests.delete(job_id, ANA, "A duplicate.")
     with pytest.raises(NotFoundError):
         lab.requests.confirm(token)
 
@@ -504,7 +504,7 @@ STAFF_ACTIONS: dict[str, tuple[str, Callable[[PrintRequests, int, Actor, Lab], o
     ),
     "approve": ("uploaded", lambda s, j, a, lab: s.approve(j, a, 10, 1, _sliced_name(lab, j))),
     "reject": ("uploaded", lambda s, j, a, lab: s.reject(j, a, reasons=[REJECTION_REASONS[0]])),
-    "delete": ("uploaded", lambda s, j, a, lab: s.delete(j, a)),
+    "delete": ("uploaded", lambda s, j, a, lab: s.delete(j, a, "duplicate")),
     "force_confirm": ("pending", lambda s, j, a, lab: s.force_confirm(j, a, "said yes")),
     "start_print": ("ready_to_print", lambda s, j, a, lab: s.start_print(j, a)),
     "fail_print": ("printing", lambda s, j, a, lab: s.fail_print(j, a, "clog")),
@@ -732,7 +732,7 @@ class FailingCopyStore(MemoryFileStore):
 TRANSITIONS: dict[str, tuple[str, Callable[[PrintRequests, int, Lab], object]]] = {
     "approve": ("uploaded", lambda s, j, lab: s.approve(j, ANA, 10, 1, _sliced_name(lab, j))),
     "reject": ("uploaded", lambda s, j, lab: s.reject(j, ANA, custom_reason="no")),
-    "delete": ("uploaded", lambda s, j, lab: s.delete(j, ANA)),
+    "delete": ("uploaded", lambda s, j, lab: s.delete(j, ANA, "duplicate")),
     "confirm": ("pending", lambda s, j, lab: s.confirm(lab.confirm_token(j))),
     "force_confirm": ("pending", lambda s, j, lab: s.force_confirm(j, ANA, "yes")),
     "start_print": ("ready_to_print", lambda s, j, lab: s.start_print(j, ANA)),

@@ -157,7 +157,7 @@ def test_unknown_and_deleted_jobs_are_not_found(lab: Lab) -> None:
         lab.requests.mark_reviewed(999, ANA)
     job = lab.submit()
     assert job.id is not None
-    lab.requests.delete(job.id, ANA)
+    lab.requests.delete(job.id, ANA, "A duplicate.")
     events = list(lab.db.events)
     for action in (lab.requests.mark_reviewed, lab.requests.unmark_reviewed):
         with pytest.raises(NotFoundError):

@@ -27,6 +27,7 @@ from adapters.web.locks_api import lock_api_routes, lock_json
 from adapters.web.numbers import MAX_OFFSET, json_version, optional_version, whole_number
 from adapters.web.openapi import openapi_document
 from adapters.web.queue_api import queue_api_routes
+from adapters.web.reprompt import require_password_again
 from adapters.web.responses import JSONResponse, error_json, plain_error
 from adapters.web.review_api import review_api_routes
 from adapters.web.security import (
@@ -326,6 +327,19 @@ def make_routes(ctx: WebContext) -> list[Route]:
                     job_id, who, _text(body, "printer", required=False, limit=120),
                     expected_version=version,
                 )
+            elif name == "requote":
+                cost = _number(body, "cost_cents", required=False)
+                if cost is not None and not cost.is_integer():
+                    raise ValidationError("cost_cents must be whole cents.",
+                                          {"cost_cents": "Whole cents, e.g. 450 for $4.50."})
+                job = svc.requote(
+                    job_id, who,
+                    weight_g=_number(body, "weight_g", required=False),  # type: ignore[arg-type]
+                    time_hours=_number(body, "time_hours", required=False),  # type: ignore[arg-type]
+                    reason=_text(body, "reason", required=False, limit=MAX_OVERRIDE_REASON),
+                    cost_cents=None if cost is None else int(cost),
+                    expected_version=version,
+                )
             elif name == "complete":
                 job = svc.complete(job_id, who, expected_version=version)
             elif name == "resend_confirmation":
@@ -353,7 +367,11 @@ def make_routes(ctx: WebContext) -> list[Route]:
         if "staff_name" not in body and request.query_params.get("staff_name"):
             body["staff_name"] = request.query_params["staff_name"]
         who = actor(request, body)
-        job = svc.delete(_job_id(request), who, expected_version=_version(body))
+        job_id = _job_id(request)
+        version = _version(body)
+        svc.get(job_id)  # 404 for an unknown job before the password is asked about
+        require_password_again(ctx, body)
+        job = svc.delete(job_id, who, _text(body, "reason", required=False), version)
         return JSONResponse({"id": job.id, "status": "deleted"})
 
     def _outbox() -> Any:
@@ -425,6 +443,7 @@ ACTION_PATHS: dict[str, str] = {
     "revert-completion": "revert_completion",
     "revert-pickup": "revert_pickup",
     "resend-confirmation": "resend_confirmation",
+    "requote": "requote",
 }
 
 

@@ -26,6 +26,7 @@ from adapters.web.analytics_openapi import analytics_paths
 from adapters.web.audit_openapi import audit_paths
 from adapters.web.health_openapi import health_paths
 from adapters.web.numbers import MAX_ID as ID_LIMIT
+from printcore.requests.lifecycle import MAX_OVERRIDE_REASON, MAX_QUOTE_CENTS
 from printcore.requests.locks import LOCK_ACTIONS
 
 __all__ = ["openapi_document"]
@@ -422,13 +423,27 @@ def _job_paths() -> dict[str, Any]:
                     "responses": {**_ok(200, "The job with its events", _ref("Job")),
                                   **_errors(401, 404, 422)}},
             "delete": {"summary": "Delete an uploaded or pending job",
-                       "description": "staff_name in the JSON body or, for clients that send "
-                                      "no body with DELETE, as a query parameter.",
+                       "description": "The job's row and files are removed; its events stay "
+                                      "(the last one `delete`, with the reason), and GET "
+                                      "answers 404 afterwards. A destructive action: the "
+                                      "shared staff password is asked again "
+                                      "(`confirm_password`; missing or wrong: 422 on that "
+                                      "field, nothing deleted). `reason` is required (422). "
+                                      "409 when the job is under way (ready to print or "
+                                      "later): it cannot be deleted then. staff_name in the "
+                                      "JSON body or as a query parameter.",
                        "security": _STAFF_SECURITY,
                        "parameters": [_path_id("job_id"),
                                       {"name": "staff_name", "in": "query", "required": False,
                                        "schema": _STAFF_NAME}],
-                       "requestBody": _json_body(_STAFF, [], body_required=False),
+                       "requestBody": _json_body({
+                           **_STAFF,
+                           "reason": _text(1000, min_length=1, multiline=True,
+                                           description="Why the request is deleted"),
+                           "confirm_password": {"type": "string", "minLength": 1,
+                                                "description": "The shared staff password, "
+                                                               "asked again"}},
+                           ["reason", "confirm_password"]),
                        "responses": {**_ok(200, "deleted", _object({
                            "id": {"type": "integer"},
                            "status": {"type": "string", "const": "deleted"}})),
@@ -575,6 +590,31 @@ def _job_paths() -> dict[str, Any]:
         "/jobs/{job_id}/resend-confirmation": _action(
             "Email a new confirmation link (earlier links stop working)", _STAFF,
             ["staff_name"]),
+        "/jobs/{job_id}/requote": {"post": {
+            "summary": "Correct a pending job's quote (weight, time, cost) before the "
+                       "student confirms; a new confirmation link is emailed",
+            "description": "Only while the job is `pending` (else 409, saying what to do "
+                           "instead). The time rounds up to 0.5 h; the cost is the price "
+                           "list's for the weight unless `cost_cents` is given. `reason` is "
+                           "required and is shown to the student. The student is emailed "
+                           "the new and old figures with a new link; every earlier link "
+                           "stops working (its page says a newer quote was sent). One "
+                           "`requote` event with `old`, `new`, `reason` and `cost_source` "
+                           "(`pricing` or `staff`). 422 with field messages for bad "
+                           "numbers, a missing reason or a quote equal to the current one.",
+            "security": _STAFF_SECURITY,
+            "parameters": [_path_id("job_id")],
+            "requestBody": _json_body({
+                **_STAFF, "weight_g": _GRAMS,
+                "time_hours": {"type": "number", "exclusiveMinimum": 0, "maximum": 720},
+                "cost_cents": {"type": ["integer", "null"], "minimum": 0,
+                               "maximum": MAX_QUOTE_CENTS, "description": (
+                                   "The cost in cents set by hand (optional; empty or null: "
+                                   "the price list's)")},
+                "reason": _text(MAX_OVERRIDE_REASON, min_length=1, multiline=True,
+                                description="Why the quote changes (the student reads it)")},
+                ["staff_name", "weight_g", "time_hours", "reason"]),
+            "responses": {**_JOB_RESPONSE, **_errors(401, 403, 404, 409, 413, 422, 503)}}},
         "/jobs/{job_id}/review": {
             "post": {"summary": "Mark the job reviewed (it stops showing as NEW)",
                      "description": "Not a state change: allowed in every state. 409 when "

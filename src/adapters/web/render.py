@@ -49,6 +49,7 @@ EVENT_TITLES: dict[str, str] = {
     "unreview": "Review undone",
     "notes": "Staff notes changed",
     "edit": "Details corrected",
+    "requote": "Quote corrected (a new confirmation link was emailed)",
 }
 
 _DETAIL_LABELS: dict[str, str] = {
@@ -82,6 +83,13 @@ def _was(value: Any, limit: int = 160) -> str:
     return f"“{text[:limit]}…”" if len(text) > limit else f"“{text}”"
 
 
+def _quote(figures: dict[str, Any]) -> str:
+    """A requote's old or new quote: ``10.5 g, 1.5 h, $3.00``."""
+    cost = figures.get("cost_cents")
+    money = format_cents(int(cost)) if isinstance(cost, int) else "?"
+    return f"{figures.get('weight_g')} g, {figures.get('time_hours')} h, {money}"
+
+
 def event_details(details: dict[str, Any]) -> str:
     """The parts of an event's details staff care about, labelled (hashes and sizes left out).
 
@@ -95,7 +103,11 @@ def event_details(details: dict[str, Any]) -> str:
             if isinstance(change, dict):
                 label = EDITABLE_FIELDS.get(str(field), str(field).replace("_", " "))
                 parts.append(f"{label}: {_was(change.get('old'))} → {_was(change.get('new'))}")
-    if "old" in details and "new" in details and not isinstance(changes, dict):
+    if isinstance(details.get("old"), dict) and isinstance(details.get("new"), dict):
+        parts.append(f"quote: {_quote(details['old'])} → {_quote(details['new'])}")
+        if details.get("cost_source") == "staff":
+            parts.append("cost set by hand")
+    elif "old" in details and "new" in details and not isinstance(changes, dict):
         parts.append(f"notes: {_was(details['old'])} → {_was(details['new'])}")
     for key, label in _DETAIL_LABELS.items():
         value = details.get(key)

@@ -4,6 +4,7 @@ the printers-and-queue page comes from :mod:`adapters.web.printers`."""
 from __future__ import annotations
 
 import math
+from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlencode
 
@@ -21,6 +22,7 @@ from adapters.web.numbers import MAX_PAGE, optional_version, whole_number
 from adapters.web.pricing_api import pickup_preview
 from adapters.web.printers import printer_routes
 from adapters.web.render import Renderer
+from adapters.web.reprompt import REPROMPT_FIELD, require_password_again
 from adapters.web.responses import status_for
 from adapters.web.security import (
     CsrfError,
@@ -43,8 +45,8 @@ from printcore.errors import (
     ValidationError,
 )
 from printcore.requests.job import ACTIVE_STATUSES, Actor, PrintMethod
-from printcore.requests.lifecycle import allowed_events
-from printcore.requests.pricing import per_gram, round_up_to_half_hour
+from printcore.requests.lifecycle import MAX_QUOTE_CENTS, allowed_events, allowed_overrides
+from printcore.requests.pricing import format_cents, per_gram, round_up_to_half_hour
 from printcore.requests.saves import SAVE_CHOICE_PREFIX, prefill_agrees
 from printcore.requests.search import JobQuery
 from printcore.requests.service import REJECTION_REASONS
@@ -69,7 +71,30 @@ DONE_MESSAGES: dict[str, str] = {
     "unreview": "Review undone: the job shows as NEW again.",
     "notes": "Staff notes saved.",
     "edit": "Request details corrected.",
+    "requote": "Quote corrected: the student was emailed the new quote and a new "
+               "confirmation link; the earlier link no longer works.",
 }
+
+
+def _cents(form: FormData, name: str) -> int | None:
+    """A dollar amount typed by staff (``4.50``, ``$4.5``) as cents; blank: None.
+    Raises ValidationError on ``name``."""
+    raw = str(form.get(name, "")).strip().removeprefix("$").strip()
+    if not raw:
+        return None
+    try:
+        value = Decimal(raw)
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
+        raise ValidationError("The cost must be an amount in dollars and cents.",
+                              {name: "Enter dollars and cents, e.g. 4.50, or leave it "
+                                     "empty to use the price list."})
+    if value * 100 > MAX_QUOTE_CENTS:
+        raise ValidationError("The cost is too high.", {
+            name: f"At most {format_cents(MAX_QUOTE_CENTS)}; leave it empty to use the "
+                  "price list."})
+    return int(value * 100)
 
 
 def _float(form: FormData, name: str) -> float | None:
@@ -207,11 +232,17 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             pass
         messages = (ctx.outbox.list(subject="job", subject_id=job_id)
                     if ctx.outbox is not None else [])
+        # The requote form (pending jobs): the current quote, or what was posted.
+        requote = {"weight_g": job.weight_g, "time_hours": job.time_hours, "cost": "",
+                   "reason": ""}
+        if request.method == "POST" and request.url.path.rstrip("/").endswith("/requote"):
+            requote.update({k: v for k, v in (values or {}).items() if k in requote})
         return render(request, "staff/job.html", {
             # Taking and giving back a soft lock is kept out of the history list (the API
             # keeps every event); a deliberate take-over shows.
             "job": job, "events": [e for e in reversed(events) if e.kind not in QUIET_EVENTS],
             "allowed": allowed_events(job),
+            "overrides": allowed_overrides(job), "requote": requote,
             "messages": messages,
             "staff": ctx.staff.list(), "current_staff": request.session.get("staff_name"),
             "reasons": REJECTION_REASONS, "prefill": prefill, "estimate": estimate,
@@ -295,7 +326,7 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         except AuthenticationError:
             return login_redirect(request)
         name = acting_name(request, form)
-        values = {k: str(v) for k, v in form.items() if k != "csrf_token"}
+        values = {k: str(v) for k, v in form.items() if k not in ("csrf_token", REPROMPT_FIELD)}
         try:
             require_csrf(request, str(form.get("csrf_token", "")))
             who = Actor.staff(name, ws)
@@ -326,6 +357,15 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                 svc.complete(job_id, who, version)
             elif event == "resend_confirmation":
                 svc.resend_confirmation(job_id, who, version)
+            elif event == "requote":
+                try:
+                    svc.requote(job_id, who, _float(form, "weight_g"),  # type: ignore[arg-type]
+                                _float(form, "time_hours"), reason,  # type: ignore[arg-type]
+                                _cents(form, "cost"), version)
+                except ValidationError as err:
+                    if "cost_cents" in err.fields:  # the form asks for dollars
+                        err.fields["cost"] = err.fields.pop("cost_cents")
+                    raise
             elif event == "review":
                 svc.mark_reviewed(job_id, who, version)
             elif event == "unreview":
@@ -340,7 +380,9 @@ def staff_routes(ctx: WebContext, render: Renderer) -> list[Route]:
                             version, str(form.get("override_reason", "")).strip() or None,
                             charge_quote=form.get("charge_quote") == "1")
             elif event == "delete":
-                svc.delete(job_id, who, version)
+                svc.get(job_id)  # an unknown job is a 404 before the password is asked
+                require_password_again(ctx, form)
+                svc.delete(job_id, who, reason, version)
                 remember_if_unset(request, name)
                 request.session["flash"] = f"Job {job_id} deleted; its history is kept."
                 return RedirectResponse("/staff", status_code=303)

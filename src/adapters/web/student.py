@@ -120,6 +120,17 @@ def student_routes(ctx: WebContext, render: Renderer) -> list[Route]:
             return render(request, "student/already_confirmed.html",
                           {"job": job, "status_token": svc.status_token(job.id)},
                           status_code=200)
+        if job is not None and job.status == "pending":
+            # Replaced, not used: by a corrected quote? Then say so, with the new figures.
+            try:
+                requote = svc.replacing_requote(token)
+            except PrintcoreError:
+                requote = None
+            if requote is not None:
+                assert job.id is not None
+                return render(request, "student/quote_changed.html",
+                              {"job": job, "requote": requote, "error": err,
+                               "status_token": svc.status_token(job.id)}, status_code=400)
         return render(request, "student/token_error.html", {"error": err}, status_code=400)
 
     async def confirm_page(request: Request) -> Response:

@@ -13,6 +13,7 @@ import math
 from datetime import datetime
 from typing import Any
 
+import attrs
 from statemachine import State, StateMachine
 from statemachine.exceptions import TransitionNotAllowed
 
@@ -27,7 +28,18 @@ from printcore.requests.pricing import (
     round_up_to_half_hour,
 )
 
-__all__ = ["EVENTS", "MAX_OVERRIDE_REASON", "JobLifecycle", "fire"]
+__all__ = [
+    "EVENTS",
+    "MAX_OVERRIDE_REASON",
+    "MAX_QUOTE_CENTS",
+    "OVERRIDES",
+    "REQUOTE_STATES",
+    "JobLifecycle",
+    "Quote",
+    "allowed_overrides",
+    "check_requote",
+    "fire",
+]
 
 
 def _positive(value: Any) -> bool:
@@ -76,7 +88,8 @@ class JobLifecycle(StateMachine):
     pick_up = completed.to(paid_picked_up, validators="check_pick_up")
     revert_completion = completed.to(printing, validators="check_reason")
     revert_pickup = paid_picked_up.to(completed, validators="check_reason")
-    delete = uploaded.to(deleted) | pending.to(deleted)
+    delete = uploaded.to(deleted, validators="check_reason") | pending.to(
+        deleted, validators="check_reason")
 
     # --- guards -----------------------------------------------------------------------
 
@@ -117,8 +130,7 @@ class JobLifecycle(StateMachine):
             )
 
     def check_reason(self, reason: Any = None) -> None:
-        if not _text(reason):
-            raise ValidationError("Say why.", {"reason": "A reason is required."})
+        _check_reason(reason)
 
     def check_pick_up(
         self,
@@ -228,8 +240,17 @@ class JobLifecycle(StateMachine):
         ]
 
 
-#: The longest override reason accepted at pickup, in characters.
+#: The longest override reason accepted (pickup above the quote, a requote), in characters.
 MAX_OVERRIDE_REASON = 500
+
+#: The highest quote staff may set by hand in a requote, in cents ($100,000).
+MAX_QUOTE_CENTS = 10_000_000
+
+
+def _check_reason(reason: Any) -> None:
+    """An override's reason: text, not blank. Raises ValidationError on ``reason``."""
+    if not _text(reason):
+        raise ValidationError("Say why.", {"reason": "A reason is required."})
 
 
 def _above_quote_message(grams: float, charge: PickupCharge) -> str:
@@ -244,8 +265,6 @@ def _above_quote_message(grams: float, charge: PickupCharge) -> str:
 
 
 def _void(payment: Payment, now: datetime, reason: str) -> Payment:
-    import attrs
-
     return attrs.evolve(payment, voided_at=now, void_reason=reason.strip())
 
 
@@ -263,6 +282,109 @@ EVENTS: tuple[str, ...] = (
     "revert_pickup",
     "delete",
 )
+
+
+@attrs.frozen
+class Quote:
+    """What the student is asked to confirm: ``weight_g`` grams, ``time_hours`` hours
+    (rounded up to 0.5 h) and ``cost_cents`` cents."""
+
+    weight_g: float
+    time_hours: float
+    cost_cents: int
+
+    @classmethod
+    def of(cls, job: Job) -> Quote:
+        """The job's current quote (an approved job's: weight, time and cost are set)."""
+        return cls(float(job.weight_g or 0), float(job.time_hours or 0), int(job.cost_cents or 0))
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"weight_g": self.weight_g, "time_hours": self.time_hours,
+                "cost_cents": self.cost_cents}
+
+
+#: The states a requote (correcting an approved job's weight, time and cost) is allowed
+#: in: after the approval, before the student confirms.
+REQUOTE_STATES: frozenset[str] = frozenset({"pending"})
+
+
+def check_requote(
+    job: Job,
+    weight_g: Any,
+    time_hours: Any,
+    reason: Any,
+    cost_cents: Any = None,
+    pricing: Pricing | None = None,
+) -> Quote:
+    """The corrected quote for a pending job (the rule; :meth:`PrintRequests.requote`
+    applies it). ``weight_g`` grams and ``time_hours`` hours as for ``approve`` (the time
+    rounds up to 0.5 h); the cost is ``pricing``'s for that weight unless ``cost_cents``
+    (an int, 0 to :data:`MAX_QUOTE_CENTS`) is given, which the required ``reason`` (text,
+    at most :data:`MAX_OVERRIDE_REASON` characters) then also explains.
+
+    Raises InvalidTransitionError (the job is not pending; the message says what to do
+    instead) and ValidationError naming the fields (bad numbers, no reason, or a quote
+    equal to the current one). Changes nothing.
+    """
+    if job.status not in REQUOTE_STATES:
+        raise InvalidTransitionError("requote", job.status, _requote_refusal(job.status))
+    fields: dict[str, str] = {}
+    if not _grams(weight_g):
+        fields["weight_g"] = f"Enter the weight in grams, greater than 0 and at most {MAX_GRAMS}."
+    if not (_positive(time_hours) and time_hours <= MAX_HOURS):
+        fields["time_hours"] = (
+            f"Enter the print time in hours, greater than 0 and at most {MAX_HOURS} (30 days)."
+        )
+    if not _text(reason):
+        fields["reason"] = ("Say why the quote changes (for example: re-sliced with less "
+                            "infill); the student reads it.")
+    elif len(reason.strip()) > MAX_OVERRIDE_REASON:
+        fields["reason"] = f"At most {MAX_OVERRIDE_REASON} characters."
+    if cost_cents is not None and not (
+        isinstance(cost_cents, int) and not isinstance(cost_cents, bool)
+        and 0 <= cost_cents <= MAX_QUOTE_CENTS
+    ):
+        fields["cost_cents"] = (
+            f"Enter the cost in whole cents, 0 to {MAX_QUOTE_CENTS}, or leave it empty to "
+            "use the price list."
+        )
+    if fields:
+        raise ValidationError("The corrected quote is incomplete.", fields)
+    hours = round_up_to_half_hour(float(time_hours))
+    cost = (cost_cents if cost_cents is not None
+            else (pricing or Pricing()).cost_cents(job.print_method, float(weight_g)))
+    quote = Quote(float(weight_g), hours, cost)
+    if quote == Quote.of(job):
+        raise ValidationError(
+            "The quote is unchanged: same weight, time and cost.",
+            {"weight_g": "Change the weight, time or cost; to email the same quote again "
+                         "use “Resend confirmation link” instead."})
+    return quote
+
+
+def _requote_refusal(status: str) -> str:
+    if status == "uploaded":
+        return "This job is not approved yet: approve it with the weight and time instead."
+    if status in ("rejected", "deleted"):
+        return f"This job is {status}; there is no quote to correct."
+    return ("The student has already confirmed this quote, so it can no longer be "
+            "corrected. At pickup, charge the weighed grams (with a reason if above the "
+            "quote) instead.")
+
+
+#: The staff overrides of issue 13 (each needs a reason): lifecycle events, plus
+#: ``requote`` (not a state change, see :func:`check_requote`).
+OVERRIDES: tuple[str, ...] = (
+    "force_confirm", "fail_print", "revert_completion", "revert_pickup", "delete", "requote",
+)
+
+
+def allowed_overrides(job: Job) -> list[str]:
+    """The overrides of :data:`OVERRIDES` allowed in the job's state, in that order."""
+    allowed = set(allowed_events(job))
+    if job.status in REQUOTE_STATES:
+        allowed.add("requote")
+    return [name for name in OVERRIDES if name in allowed]
 
 
 def _allowed_by_state() -> dict[str, tuple[str, ...]]:

@@ -65,6 +65,7 @@ LOCK_ACTIONS: Mapping[str, str] = {
     "revert_completion": "undoing the completion of",
     "revert_pickup": "undoing the pickup of",
     "resend_confirmation": "resending the confirmation of",
+    "requote": "correcting the quote of",
     "delete": "deleting",
     "edit": "editing",
     "notes": "writing notes on",

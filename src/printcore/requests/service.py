@@ -29,7 +29,7 @@ from printcore.ports import Clock, Notice, TokenSigner
 from printcore.requests.ages import AgeThresholds, StateAge
 from printcore.requests.details import checked_changes, checked_staff_notes
 from printcore.requests.job import Actor, Job, JobFile, JobStatus, Submission
-from printcore.requests.lifecycle import fire
+from printcore.requests.lifecycle import Quote, check_requote, fire
 from printcore.requests.locks import DEFAULT_TTL, JobLocks
 from printcore.requests.naming import job_basename, stored_file_name
 from printcore.requests.ports import FileStore, RequestsUnitOfWork, StagedFile
@@ -359,7 +359,8 @@ class PrintRequests:
     def _approval_notice(self, job: Job, nonce: str, expires_at: datetime) -> Notice:
         assert job.id is not None
         token = self.signer.dumps(
-            "confirm", {"job": job.id, "nonce": nonce, "exp": expires_at.timestamp()}
+            "confirm", {"job": job.id, "nonce": nonce, "exp": expires_at.timestamp(),
+                        "iat": self.clock.now().timestamp()}
         )
         return Notice(
             "approved",
@@ -501,9 +502,84 @@ class PrintRequests:
             details={"reason": reason}, reason=reason,
         )
 
-    def delete(self, job_id: int, actor: Actor, expected_version: int | None = None) -> Job:
-        """Remove an uploaded or pending job and its files; its events stay in the log."""
-        return self._transition(job_id, "delete", actor, expected_version=expected_version)
+    def delete(
+        self, job_id: int, actor: Actor, reason: str, expected_version: int | None = None
+    ) -> Job:
+        """uploaded or pending → deleted: the job's row and files are removed; its events
+        stay in the log, the last one ``delete`` with ``reason`` (required text, e.g. "a
+        duplicate of #12"). Raises NotFoundError, InvalidTransitionError (the job is under
+        way), ValidationError (no reason; not active staff), ConcurrentChangeError."""
+        return self._transition(job_id, "delete", actor, expected_version=expected_version,
+                                details={"reason": (reason or "").strip()}, reason=reason)
+
+    def requote(
+        self,
+        job_id: int,
+        actor: Actor,
+        weight_g: float,
+        time_hours: float,
+        reason: str,
+        cost_cents: int | None = None,
+        expected_version: int | None = None,
+    ) -> Job:
+        """Correct a pending job's quote before the student confirms it: ``weight_g``
+        grams, ``time_hours`` hours (rounded up to 0.5 h), the cost computed in cents as
+        :meth:`approve` does, unless ``cost_cents`` is given (the ``reason``, required,
+        explains it). The status stays ``pending``; a new confirmation link (a fresh
+        ``confirmation_ttl``) is emailed (notice ``requoted``: the new and the old figures
+        and the reason) and every earlier link stops working (:meth:`replacing_requote`
+        tells a student's old link why). One ``requote`` event, details: ``old`` and
+        ``new`` (``weight_g``, ``time_hours``, ``cost_cents``), ``reason``,
+        ``cost_source`` (``"pricing"`` or ``"staff"``), ``expires_at`` (UTC ISO).
+
+        Raises NotFoundError, InvalidTransitionError (not pending: the message says what
+        to do instead), ValidationError (not active staff; bad weight, time or cost; no
+        reason; the same quote as now), ConcurrentChangeError.
+        """
+        now = self.clock.now()
+        with self.uow() as uow:
+            self._require_staff(uow, actor)
+            job = uow.jobs.get(job_id)
+            self._check_version(job, expected_version)
+            quote = check_requote(job, weight_g, time_hours, reason, cost_cents, self.pricing)
+            old = Quote.of(job)
+            nonce = secrets.token_urlsafe(12)
+            expires_at = now + self.confirmation_ttl
+            job.weight_g, job.time_hours = quote.weight_g, quote.time_hours
+            job.cost_cents = quote.cost_cents
+            job.confirmation_nonce = nonce
+            job.confirmation_expires_at = expires_at
+            job.updated_at = now
+            uow.jobs.update(job)
+            details = {"old": old.as_dict(), "new": quote.as_dict(), "reason": reason.strip(),
+                       "cost_source": "pricing" if cost_cents is None else "staff",
+                       "expires_at": expires_at.isoformat()}
+            uow.events.append(Event("job", job_id, "requote", actor, now, details=details))
+            notice = self._approval_notice(job, nonce, expires_at)
+            notice = attrs.evolve(notice, kind="requoted", context={
+                **notice.context, "reason": reason.strip(),
+                "old_weight_g": old.weight_g, "old_time_hours": old.time_hours,
+                "old_cost_cents": old.cost_cents})
+            uow.outbox.add(OutboxMessage.email(notice, now))
+            uow.commit()
+        self.files.write_metadata(job)
+        return job
+
+    def replacing_requote(self, token: str) -> Event | None:
+        """The ``requote`` event that made the (well-signed) confirmation link ``token``
+        stale — the newest one made at or after the link was sent — or None (the link was
+        used, or replaced only by a resent link). Raises TokenTamperedError, NotFoundError.
+        """
+        data = self.signer.loads("confirm", token)
+        job_id = int(data["job"])
+        issued = data.get("iat")
+        if not isinstance(issued, (int, float)):  # links from before ``iat``: expiry - ttl
+            issued = float(data.get("exp", 0)) - self.confirmation_ttl.total_seconds()
+        with self.uow() as uow:
+            uow.jobs.get(job_id)
+            events = uow.events.for_subject("job", job_id)
+        later = [e for e in events if e.kind == "requote" and e.at.timestamp() >= issued]
+        return later[-1] if later else None
 
     def mark_reviewed(
         self, job_id: int, actor: Actor, expected_version: int | None = None
