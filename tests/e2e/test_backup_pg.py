@@ -8,8 +8,9 @@ taken while another thread keeps submitting and rejecting jobs: it restores, and
 storage audit of the restored lab finds nothing (every job has its files, no folder
 without a job). Bad inputs tried: a restore into a database that has tables (the lab's
 own: refused, nothing changed), a restore into a non-empty storage root, a PostgreSQL
-that cannot be reached (exit 2), a backup PATH that exists, a URL naming a schema, a
-PostgreSQL backup restored into a SQLite home.
+that cannot be reached (exit 2), a backup PATH that exists, a PostgreSQL backup restored
+into a SQLite home, a URL with a password (it reaches pg_dump only as PGPASSWORD), a
+client program that is not installed.
 """
 
 from __future__ import annotations
@@ -308,3 +309,26 @@ def test_pg_refusals_change_nothing(
     assert _cli(monkeypatch, tmp_path / "h2b", "restore", str(archive),
                 DATABASE_URL=_url(target)) == 0
     assert {r[1] for r in _tables(target)["jobs"]} == EVERY_STATE
+
+
+def test_the_password_goes_to_pg_dump_in_its_environment_only(
+    lab: LiveServer, tmp_path: Path,
+) -> None:
+    """The libpq options never carry the password; a URL with one backs up (trust auth
+    ignores it); a missing client program is named with the package to install."""
+    from adapters.backup import BackupError, _pg_connection, pg_tool
+
+    args, env = _pg_connection("postgresql://ada:s3cret%21@db.lab:5433/printcore"
+                               "?sslmode=require")
+    assert args == ["--host=db.lab", "--port=5433", "--username=ada"]
+    assert "s3cret" not in " ".join(args)
+    assert (env["PGPASSWORD"], env["PGSSLMODE"], env["PGDATABASE"]) == (
+        "s3cret!", "require", "printcore")
+
+    source = lab.env["BACKUP_TEST_DATABASE"]
+    with_password = _url(source).replace("postgres@", "postgres:s3cret@", 1)
+    result = backup(with_password, lab.storage, lab.home, tmp_path / "pw.tar")
+    assert result.jobs >= 7 and result.path.is_file()
+
+    with pytest.raises(BackupError, match="apt install postgresql-client"):
+        pg_tool("pg_dump_that_is_not_installed")
