@@ -31,6 +31,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect
 from starlette.testclient import TestClient
+from test_accessibility import describe, run_axe
 from test_browser import browser  # noqa: F401 - the Chromium fixture
 
 from _live import PASSWORD, STAFF, LiveServer, start_server, stop_server, submit
@@ -60,13 +61,16 @@ def server(smtp: SmtpServer, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 def _shots(page: Page, name: str) -> None:
-    """Full-page screenshots of the current page at 1280 and 390 px wide."""
+    """Full-page screenshots of the current page at 1280 and 390 px wide; at each width
+    the page neither scrolls sideways nor has a serious or critical axe violation."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     for width in (1280, 390):
         page.set_viewport_size({"width": width, "height": 900})
         page.screenshot(path=str(SHOTS / f"admin-{name}-{width}.png"), full_page=True)
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 1, f"{name} at {width} px scrolls sideways by {overflow} px"
+        bad = [v for v in run_axe(page) if v["impact"] in ("serious", "critical")]
+        assert not bad, f"{name} at {width} px:\n{describe(bad)}"
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
