@@ -8,6 +8,7 @@ Errors raised are those of :mod:`printcore.errors`.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
@@ -52,6 +53,12 @@ REJECTION_REASONS: tuple[str, ...] = (
 )
 
 _SHORT_TEXT = 200
+
+
+def _link_id(nonce: str) -> str:
+    """A confirmation link's name in the event log: 16 hex digits of the SHA-256 of its
+    nonce (the nonce itself stays secret: it is part of the link)."""
+    return hashlib.sha256(nonce.encode()).hexdigest()[:16]
 
 
 @attrs.define
@@ -553,7 +560,7 @@ class PrintRequests:
             uow.jobs.update(job)
             details = {"old": old.as_dict(), "new": quote.as_dict(), "reason": reason.strip(),
                        "cost_source": "pricing" if cost_cents is None else "staff",
-                       "expires_at": expires_at.isoformat()}
+                       "expires_at": expires_at.isoformat(), "link": _link_id(nonce)}
             uow.events.append(Event("job", job_id, "requote", actor, now, details=details))
             notice = self._approval_notice(job, nonce, expires_at)
             notice = attrs.evolve(notice, kind="requoted", context={
@@ -567,18 +574,22 @@ class PrintRequests:
 
     def replacing_requote(self, token: str) -> Event | None:
         """The ``requote`` event that made the (well-signed) confirmation link ``token``
-        stale — the newest one made at or after the link was sent — or None (the link was
-        used, or replaced only by a resent link). Raises TokenTamperedError, NotFoundError.
-        """
+        stale: the newest one made at or after the link was sent, other than the one that
+        sent it. None when the link is the job's live one, was used, or was replaced only
+        by a resent link. Raises TokenTamperedError, NotFoundError."""
         data = self.signer.loads("confirm", token)
         job_id = int(data["job"])
         issued = data.get("iat")
         if not isinstance(issued, (int, float)):  # links from before ``iat``: expiry - ttl
             issued = float(data.get("exp", 0)) - self.confirmation_ttl.total_seconds()
         with self.uow() as uow:
-            uow.jobs.get(job_id)
+            job = uow.jobs.get(job_id)
             events = uow.events.for_subject("job", job_id)
-        later = [e for e in events if e.kind == "requote" and e.at.timestamp() >= issued]
+        nonce = data.get("nonce")
+        if not isinstance(nonce, str) or nonce == job.confirmation_nonce:
+            return None
+        later = [e for e in events if e.kind == "requote" and e.at.timestamp() >= issued
+                 and e.details.get("link") != _link_id(nonce)]
         return later[-1] if later else None
 
     def mark_reviewed(
