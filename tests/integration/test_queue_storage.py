@@ -98,6 +98,42 @@ def test_printers_round_trip_and_compare_and_set(queue_uow_factory: Factory) -> 
         assert uow.printers.get("X1C-1").holder == "ann"
 
 
+def test_update_many_is_one_compare_and_set_for_all(queue_uow_factory: Factory) -> None:
+    """The sweep writes its changed rows with ``update_many``: all stored and bumped at
+    once, or — when any one was changed by someone else meanwhile (here: one stale copy
+    among 30 printers and 30 tickets) — ConcurrentChangeError and nothing committed."""
+    with queue_uow_factory() as uow:
+        for n in range(30):
+            uow.printers.add(Printer(f"P{n:02d}", ""))
+            uow.tickets.add(ticket(f"m{n}", float(n)))
+        uow.commit()
+    with queue_uow_factory() as uow:
+        printers, tickets = uow.printers.list(), uow.tickets.open_tickets()
+    stale_p, stale_t = attrs.evolve(printers[7]), attrs.evolve(tickets[11])
+    with queue_uow_factory() as uow:
+        for p in printers:
+            p.status = "offered"
+        for t in tickets:
+            t.misses = 1
+        uow.printers.update_many(printers)
+        uow.tickets.update_many(tickets)
+        uow.commit()
+    assert {p.version for p in printers} == {2} and {t.version for t in tickets} == {2}
+    with queue_uow_factory() as uow:
+        assert {p.status for p in uow.printers.list()} == {"offered"}
+        assert {t.misses for t in uow.tickets.open_tickets()} == {1}
+    for many, stale in (("printers", stale_p), ("tickets", stale_t)):
+        with queue_uow_factory() as uow:
+            fresh = (uow.printers.list() if many == "printers" else uow.tickets.open_tickets())
+            batch = [stale if x.id == stale.id else x for x in fresh]  # one stale copy
+            repo = uow.printers if many == "printers" else uow.tickets
+            with pytest.raises(ConcurrentChangeError):
+                repo.update_many(batch)  # type: ignore[attr-defined]
+    with queue_uow_factory() as uow:  # nothing of the refused batches committed
+        assert {p.version for p in uow.printers.list()} == {2}
+        assert {t.version for t in uow.tickets.open_tickets()} == {2}
+
+
 def test_tickets_fifo_members_and_history(queue_uow_factory: Factory) -> None:
     base = T0.timestamp()
     with queue_uow_factory() as uow:

@@ -99,3 +99,45 @@ def test_losing_the_holder_returns_to_printing_while_a_print_is_unclosed() -> No
         printer = Thing(state, has_open_print=True)
         fire_printer(printer, event)
         assert printer.status == "printing"
+
+
+@pytest.mark.parametrize("open_print", [False, True])
+def test_firing_from_the_table_is_what_the_state_machine_does(open_print: bool) -> None:
+    """fire_printer / fire_ticket use a table read from the python-statemachine classes;
+    for every state, every event (known or not) and both values of the printer's
+    condition, they give the same status or refuse like a machine instance does."""
+    from printcore.errors import InvalidTransitionError
+    from printcore.queue.machines import (
+        PRINTER_EVENTS,
+        TICKET_EVENTS,
+        PrinterMachine,
+        TicketMachine,
+        fire_printer,
+        fire_ticket,
+        fire_with_machine,
+    )
+
+    for cls, fire, events in ((PrinterMachine, fire_printer, PRINTER_EVENTS),
+                              (TicketMachine, fire_ticket, TICKET_EVENTS)):
+        for state in cls.states:
+            for event in events:
+                fast, slow = _Entity(state.value, open_print), _Entity(state.value, open_print)
+                try:
+                    fire(fast, event)
+                except InvalidTransitionError:
+                    fast.status = "refused"
+                try:
+                    fire_with_machine(cls, slow, event)
+                except InvalidTransitionError:
+                    slow.status = "refused"
+                assert fast.status == slow.status, (cls.__name__, state.value, event)
+
+
+class _Entity:
+    def __init__(self, status: str, open_print: bool) -> None:
+        self.status = status
+        self._open = open_print
+
+    @property
+    def has_open_print(self) -> bool:
+        return self._open

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import threading
+from collections.abc import Sequence
 from types import TracebackType
 
 import attrs
@@ -67,6 +68,10 @@ class _Printers:
         printer.version += 1
         self._uow.printers_w[printer.name] = (copy.deepcopy(printer), base)
 
+    def update_many(self, printers: Sequence[Printer]) -> None:
+        for printer in printers:
+            self.update(printer)
+
 
 class _Tickets:
     def __init__(self, uow: MemoryQueueUnitOfWork) -> None:
@@ -96,6 +101,10 @@ class _Tickets:
                                         "else just now; try again.")
         ticket.version += 1
         self._uow.tickets_w[ticket.id] = (copy.deepcopy(ticket), base)
+
+    def update_many(self, tickets: Sequence[Ticket]) -> None:
+        for ticket in tickets:
+            self.update(ticket)
 
     def open_tickets(self) -> list[Ticket]:
         found = [t for t in self._view().values() if t.status in OPEN_TICKET_STATUSES]

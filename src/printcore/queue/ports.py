@@ -9,6 +9,7 @@ without Discord) reads it back with :func:`queue_notice_of`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Protocol
@@ -46,6 +47,11 @@ class PrinterRepository(Protocol):
         bump it. Raises ConcurrentChangeError when someone else changed it first."""
         ...
 
+    def update_many(self, printers: Sequence[Printer]) -> None:
+        """``update`` of each (at once where the store can). Raises
+        ConcurrentChangeError when any was changed by someone else first."""
+        ...
+
 
 class TicketRepository(Protocol):
     def add(self, ticket: Ticket) -> int:
@@ -58,6 +64,10 @@ class TicketRepository(Protocol):
 
     def update(self, ticket: Ticket) -> None:
         """Version-checked like printers. Raises ConcurrentChangeError."""
+        ...
+
+    def update_many(self, tickets: Sequence[Ticket]) -> None:
+        """``update`` of each, like printers. Raises ConcurrentChangeError."""
         ...
 
     def open_tickets(self) -> list[Ticket]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import heapq
 import statistics
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import attrs
@@ -48,6 +48,7 @@ from printcore.queue.access_hours import AccessHours
 from printcore.queue.entities import Printer, Ticket
 from printcore.queue.machines import fire_printer, fire_ticket
 from printcore.queue.ports import QueueNotice, QueueUnitOfWork, queue_notice_message
+from printcore.queue.sweep import SweepPlan, free_at
 
 __all__ = ["Placement", "Prediction", "QueuePolicy", "QueueService", "SweepReport"]
 
@@ -382,92 +383,38 @@ class QueueService:
         finds nothing due.
 
         The outcome depends only on the join order, the deadlines and the missed-window
-        rule, never on when or how often the sweep runs: what became due since the last
-        sweep is taken in time order — a printer that became free (its predicted end or
-        ``offer_not_before`` passed) before a window that lapsed, windows lapsing at one
-        instant in queue order — and after each the free printers are offered in queue
-        order, as a sweep at that instant would have done. Offers are made at ``now``
-        (their claim window counts from when the member is told), so a sweep that runs
-        late costs nobody a window they were never shown.
+        rule, never on when or how often the sweep runs (see :mod:`printcore.queue.sweep`:
+        what became due is taken in time order, windows lapsing together in queue order,
+        and the free printers are offered in queue order after each). Offers are made at
+        ``now`` (their claim window counts from when the member is told), so a sweep that
+        runs late costs nobody a window they were never shown. Reads the printers and the
+        open tickets once and writes each changed row once.
         """
         now = now or self.clock.now()
-        missed = expired = offered = 0
         with self.uow() as uow:
-            printers = uow.printers.list()
-            position = {t.id: (t.queue_key, t.id or 0) for t in uow.tickets.open_tickets()}
-            due: list[tuple[datetime, int, tuple[float, int], str]] = []
-            for printer in printers:
-                deadline = self._due_deadline(printer, now)
-                if deadline is not None:
-                    due.append((deadline, 1, position.get(printer.holder_ticket, (0.0, 0)),
-                                printer.name))
-                    continue
-                free_at = self._free_at(printer)
-                if free_at is not None and free_at <= now:
-                    due.append((free_at, 0, (0.0, 0), printer.name))
-            due.sort()
-            by_name = {p.name: p for p in printers}
-            for at, is_deadline, _, name in due:
-                printer = by_name[name]
-                if is_deadline:
-                    kind = self._lapse(uow, printer, now)
-                    if kind == "expired":
-                        expired += 1
-                    else:
-                        missed += 1
-                offered += self._pump(uow, now, as_of=at)
+            plan = SweepPlan(uow.printers.list(), uow.tickets.open_tickets(),
+                             uow.tickets.get)
+            plan.run(now, self.access.is_open(now),
+                     lambda at: self.access.add_open_time(at, self.policy.claim_window))
+            uow.printers.update_many(plan.changed_printers())
+            uow.tickets.update_many(plan.changed_tickets())
+            for kind, ticket, printer in plan.log:
+                if kind == "offer":
+                    deadline = printer.claim_deadline
+                    assert deadline is not None
+                    self._log(uow, ticket, "offer", "printcore", now,
+                              {"printer": printer.name, "claim_by": deadline.isoformat()},
+                              system=True)
+                    self._notify(uow, QueueNotice("offered", ticket.member,
+                                                  ticket.member_name, ticket.id or 0,
+                                                  printer.name, deadline), now)
+                else:
+                    self._log(uow, ticket, kind, "printcore", now,
+                              {"printer": printer.name}, system=True)
+                    self._notify(uow, QueueNotice(kind, ticket.member, ticket.member_name,
+                                                  ticket.id or 0, printer.name), now)
             uow.commit()
-        return SweepReport(offered=offered, missed=missed, expired=expired)
-
-    @staticmethod
-    def _due_deadline(printer: Printer, now: datetime) -> datetime | None:
-        """The printer's claim deadline (offered) or start deadline (claimed) when it is
-        at or before ``now``, else None."""
-        if printer.holder_ticket is None:
-            return None
-        deadline = (printer.claim_deadline if printer.status == "offered" else
-                    printer.start_deadline if printer.status == "claimed" else None)
-        return deadline if deadline is not None and deadline <= now else None
-
-    @staticmethod
-    def _free_at(printer: Printer) -> datetime | None:
-        """Since when the printer could be offered (UTC), or None when it cannot be: idle
-        since ever (``datetime.min``), a printing one from its predicted end, either not
-        before ``offer_not_before``."""
-        if printer.status == "idle":
-            since = datetime.min.replace(tzinfo=UTC)
-        elif printer.status == "printing" and printer.predicted_end is not None:
-            since = printer.predicted_end
-        else:
-            return None
-        if printer.offer_not_before is not None:
-            since = max(since, printer.offer_not_before)
-        return since
-
-    def _lapse(self, uow: QueueUnitOfWork, printer: Printer, now: datetime) -> str:
-        """The holder of ``printer`` let its window pass: ``missed`` (back in the queue just
-        behind the next queued member) or, on a second miss in a row, ``expired``."""
-        assert printer.holder_ticket is not None
-        ticket = uow.tickets.get(printer.holder_ticket)
-        fire_printer(printer, "lapse" if printer.status == "offered" else "release")
-        printer.holder_ticket = printer.holder = None
-        printer.claim_deadline = printer.start_deadline = None
-        uow.printers.update(printer)
-        if ticket.misses >= 1:
-            fire_ticket(ticket, "expire")
-            kind = "expired"
-        else:
-            fire_ticket(ticket, "miss")
-            ticket.misses += 1
-            ticket.queue_key = self._behind_next(uow, ticket)
-            kind = "missed"
-        ticket.printer = None
-        uow.tickets.update(ticket)
-        self._log(uow, ticket, kind, "printcore", now, {"printer": printer.name},
-                  system=True)
-        self._notify(uow, QueueNotice(kind, ticket.member, ticket.member_name,
-                                      ticket.id or 0, printer.name), now)
-        return kind
+        return SweepReport(offered=plan.offered, missed=plan.missed, expired=plan.expired)
 
     # --- staff ------------------------------------------------------------------------
 
@@ -577,42 +524,17 @@ class QueueService:
         uow.events.append(Event("ticket", ticket.id or 0, "cancel", who, now,
                                 details={"member": ticket.member}))
 
-    def _behind_next(self, uow: QueueUnitOfWork, ticket: Ticket) -> float:
-        """The queue key that puts ``ticket`` (which missed a window) just behind the next
-        queued member: strictly between that member's key and the key of whoever waits
-        right after them, counting offered and claimed tickets too (they keep their places,
-        and come back to them after /notdone or a staff release). When two keys are too
-        close for a float in between, the tickets after that member move back by one."""
-        waiting = [t for t in uow.tickets.open_tickets()
-                   if t.status in ("queued", "offered", "claimed") and t.id != ticket.id]
-        mine = (ticket.queue_key, ticket.id or 0)
-        behind = [t for t in waiting if (t.queue_key, t.id or 0) > mine]
-        at = next((i for i, t in enumerate(behind) if t.status == "queued"), None)
-        if at is None:
-            return ticket.queue_key
-        if at + 1 == len(behind):
-            return behind[at].queue_key + 1.0
-        lo, hi = behind[at].queue_key, behind[at + 1].queue_key
-        if lo < (lo + hi) / 2 < hi:
-            return (lo + hi) / 2
-        for later in behind[at + 1:]:
-            later.queue_key += 1.0
-            uow.tickets.update(later)
-        return lo + 0.5
-
-    def _pump(self, uow: QueueUnitOfWork, now: datetime, as_of: datetime | None = None) -> int:
-        """Offer every printer available at ``as_of`` (default ``now``) to the next queued
-        member, in queue order; the offers are made at ``now`` (lab open only)."""
+    def _pump(self, uow: QueueUnitOfWork, now: datetime) -> int:
+        """Offer every available printer to the next queued member (lab open only)."""
         if not self.access.is_open(now):
             return 0
-        as_of = now if as_of is None else as_of
         queued = [t for t in uow.tickets.open_tickets() if t.status == "queued"]
         offered = 0
         for printer in uow.printers.list():
             if not queued:
                 break
-            free_at = self._free_at(printer)
-            if free_at is None or free_at > as_of:
+            since = free_at(printer)
+            if since is None or since > now:
                 continue
             ticket = queued.pop(0)
             fire_ticket(ticket, "offer")
