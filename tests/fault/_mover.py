@@ -1,6 +1,8 @@
 """The process the fault test kills: print requests moved between status folders through
 the real service (``PrintRequests`` from ``entrypoints.bootstrap``) on the real database
-and storage root, as fast as it can, until it is killed.
+and storage root, as fast as it can, until it is killed; now and then a colour
+correction (the folder renamed) or new staff notes (metadata.json rewritten after the
+commit).
 
 ``python _mover.py SEED JOB_ID,JOB_ID,...`` with the home in the environment
 (``PRINTCORE_HOME``, ``DATABASE_URL``). Prints ``ready`` once wired, then one line per
@@ -27,10 +29,14 @@ COLORS = ("Red", "Blue", "Green")
 def step(svc, rng: random.Random, job_id: int) -> str:  # type: ignore[no-untyped-def]
     job = svc.get(job_id)
     status = job.status
-    if rng.random() < 0.1:  # a corrected colour renames the folder (copy → commit → delete)
+    dice = rng.random()
+    if dice < 0.1:  # a corrected colour renames the folder (copy → commit → delete)
         color = rng.choice([c for c in COLORS if c != job.color])
         svc.edit_details(job_id, ADA, {"color": color})
         return f"edit {job_id} color={color}"
+    if dice < 0.2:  # staff notes: commit, then metadata.json rewritten in place
+        svc.set_staff_notes(job_id, ADA, f"note {rng.randrange(10**6)}")
+        return f"notes {job_id}"
     if status == "uploaded":
         svc.approve(job_id, ADA, 12.5, 1.0, job.authoritative_file
                     or next(f.stored_name for f in job.files if f.role == "sliced"))

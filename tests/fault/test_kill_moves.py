@@ -4,7 +4,7 @@ afterwards the storage audit's repairs bring its findings to 0 and no file or jo
 A child process (``_mover.py``) drives print requests through the real service on the real
 database and storage root: approve, force-confirm, start, fail, complete, pick up and the
 reverts (each a copy → commit → delete of the job's folder), plus colour corrections
-(which rename the folder). The test SIGKILLs it at a seeded random moment after it is
+(which rename the folder) and staff notes (metadata.json rewritten after the commit). The test SIGKILLs it at a seeded random moment after it is
 wired, ``KILLS`` times; after every ``REPAIR_EVERY`` kills it runs the audit with repairs
 (``settle_seconds=0``: nothing else runs on the store, so no copy is a move in progress)
 and checks: a second audit finds nothing; every job still in the database with its status
