@@ -128,6 +128,9 @@ ADMIN_EVENT_TITLES: dict[str, str] = {
     "password_changed": "Staff password changed",
     "session_ended": "Workstation signed out",
     "outbox_retried": "Failed messages sent again",
+    "audit_repaired": "Storage repaired",
+    "retention_applied": "Retention run",
+    "export_emailed": "Payments export emailed",
 }
 
 SECTIONS: list[tuple[str, str, str]] = [
@@ -144,9 +147,17 @@ SECTIONS: list[tuple[str, str, str]] = [
 Handler = Callable[[Request], Awaitable[Response]]
 
 
-def _details(details: dict[str, Any]) -> str:
-    return " · ".join(f"{key.replace('_', ' ')}: {value}" for key, value in details.items()
-                      if value not in (None, "", [], {}))
+def _details(details: dict[str, Any], limit: int = 200) -> str:
+    """An event's details on one line, ``key: value`` each, long values shortened."""
+    parts = []
+    for key, value in details.items():
+        if value in (None, "", [], {}):
+            continue
+        if isinstance(value, list):
+            value = ", ".join(str(v) for v in value)
+        text = " ".join(str(value).split())
+        parts.append(f"{key.replace('_', ' ')}: {text[:limit]}{'…' if len(text) > limit else ''}")
+    return " · ".join(parts)
 
 
 def admin_routes(ctx: WebContext, render: Renderer) -> list[BaseRoute]:
