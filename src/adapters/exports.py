@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from openpyxl import Workbook  # type: ignore[import-untyped]
+from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
 from openpyxl.styles import Font  # type: ignore[import-untyped]
 
 from printcore.requests.payments_report import PaymentRow
@@ -71,26 +72,36 @@ def _values(row: PaymentRow) -> list[Any]:
 
 def payments_xlsx(rows: Sequence[PaymentRow], timezone: str) -> bytes:
     """The workbook's bytes: sheet ``Payments``, frozen header row, typed cells (see the
-    module docstring). ``timezone``: the zone the rows' times are in (for the headers)."""
-    book = Workbook()
-    sheet = book.active
-    assert sheet is not None
-    sheet.title = "Payments"
-    sheet.append(headers(timezone))
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    formats = {8: GRAMS_FORMAT, 9: CURRENCY_FORMAT, 10: CURRENCY_FORMAT,
-               15: DATETIME_FORMAT, 17: DATETIME_FORMAT}
-    for r, row in enumerate(rows, start=2):
-        for c, value in enumerate(_values(row), start=1):
-            if isinstance(value, datetime):
-                value = value.replace(tzinfo=None)  # the lab's wall time
-            cell = sheet.cell(row=r, column=c, value=value)
-            if c in formats:
-                cell.number_format = formats[c]
+    module docstring). ``timezone``: the zone the rows' times are in (for the headers).
+
+    Written with openpyxl's write-only (streaming) workbook: a year of a busy lab (12,000
+    payments) took 8 s with ordinary cells, 3 s so (bench/bench_reports.py)."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("Payments")
     for index, width in enumerate(_WIDTHS):
         sheet.column_dimensions[chr(ord("A") + index)].width = width
     sheet.freeze_panes = "A2"
+    bold = Font(bold=True)
+    title: list[Any] = []
+    for text in headers(timezone):
+        cell = WriteOnlyCell(sheet, value=text)
+        cell.font = bold
+        title.append(cell)
+    sheet.append(title)
+    formats = {7: GRAMS_FORMAT, 8: CURRENCY_FORMAT, 9: CURRENCY_FORMAT,
+               14: DATETIME_FORMAT, 16: DATETIME_FORMAT}  # 0-based columns
+    for row in rows:
+        cells: list[Any] = []
+        for c, value in enumerate(_values(row)):
+            if isinstance(value, datetime):
+                value = value.replace(tzinfo=None)  # the lab's wall time
+            if c in formats and value is not None:
+                cell = WriteOnlyCell(sheet, value=value)
+                cell.number_format = formats[c]
+                cells.append(cell)
+            else:
+                cells.append(value)
+        sheet.append(cells)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

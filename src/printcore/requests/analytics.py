@@ -56,7 +56,8 @@ from printcore.requests.date_range import DEFAULT_DAYS, MAX_RANGE_DAYS, DateRang
 __all__ = [
     "DEFAULT_DAYS", "GROUPS", "MAX_RANGE_DAYS", "QUEUE_KINDS", "STAGES", "Analytics",
     "DateRange", "DayFigures", "History", "HistoryReader", "MaterialUse", "PaymentRecord",
-    "Period", "PrinterUse", "QueueWait", "Report", "StageTime", "compute",
+    "Period", "PrinterUse", "QueueWait", "Report", "StageStats", "StageTime", "Tally",
+    "compute", "report_of", "tally",
 ]
 
 #: How the per-period figures are grouped: by local day, or by ISO week (Monday to
@@ -112,6 +113,12 @@ class HistoryReader(Protocol):
         subject ``ticket`` and ``at < end`` of each ticket with an event in the range or
         a print started before ``start`` and not closed by then; the printers' names in
         the lab's order. Raises StorageError when the database cannot be reached."""
+        ...
+
+    def tally(self, span: DateRange) -> Tally:
+        """The history of ``span`` reduced (:class:`Tally`): ``tally(self.history(
+        span.start, span.end), span)``, or the same figures reduced in the database.
+        Raises StorageError."""
         ...
 
 
@@ -225,51 +232,112 @@ def _periods(days: tuple[DayFigures, ...], span: DateRange, group: str) -> tuple
     return tuple(out)
 
 
-def compute(history: History, span: DateRange, now: datetime | None = None,
-            group: str = "day") -> Report:
-    """The figures of ``span`` from ``history`` (:meth:`HistoryReader.history` of
-    ``span.start``..``span.end``); events and payments outside the range are ignored.
-    ``now`` (UTC; default the range's end) ends the prints still running; ``group``
-    (:data:`GROUPS`) makes ``periods``."""
+@attrs.frozen
+class StageStats:
+    """One stage over the jobs whose stage ended in the range: ``jobs``, ``median`` and
+    nearest-rank ``p90`` in hours, unrounded (None: no job)."""
+
+    jobs: int = 0
+    median: float | None = None
+    p90: float | None = None
+
+    @classmethod
+    def of(cls, hours: list[float]) -> StageStats:
+        if not hours:
+            return cls()
+        return cls(len(hours), statistics.median(hours), _p90(hours))
+
+
+@attrs.frozen
+class Tally:
+    """A range's history reduced to what the report shows (all within ``[start, end)``):
+    ``counts`` ``{(local day, column of DayFigures): n}``; ``reasons`` ``{reason: n}``;
+    ``stages`` ``{stage key: StageStats}``; ``material`` ``{(method, colour): (grams,
+    payments, cents)}`` over the payments not voided, ``voided_payments``; and the queue's
+    ``queue_events`` and ``printers`` as :class:`History` has them. Readers that can
+    reduce in the database (PostgreSQL) make it directly; others use :func:`tally`."""
+
+    counts: dict[tuple[date, str], int]
+    reasons: dict[str, int]
+    stages: dict[str, StageStats]
+    material: dict[tuple[str, str], tuple[float, int, int]]
+    voided_payments: int
+    queue_events: tuple[Event, ...] = ()
+    printers: tuple[str, ...] = ()
+
+
+#: The event kinds counted per day, and their DayFigures column.
+COLUMNS = _COLUMNS
+
+
+def tally(history: History, span: DateRange) -> Tally:
+    """Reduce ``history`` (:meth:`HistoryReader.history` of ``span``) to a :class:`Tally`;
+    events and payments outside the range are ignored."""
     start, end = span.start, span.end
-    per_day: dict[date, Counter[str]] = {d: Counter() for d in span.days()}
+    counts: Counter[tuple[date, str]] = Counter()
     reasons: Counter[str] = Counter()
     for e in history.events:
         if not start <= e.at < end or e.kind not in _COLUMNS:
             continue
-        per_day[span.day_of(e.at)][_COLUMNS[e.kind]] += 1
+        counts[(span.day_of(e.at), _COLUMNS[e.kind])] += 1
         if e.kind == "reject":
             reasons.update(str(r) for r in e.details.get("reasons") or [])
-    days = tuple(DayFigures(d, **c) for d, c in per_day.items())
-    totals = DayFigures(span.first, **sum(per_day.values(), Counter()))
     durations: dict[str, list[float]] = {key: [] for key, _, _ in STAGES}
     for marks in _milestones(history.events).values():
         for key, begin, finish in STAGES:
             if begin in marks and finish in marks and start <= marks[finish] < end:
                 durations[key].append((marks[finish] - marks[begin]).total_seconds() / 3600)
-    stages = tuple(
-        StageTime(key, begin, finish, len(durations[key]),
-                  round(statistics.median(durations[key]), 2) if durations[key] else None,
-                  round(_p90(durations[key]), 2) if durations[key] else None)
-        for key, begin, finish in STAGES)
     paid = [p for p in history.payments if start <= p.at < end]
-    standing = [p for p in paid if not p.voided]
-    material: dict[tuple[str, str], list[PaymentRecord]] = defaultdict(list)
-    for p in standing:
-        material[(p.print_method, p.color)].append(p)
+    material: dict[tuple[str, str], tuple[float, int, int]] = {}
+    for p in paid:
+        if not p.voided:
+            grams, n, cents = material.get((p.print_method, p.color), (0.0, 0, 0))
+            material[(p.print_method, p.color)] = (grams + p.grams, n + 1,
+                                                   cents + p.amount_cents)
+    return Tally(dict(counts), dict(reasons),
+                 {key: StageStats.of(hours) for key, hours in durations.items()}, material,
+                 sum(1 for p in paid if p.voided), history.queue_events, history.printers)
+
+
+def report_of(t: Tally, span: DateRange, now: datetime | None = None,
+              group: str = "day") -> Report:
+    """The :class:`Report` of a :class:`Tally`. ``now`` (UTC; default the range's end)
+    ends the prints still running; ``group`` (:data:`GROUPS`) makes ``periods``."""
+    start, end = span.start, span.end
+    per_day: dict[date, Counter[str]] = {d: Counter() for d in span.days()}
+    for (day, column), n in t.counts.items():
+        if day in per_day:
+            per_day[day][column] += n
+    days = tuple(DayFigures(d, **c) for d, c in per_day.items())
+    totals = DayFigures(span.first, **sum(per_day.values(), Counter()))
+    stages = tuple(
+        StageTime(key, begin, finish, t.stages.get(key, StageStats()).jobs,
+                  _round(t.stages.get(key, StageStats()).median),
+                  _round(t.stages.get(key, StageStats()).p90))
+        for key, begin, finish in STAGES)
+    material = tuple(MaterialUse(m, c, round(grams, 2), n, cents)
+                     for (m, c), (grams, n, cents) in sorted(t.material.items()))
     return Report(
         range=span, days=days, totals=totals,
-        rejection_reasons=tuple(sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
-        stages=stages,
-        material=tuple(MaterialUse(m, c, round(sum(p.grams for p in ps), 2), len(ps),
-                                   sum(p.amount_cents for p in ps))
-                       for (m, c), ps in sorted(material.items())),
-        revenue_cents=sum(p.amount_cents for p in standing),
-        payments=len(standing), voided_payments=len(paid) - len(standing),
+        rejection_reasons=tuple(sorted(t.reasons.items(), key=lambda kv: (-kv[1], kv[0]))),
+        stages=stages, material=material,
+        revenue_cents=sum(m.revenue_cents for m in material),
+        payments=sum(m.payments for m in material), voided_payments=t.voided_payments,
         group=group, periods=_periods(days, span, group),
-        printers=utilisation(history.queue_events, history.printers, start, end,
+        printers=utilisation(t.queue_events, t.printers, start, end,
                              now if now is not None else end),
-        queue_waits=queue_waits(history.queue_events, start, end))
+        queue_waits=queue_waits(t.queue_events, start, end))
+
+
+def _round(hours: float | None) -> float | None:
+    return None if hours is None else round(hours, 2)
+
+
+def compute(history: History, span: DateRange, now: datetime | None = None,
+            group: str = "day") -> Report:
+    """The figures of ``span`` from ``history`` (:meth:`HistoryReader.history` of
+    ``span.start``..``span.end``): :func:`report_of` of :func:`tally`."""
+    return report_of(tally(history, span), span, now, group)
 
 
 @attrs.define
@@ -296,5 +364,4 @@ class Analytics:
             raise ValidationError(f"Unknown grouping {(group or '')[:20]!r}: use day or week.",
                                   {"group": "Use day or week."})
         span = self.range(first, last)
-        return compute(self.reader.history(span.start, span.end), span,
-                       now=self.clock.now(), group=chosen)
+        return report_of(self.reader.tally(span), span, now=self.clock.now(), group=chosen)

@@ -11,7 +11,15 @@ from typing import Protocol
 import attrs
 
 from printcore.events import Event
-from printcore.requests.analytics import KINDS, QUEUE_KINDS, History, PaymentRecord
+from printcore.requests.analytics import (
+    KINDS,
+    QUEUE_KINDS,
+    History,
+    PaymentRecord,
+    Tally,
+    tally,
+)
+from printcore.requests.date_range import DateRange
 from printcore.requests.memory import MemoryDatabase
 
 
@@ -67,3 +75,7 @@ class MemoryHistory:
             printers = tuple(sorted(self.queue.printers))  # keyed by name
         return History(tuple(chosen), tuple(sorted(payments, key=lambda p: (p.at, p.job_id))),
                        tuple(queue), printers)
+
+    def tally(self, span: DateRange) -> Tally:
+        """As :meth:`printcore.requests.analytics.HistoryReader.tally`."""
+        return tally(self.history(span.start, span.end), span)
