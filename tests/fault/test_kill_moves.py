@@ -5,9 +5,11 @@ A child process (``_mover.py``) drives print requests through the real service o
 database and storage root: approve, force-confirm, start, fail, complete, pick up and the
 reverts (each a copy → commit → delete of the job's folder), plus colour corrections
 (which rename the folder) and staff notes (metadata.json rewritten after the commit). The test SIGKILLs it at a seeded random moment after it is
-wired, ``KILLS`` times; after every ``REPAIR_EVERY`` kills it runs the audit with repairs
-(``settle_seconds=0``: nothing else runs on the store, so no copy is a move in progress)
-and checks: a second audit finds nothing; every job still in the database with its status
+wired, ``KILLS`` times; after every ``REPAIR_EVERY`` kills it first runs the audit's
+repairs in a process of their own (``_auditor.py``) and kills that too, ``AUDIT_KILLS``
+times (a repair interrupted must itself leave only what a repair fixes), then runs the
+audit with repairs to the end (``settle_seconds=0``: nothing else runs on the store, so
+no copy is a move in progress) and checks: a second audit finds nothing; every job still in the database with its status
 unchanged by a half-done change (the last event's ``to_status``); its folder in the status
 folder the database names and nowhere else, with every recorded file and its SHA-256 and
 a ``metadata.json`` equal to the database's; every uploaded file's bytes still there; no
@@ -35,10 +37,12 @@ from printcore import Actor, SliceEstimate, StagedFile, Submission
 from printcore.requests.job import JobStatus
 
 MOVER = Path(__file__).with_name("_mover.py")
+AUDITOR = Path(__file__).with_name("_auditor.py")
 ADA = Actor.staff("Ada", "Fault desk")
 JOBS = 10
 KILLS = 30
 REPAIR_EVERY = 10
+AUDIT_KILLS = 3  # audits with repairs killed before each repair that must finish
 SEED = 20261201
 
 
@@ -86,6 +90,20 @@ def _run_and_kill(env: dict[str, str], ids: list[int], seed: int, delay: float,
     return out.count(b"\n")
 
 
+def _kill_an_audit(env: dict[str, str], delay: float) -> bool:
+    """Run the audit's repairs in a process and SIGKILL it ``delay`` seconds after it is
+    wired; True when it finished first."""
+    proc = subprocess.Popen([sys.executable, str(AUDITOR)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n", proc.communicate()
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode in (0, -signal.SIGKILL), err.decode()
+    return out.startswith(b"done")
+
+
 def _check_intact(container: Container, uploads: dict[int, set[str]]) -> None:
     store = container.files
     with container.requests.uow() as work:
@@ -120,12 +138,18 @@ def test_sigkill_during_moves_loses_nothing(fault_home: dict[str, str], tmp_path
         ids = sorted(uploads)
         repaired: Counter[str] = Counter()
         changes = 0
+        audits_finished = 0
+        seen: Counter[str] = Counter()
         started = time.monotonic()
         for kill in range(1, KILLS + 1):
             changes += _run_and_kill(fault_home, ids, rng.randrange(2**32),
                                      rng.uniform(0.02, 0.4), log)
             if kill % REPAIR_EVERY:
                 continue
+            found = audit_storage(container.files, container.requests.uow, settle_seconds=0)
+            seen.update(f.kind for f in found.findings)
+            for _ in range(AUDIT_KILLS):
+                audits_finished += _kill_an_audit(fault_home, rng.uniform(0.0, 0.15))
             before = audit_storage(container.files, container.requests.uow, settle_seconds=0)
             report = audit_storage(container.files, container.requests.uow, repair=True,
                                    actor=ADA, settle_seconds=0)
@@ -138,9 +162,11 @@ def test_sigkill_during_moves_loses_nothing(fault_home: dict[str, str], tmp_path
             _check_intact(container, uploads)
         elapsed = time.monotonic() - started
         print(f"\n{container.database_kind}: {KILLS} kills, {changes} committed changes, "
-              f"repaired {dict(repaired)} in {elapsed:.1f} s")
+              f"{KILLS // REPAIR_EVERY * AUDIT_KILLS} audits killed ({audits_finished} had "
+              f"finished); found {dict(seen)}, repaired after the killed audits {dict(repaired)}, "
+              f"in {elapsed:.1f} s")
         assert changes > KILLS, "the mover made progress between kills"
-        assert repaired["stale_duplicate"] + repaired["staging_leftover"] > 0, (
+        assert seen["stale_duplicate"] + seen["staging_leftover"] > 0, (
             "no kill landed inside a move: the test proved nothing")
         assert elapsed < 120
     finally:
