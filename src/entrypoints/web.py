@@ -101,6 +101,7 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
         printer_choices=_printer_choices(s),
         analytics=Analytics(SqlHistory(container.engine), container.clock, s.timezone),
         settings_in_effect=s.describe(),
+        archive_dir=s.home / "archives",
     )
     app = create_app(ctx)
     app.state.readiness = Readiness(container.engine, s.storage_root, redis_url=s.redis_url,

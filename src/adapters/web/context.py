@@ -60,3 +60,5 @@ class WebContext:
     # The admin area's "settings in effect": Settings.describe() (secrets already masked),
     # field name -> value as text; empty when the wiring gives none.
     settings_in_effect: dict[str, str] = attrs.Factory(dict)
+    #: Where the admin's retention runs write their zip archives ($PRINTCORE_HOME/archives).
+    archive_dir: Path | None = None

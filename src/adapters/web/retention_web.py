@@ -60,12 +60,10 @@ DEFAULT_DAYS = 365
 
 
 def archive_dir_of(ctx: WebContext) -> Path:
-    """``$PRINTCORE_HOME/archives``. WebContext has no ``home`` yet: its ``archive_dir``
-    when the wiring sets one, else beside the storage root (``$PRINTCORE_HOME/storage``
-    by default, so ``$PRINTCORE_HOME/archives``)."""
-    wired = getattr(ctx, "archive_dir", None)
-    if isinstance(wired, Path):
-        return wired
+    """``WebContext.archive_dir`` (``$PRINTCORE_HOME/archives``, set by the wiring); when
+    a test's context sets none, beside the storage root."""
+    if ctx.archive_dir is not None:
+        return ctx.archive_dir
     return (ctx.storage_root or ctx.files.root).parent / "archives"
 
 
