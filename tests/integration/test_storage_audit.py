@@ -348,6 +348,12 @@ def test_the_cli_exits_non_zero_on_problems(world: World) -> None:
     assert f"[repair: remove Uploaded/{name}]" in first.stdout, "the dry run says what it would do"
     fixed = subprocess.run([*cmd, "--repair"], env=env, capture_output=True, text=True, timeout=60)
     assert fixed.returncode == 0 and "repaired: job" in fixed.stdout, fixed
+    assert job.id is not None
+    with world.uow() as work:
+        (event,) = [e for e in work.events.for_subject("job", job.id)
+                    if e.kind == "audit_repaired"]
+    assert event.actor.kind == "system" and event.actor.name.startswith("storage check (")
+    assert event.actor.workstation  # the host it ran on
     again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
     assert again.returncode == 0 and "0 problem(s)" in again.stdout, again
 

@@ -41,11 +41,13 @@ job (subject ``job``) for job folders, a lab event otherwise.
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import json
 import os
 import re
 import shutil
+import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -63,7 +65,8 @@ from printcore.ports import Clock
 from printcore.requests.job import Job, JobStatus
 from printcore.requests.ports import RequestsUnitOfWork
 
-__all__ = ["KINDS", "SETTLE_SECONDS", "AuditReport", "Finding", "Repair", "audit_storage"]
+__all__ = ["KINDS", "SETTLE_SECONDS", "AuditReport", "Finding", "Repair", "audit_storage",
+           "command_line_actor"]
 
 #: Finding kinds, in the order repairs are done.
 KINDS = ("staging_leftover", "folder_state_mismatch", "missing_authoritative_file",
@@ -71,7 +74,16 @@ KINDS = ("staging_leftover", "folder_state_mismatch", "missing_authoritative_fil
          "orphan_folder")
 #: Temporary files and copies younger than this (seconds, by mtime) may be in use.
 SETTLE_SECONDS = 600.0
-AUDIT_ACTOR = Actor.system("storage audit")
+
+
+def command_line_actor() -> Actor:
+    """Who repairs from a terminal (``printcore storage check --repair``): the system
+    actor ``storage check (<OS user>)`` at this computer's host name."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = "unknown user"
+    return Actor("system", f"storage check ({user})", socket.gethostname() or None)
 
 _JOB_FOLDER = re.compile(r"^[A-Za-z0-9]+_[A-Za-z0-9]+_[A-Za-z0-9]+_(\d+)$")
 _TEMP = re.compile(r"^\..+\.[0-9a-f]{32}\.tmp$")
@@ -520,8 +532,8 @@ def audit_storage(
 
     Without ``repair`` nothing is changed: ``report.repairs`` lists what each safe repair
     would do (``done`` False). With ``repair`` the safe repairs are done in the order of
-    :data:`KINDS`, each recorded as an ``audit_repaired`` event by ``actor`` (default the
-    system actor ``storage audit``) at ``clock.now()`` (UTC); a repair that finds the job
+    :data:`KINDS`, each recorded as an ``audit_repaired`` event by ``actor`` (default
+    :func:`command_line_actor`) at ``clock.now()`` (UTC); a repair that finds the job
     changed since the scan is skipped with the reason in ``error``. ``settle_seconds``:
     see the module docstring (0 only when no printcore process is running on the store).
     Raises StorageError when the database cannot be reached; OSError from the folders.
@@ -531,7 +543,7 @@ def audit_storage(
     audit.scan(report)
     order = {kind: n for n, kind in enumerate(KINDS)}
     report.findings.sort(key=lambda f: (order[f.kind], f.job_id or 0, f.path))
-    who = actor or AUDIT_ACTOR
+    who = actor or command_line_actor()
     for finding in report.findings:
         if not finding.repairable:
             continue
