@@ -29,12 +29,16 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from adapters.files.audit import audit_storage
 from adapters.files.staging import StagingArea
 from entrypoints.bootstrap import Container, bootstrap
 from entrypoints.settings import load_settings
 from printcore import Actor, SliceEstimate, StagedFile, Submission
 from printcore.requests.job import JobStatus
+
+pytestmark = pytest.mark.slow
 
 MOVER = Path(__file__).with_name("_mover.py")
 AUDITOR = Path(__file__).with_name("_auditor.py")
