@@ -8,7 +8,6 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 
-from adapters.health import Readiness
 from adapters.live import ChangeFeed
 from adapters.metrics import metrics_registry
 from adapters.printers_file import PrintersFileError, read_printers
@@ -17,6 +16,7 @@ from adapters.web import WebContext, create_app
 from adapters.web.inspection import Inspector
 from adapters.web.throttle import Limits, Throttle
 from entrypoints.bootstrap import Container, bootstrap
+from entrypoints.doctor import readiness_for
 from entrypoints.opener.paths import extension_of
 from entrypoints.opener.token import OpenLink, check_secret, make_link, parse_link, verify
 from entrypoints.reminders import loop_for
@@ -104,9 +104,9 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
         archive_dir=s.home / "archives",
     )
     app = create_app(ctx)
-    app.state.readiness = Readiness(container.engine, s.storage_root, redis_url=s.redis_url,
-                                    now=container.clock.now)
-    app.state.metrics = metrics_registry(container.engine, container.clock.now)
+    app.state.readiness = readiness_for(s, container.engine, container.clock.now)
+    app.state.metrics = metrics_registry(container.engine, container.clock.now,
+                                         redis_url=s.redis_url)
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

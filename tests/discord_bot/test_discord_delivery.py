@@ -108,7 +108,8 @@ def test_rows_from_another_process_are_delivered_once_by_two_bots(
 
     asyncio.run(main())
     rows = notices.messages()
-    assert [m.kind for m in rows] == ["offered", "offered", "missed", "missed", "offered",
+    # Windows lapsing together lapse in queue order, each followed by its offer (issue 14).
+    assert [m.kind for m in rows] == ["offered", "offered", "missed", "offered", "missed",
                                       "offered"]
     assert [m.status for m in rows] == ["sent"] * 6 and {m.attempts for m in rows} == {1}
     posted = Counter(text for text, _ in channel.posts)
