@@ -119,6 +119,8 @@ events = Table(
     Column("to_status", String(32), nullable=True),
     Column("details", JSON, nullable=False),
     Index(None, "subject", "subject_id", "id"),
+    # The reports read a date range of events by subject (adapters.sql.analytics); 0011.
+    Index(None, "subject", "at", postgresql_include=["kind", "subject_id"]),
     sqlite_autoincrement=True,
 )
 
