@@ -5,7 +5,7 @@
     printcore config                show the effective settings (secrets masked)
     printcore staff add NAME        add (or reactivate) a staff member
     printcore staff list [--all]    list staff members
-    printcore staff deactivate NAME
+    printcore staff deactivate NAME | reactivate NAME | rename OLD NEW
     printcore set-password          set the shared staff password (prompted, or --stdin);
                                     ends every signed-in workstation's session
     printcore sessions list         signed-in workstations (session id, since, last seen)
@@ -22,6 +22,11 @@
                                     (see entrypoints.backup_cli)
     printcore export payments --from D --to D --format xlsx|csv --output PATH
                                     payments of a date range (see entrypoints.exports_cli)
+    printcore retention --older-than DAYS [--archive DIR] [--apply] [--staff NAME]
+                                    preview, archive or prune old finished jobs
+                                    (see entrypoints.retention_cli)
+    printcore db copy --to URL      copy this database into an empty PostgreSQL database
+                                    (see entrypoints.db_cli)
 
 Exit codes: 0 ok, 1 refused input, 2 configuration or database unreachable.
 """
@@ -112,17 +117,26 @@ def cmd_config(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_staff(settings: Settings, args: argparse.Namespace) -> int:
+    from printcore.events import Actor
+
+    by = Actor.system("command line")  # the lab's history names where the change came from
     container = _container(settings)
     try:
         if args.staff_command == "add":
-            member = container.staff.add(args.name)
+            member = container.staff.add(args.name, by)
             print(f"added {member.name}")
         elif args.staff_command == "list":
             for member in container.staff.list(active_only=not args.all):
                 print(member.name + ("" if member.active else "  (inactive)"))
         elif args.staff_command == "deactivate":
-            container.staff.deactivate(args.name)
+            container.staff.deactivate(args.name, by)
             print(f"deactivated {args.name}")
+        elif args.staff_command == "reactivate":
+            container.staff.reactivate(args.name, by)
+            print(f"reactivated {args.name}")
+        elif args.staff_command == "rename":
+            member = container.staff.rename(args.old, args.new, by)
+            print(f"renamed {args.old} to {member.name} (past events keep the old name)")
     finally:
         container.close()
     return 0
@@ -263,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     lst.add_argument("--all", action="store_true", help="include inactive members")
     deactivate = staff_sub.add_parser("deactivate")
     deactivate.add_argument("name")
+    reactivate = staff_sub.add_parser("reactivate", help="put a deactivated member back")
+    reactivate.add_argument("name")
+    rename = staff_sub.add_parser("rename", help="rename a member (past events keep the name)")
+    rename.add_argument("old")
+    rename.add_argument("new")
     staff.set_defaults(func=cmd_staff)
 
     storage = sub.add_parser("storage", help="storage folders")
