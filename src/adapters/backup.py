@@ -47,6 +47,7 @@ StorageError (exit 2) when the database cannot be reached.
 
 from __future__ import annotations
 
+import errno
 import glob
 import hashlib
 import io
@@ -62,7 +63,7 @@ from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 import attrs
 
@@ -284,66 +285,118 @@ def _folders(rows: Any) -> list[str]:
 
 
 class _Hashing(io.RawIOBase):
-    """A reader that hashes what passes through it.
+    """A reader that hashes what passes through it."""
 
-    With ``hasher`` (a one-thread executor) each chunk is hashed in that thread while the
-    archive writes it (hashlib releases the GIL), so hashing and writing overlap; chunks
-    are hashed in order, at most one behind. Call ``hexdigest()`` when done."""
-
-    def __init__(self, handle: IO[bytes], hasher: ThreadPoolExecutor | None = None) -> None:
+    def __init__(self, handle: IO[bytes]) -> None:
         self.handle = handle
         self.digest = hashlib.sha256()
         self.count = 0
-        self.hasher = hasher
-        self.pending: Future[None] | None = None
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
         data = self.handle.read(size)
-        self._wait()
-        if self.hasher is None:
-            self.digest.update(data)
-        else:
-            self.pending = self.hasher.submit(self.digest.update, data)
+        self.digest.update(data)
         self.count += len(data)
         return data
-
-    def _wait(self) -> None:
-        if self.pending is not None:
-            self.pending.result()
-            self.pending = None
-
-    def hexdigest(self) -> str:
-        self._wait()
-        return self.digest.hexdigest()
-
-
-def _add(tar: tarfile.TarFile, name: str, path: Path, entries: dict[str, dict[str, Any]],
-         hasher: ThreadPoolExecutor | None = None) -> bool:
-    """Stream ``path`` into the archive as ``name``; False when it vanished meanwhile."""
-    try:
-        handle = path.open("rb")
-    except FileNotFoundError:
-        return False
-    with handle:
-        info = tarfile.TarInfo(name)
-        info.size = os.fstat(handle.fileno()).st_size
-        info.mtime = int(os.fstat(handle.fileno()).st_mtime)
-        info.mode = 0o600 if name == SECRET_MEMBER else 0o644
-        reader = _Hashing(handle, hasher)
-        tar.addfile(info, reader)
-        digest = reader.hexdigest()
-        if reader.count != info.size:
-            raise OSError(f"{path} changed size while it was copied")
-    entries[name] = {"size": info.size, "sha256": digest}
-    return True
 
 
 def _open_tar(raw: IO[bytes]) -> tarfile.TarFile:
     """A tar writer that copies members in _CHUNK pieces (tarfile's default is 16 KiB)."""
     return tarfile.TarFile(fileobj=raw, mode="w", copybufsize=_CHUNK)
+
+
+def _identity(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+#: (identity of the file hashed, sha256 hex), or None when it vanished or changed meanwhile.
+_Hashed = tuple[tuple[int, int, int, int], str] | None
+
+
+def _hash_ahead(path: Path) -> _Hashed:
+    """sha256 of ``path`` (run in a helper thread, ahead of the copy into the archive)."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return None
+    with handle:
+        before = _identity(os.fstat(handle.fileno()))
+        digest = hashlib.file_digest(handle, "sha256").hexdigest()
+        after = _identity(os.fstat(handle.fileno()))
+    return (before, digest) if before == after else None
+
+
+def _copy_data(src: int, dst: IO[bytes], size: int) -> int:
+    """Copy ``size`` bytes of file descriptor ``src`` to ``dst``: in the kernel
+    (``os.sendfile``) where the system allows it between files, else in _CHUNK reads."""
+    done = 0
+    if hasattr(os, "sendfile"):
+        try:
+            while done < size:
+                sent = os.sendfile(dst.fileno(), src, done, size - done)
+                if sent == 0:
+                    break
+                done += sent
+            return done
+        except OSError as err:
+            if err.errno not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSOCK,
+                                 errno.EOPNOTSUPP, errno.EXDEV):
+                raise
+    os.lseek(src, done, os.SEEK_SET)
+    while done < size:
+        chunk = os.read(src, min(_CHUNK, size - done))
+        if not chunk:
+            break
+        dst.write(chunk)
+        done += len(chunk)
+    return done
+
+
+def _add(tar: tarfile.TarFile, name: str, path: Path, entries: dict[str, dict[str, Any]],
+         hashed: Future[_Hashed] | None = None) -> bool:
+    """Put ``path`` into the archive as ``name``; False when it vanished meanwhile.
+
+    With ``hashed`` (its sha256 computed ahead by ``_hash_ahead``) the bytes are copied in
+    the kernel, and the file must be the one hashed (device, inode, size and mtime the same
+    before and after the copy); otherwise, or when it changed since, the bytes are hashed
+    as they are written. Raises OSError when a file changes while it is copied."""
+    try:
+        handle = path.open("rb")
+    except FileNotFoundError:
+        return False
+    with handle:
+        st = os.fstat(handle.fileno())
+        info = tarfile.TarInfo(name)
+        info.size = st.st_size
+        info.mtime = int(st.st_mtime)
+        info.mode = 0o600 if name == SECRET_MEMBER else 0o644
+        ahead = hashed.result() if hashed is not None else None
+        raw = cast("IO[bytes] | None", tar.fileobj)
+        if ahead is not None and ahead[0] == _identity(st) and raw is not None:
+            tar.addfile(info)  # the header only; the data follows, padded to 512 bytes
+            copied = _copy_data(handle.fileno(), raw, info.size)
+            blocks, remainder = divmod(info.size, tarfile.BLOCKSIZE)
+            if remainder:
+                raw.write(tarfile.NUL * (tarfile.BLOCKSIZE - remainder))
+                blocks += 1
+            tar.offset += blocks * tarfile.BLOCKSIZE
+            if copied != info.size or _identity(os.fstat(handle.fileno())) != ahead[0]:
+                raise OSError(f"{path} changed while it was copied")
+            digest = ahead[1]
+        else:
+            reader = _Hashing(handle)
+            tar.addfile(info, reader)
+            if reader.count != info.size:
+                raise OSError(f"{path} changed size while it was copied")
+            digest = reader.digest.hexdigest()
+    entries[name] = {"size": info.size, "sha256": digest}
+    return True
+
+
+#: Storage files hashed ahead of the copy, at most this many at a time.
+HASH_AHEAD = 4
 
 
 def _walk(root: Path) -> Iterator[tuple[str, Path]]:
@@ -397,18 +450,23 @@ def backup(database_url: str, storage_root: Path, home: Path, target: Path) -> B
                 raise BackupError(f"{partial} exists: another backup is running, or one "
                                   "was interrupted (remove that file).") from None
             try:
-                with (os.fdopen(fd, "wb") as raw, _open_tar(raw) as tar,
-                      ThreadPoolExecutor(1, thread_name_prefix="backup-sha256") as hasher):
+                with (os.fdopen(fd, "wb", buffering=0) as raw, _open_tar(raw) as tar,
+                      ThreadPoolExecutor(2, thread_name_prefix="backup-sha256") as pool):
                     _add(tar, snap.member, snap.path, entries)
+                    kept: list[tuple[str, Path, str | None]] = []
                     if storage_root.is_dir():
                         for rel, path in _walk(storage_root):
                             job_folder = _job_folder(rel)
                             if job_folder is not None and job_folder not in wanted:
                                 left_out.add(job_folder)
-                                continue
-                            if (_add(tar, f"storage/{rel}", path, entries, hasher)
-                                    and job_folder):
-                                folders.add(job_folder)
+                            else:
+                                kept.append((rel, path, job_folder))
+                    ahead = [pool.submit(_hash_ahead, p) for _, p, _ in kept[:HASH_AHEAD]]
+                    for index, (rel, path, job_folder) in enumerate(kept):
+                        if index + HASH_AHEAD < len(kept):
+                            ahead.append(pool.submit(_hash_ahead, kept[index + HASH_AHEAD][1]))
+                        if _add(tar, f"storage/{rel}", path, entries, ahead[index]) and job_folder:
+                            folders.add(job_folder)
                     secret = home / "secret_key"
                     if secret.is_file():
                         _add(tar, SECRET_MEMBER, secret, entries)

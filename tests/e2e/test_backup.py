@@ -229,3 +229,33 @@ def test_refusals_change_nothing(
                              "?options=-csearch_path%3Dsomeschema") == 1
     assert "names a schema" in capsys.readouterr().err
     assert not (tmp_path / "pg.tar").exists()
+
+
+def test_a_file_replaced_after_it_was_hashed_is_hashed_again_as_written(tmp_path: Path) -> None:
+    """The sha256 computed ahead belongs to the file as it was (device, inode, size,
+    mtime); a file replaced since (as metadata.json is, atomically) is hashed as copied,
+    so the manifest always matches the bytes in the archive."""
+    import hashlib
+    from concurrent.futures import Future
+
+    from adapters.backup import _add, _hash_ahead, _open_tar
+
+    path = tmp_path / "metadata.json"
+    path.write_bytes(b'{"status": "uploaded"}')
+    ahead: Future[object] = Future()
+    ahead.set_result(_hash_ahead(path))
+    replacement = tmp_path / "metadata.json.tmp"
+    replacement.write_bytes(b'{"status": "pending", "longer": true}')
+    replacement.replace(path)
+    fresh: Future[object] = Future()
+    fresh.set_result(_hash_ahead(path))
+    entries: dict[str, dict[str, object]] = {}
+    with (tmp_path / "a.tar").open("wb", buffering=0) as raw, _open_tar(raw) as tar:
+        assert _add(tar, "stale", path, entries, ahead)  # type: ignore[arg-type]
+        assert _add(tar, "fresh", path, entries, fresh)  # type: ignore[arg-type]
+        assert not _add(tar, "gone", tmp_path / "nope", entries, fresh)  # type: ignore[arg-type]
+    want = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert entries["stale"]["sha256"] == entries["fresh"]["sha256"] == want
+    with tarfile.open(tmp_path / "a.tar") as tar:
+        for name in ("stale", "fresh"):
+            assert tar.extractfile(name).read() == path.read_bytes()  # type: ignore[union-attr]
