@@ -1,20 +1,23 @@
 """Kill -9 during moves between status folders, many times, on SQLite and PostgreSQL:
 afterwards the storage audit's repairs bring its findings to 0 and no file or job is lost.
 
-A child process (``_mover.py``) drives print requests through the real service on the real
-database and storage root: approve, force-confirm, start, fail, complete, pick up and the
-reverts (each a copy → commit → delete of the job's folder), plus colour corrections
-(which rename the folder) and staff notes (metadata.json rewritten after the commit). The test SIGKILLs it at a seeded random moment after it is
-wired, ``KILLS`` times; after every ``REPAIR_EVERY`` kills it first runs the audit's
-repairs in a process of their own (``_auditor.py``) and kills that too, ``AUDIT_KILLS``
-times (a repair interrupted must itself leave only what a repair fixes), then runs the
-audit with repairs to the end (``settle_seconds=0``: nothing else runs on the store, so
-no copy is a move in progress) and checks: a second audit finds nothing; every job still in the database with its status
-unchanged by a half-done change (the last event's ``to_status``); its folder in the status
-folder the database names and nowhere else, with every recorded file and its SHA-256 and
-a ``metadata.json`` equal to the database's; every uploaded file's bytes still there; no
-temporary file left. Bad states reached: whatever the kills leave (reported at the end:
-the kinds of findings repaired, which must include leftovers of interrupted moves).
+A child process (``_mover.py``) drives print requests through the real service on the
+real database and storage root: approve, force-confirm, start, fail, complete, pick up
+and the reverts (each a copy → commit → delete of the job's folder), colour corrections
+(which rename the folder) and staff notes (metadata.json rewritten after the commit).
+The test SIGKILLs it at a seeded random moment after it is wired, ``KILLS`` times.
+
+After every ``REPAIR_EVERY`` kills: a dry run must find only leftovers (stale
+duplicates, staging files, metadata.json), never an incomplete folder where the database
+says; then the audit's repairs run in a process of their own (``_auditor.py``) that is
+killed too, ``AUDIT_KILLS`` times (an interrupted repair must leave only what a repair
+fixes); then the repairs run to the end (``settle_seconds=0``: nothing else runs on the
+store, so no copy is a move in progress). Checked afterwards: a second audit finds
+nothing; every job is still in the database, its status the one its last event moved it
+to; its folder is in the status folder the database names and nowhere else, with every
+recorded file and its SHA-256 and a ``metadata.json`` equal to the database's; every
+uploaded file's bytes are still there; no temporary file is left. The kinds found are
+printed, and must include leftovers of interrupted moves (else no kill hit a move).
 """
 
 from __future__ import annotations
@@ -39,6 +42,9 @@ from printcore import Actor, SliceEstimate, StagedFile, Submission
 from printcore.requests.job import JobStatus
 
 pytestmark = pytest.mark.slow
+
+#: The only findings a kill of a move may leave.
+LEFTOVERS = {"stale_duplicate", "staging_leftover", "metadata_mismatch"}
 
 MOVER = Path(__file__).with_name("_mover.py")
 AUDITOR = Path(__file__).with_name("_auditor.py")
@@ -152,6 +158,9 @@ def test_sigkill_during_moves_loses_nothing(fault_home: dict[str, str], tmp_path
                 continue
             found = audit_storage(container.files, container.requests.uow, settle_seconds=0)
             seen.update(f.kind for f in found.findings)
+            # The move order (copy → commit → delete) keeps the folder the database names
+            # complete at every instant: a kill only ever leaves extra copies behind.
+            assert {f.kind for f in found.findings} <= LEFTOVERS, found.problems
             for _ in range(AUDIT_KILLS):
                 audits_finished += _kill_an_audit(fault_home, rng.uniform(0.0, 0.15))
             before = audit_storage(container.files, container.requests.uow, settle_seconds=0)
