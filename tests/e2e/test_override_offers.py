@@ -1,9 +1,10 @@
 """Admin overrides on the job page (issue 13), on a real server per database (SQLite,
 PostgreSQL).
 
-* In every state the job page offers exactly the overrides the lifecycle machine allows
-  there (force-confirm, mark failed, undo completion, undo pickup, delete), plus the
-  quote correction while pending; each asks for a reason, delete also for the password.
+* In every state the job page (and the job JSON's ``allowed_overrides``) offers exactly
+  the overrides the lifecycle machine allows there (force-confirm, mark failed, undo
+  completion, undo pickup, delete), plus the quote correction while pending; each asks
+  for a reason, delete also for the password.
 * Delete (uploaded and pending): the job's folder is gone, its events stay in the
   database (the last one ``delete`` with who and why), and the job page and the API
   answer 404 with a clear message.
@@ -128,6 +129,8 @@ def test_the_job_page_offers_exactly_the_allowed_overrides(
         if state == "pending":
             expected.add("requote")
         assert offered(page.text) & set(OVERRIDES) == expected, state
+        job = _ok(api.get(f"/jobs/{job_id}"))
+        assert job["allowed_overrides"] == [o for o in OVERRIDES if o in expected], state
         for name in expected:
             form = re.search(rf'action="/staff/jobs/{job_id}/{name}".*?</form>', page.text,
                              re.DOTALL)

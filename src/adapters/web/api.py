@@ -46,7 +46,7 @@ from printcore.errors import AuthenticationError, NotFoundError, PrintcoreError,
 from printcore.events import Event
 from printcore.outbox import OutboxMessage
 from printcore.requests.job import Actor, Job
-from printcore.requests.lifecycle import MAX_OVERRIDE_REASON, allowed_events
+from printcore.requests.lifecycle import MAX_OVERRIDE_REASON, allowed_events, allowed_overrides
 from printcore.requests.pricing import round_up_to_half_hour
 from printcore.requests.search import JobQuery
 
@@ -56,11 +56,14 @@ Handler = Callable[[Request], Awaitable[Response]]
 
 
 def job_json(job: Job, events: list[Event] | None = None) -> dict[str, Any]:
-    """A job as JSON: its fields (UTC ISO times, cents, grams, hours) plus ``allowed_actions``."""
+    """A job as JSON: its fields (UTC ISO times, cents, grams, hours) plus
+    ``allowed_actions`` (lifecycle events) and ``allowed_overrides`` (the staff overrides
+    allowed now, each needing a reason: :func:`printcore.requests.lifecycle.allowed_overrides`)."""
     data: dict[str, Any] = to_json_dict(job)
     data.pop("confirmation_nonce", None)
     data.pop("reminder_nonce", None)  # part of the link, like the nonce
     data["allowed_actions"] = allowed_events(job)
+    data["allowed_overrides"] = allowed_overrides(job)  # those of allowed_actions + requote
     data["amount_due_cents"] = job.amount_due_cents  # pickup: quote until paid, then the charge
     if events is not None:
         data["events"] = [event_json(e) for e in events]

@@ -26,7 +26,7 @@ from adapters.web.analytics_openapi import analytics_paths
 from adapters.web.audit_openapi import audit_paths
 from adapters.web.health_openapi import health_paths
 from adapters.web.numbers import MAX_ID as ID_LIMIT
-from printcore.requests.lifecycle import MAX_OVERRIDE_REASON, MAX_QUOTE_CENTS
+from printcore.requests.lifecycle import MAX_OVERRIDE_REASON, MAX_QUOTE_CENTS, OVERRIDES
 from printcore.requests.locks import LOCK_ACTIONS
 
 __all__ = ["openapi_document"]
@@ -277,6 +277,10 @@ _JOB = _object({
                        "description": "When the staff notes last changed (UTC)"},
     "allowed_actions": {"type": "array", "items": {"type": "string"},
                         "description": "The events allowed in the job's state"},
+    "allowed_overrides": {"type": "array", "items": {"type": "string", "enum": list(OVERRIDES)},
+                          "description": "The staff overrides allowed in the job's state, "
+                                         "each needing a reason: those of allowed_actions, "
+                                         "plus `requote` while pending"},
     "lock": {"oneOf": [{"type": "null"}, _ref("Lock")],
              "description": "Who is at this job now (null: nobody, or the lock expired)"},
     "amount_due_cents": {"type": ["integer", "null"], "minimum": 0,
