@@ -457,6 +457,19 @@ def test_the_reports_page_shows_the_figures_tables_and_charts(lab: Any) -> None:
     bad = lab.get("/staff/reports?from=2026-10-06&to=2026-10-05")
     assert bad.status_code == 422 and "YYYY-MM-DD" in bad.text
     assert 'value="2026-10-06"' in bad.text  # what was typed stays in the form
+    weekly = lab.get("/staff/reports?from=2026-10-01&to=2026-10-07&group=week")
+    assert weekly.status_code == 200, weekly.text
+    html = weekly.text
+    assert '<option value="week" selected>' in html
+    assert '<tr data-week="2026-W40"><th scope="row">2026-W40' in html
+    assert "(2026-10-01 to 2026-10-04)" in html and "(2026-10-05 to 2026-10-07)" in html
+    assert '<title id="chart-submissions-title">Submissions per week</title>' in html
+    assert "<title>2026-W41: 4</title>" in html  # B, C, D, E submitted that week
+    assert '<tr data-printer="X1C-1"><th scope="row">X1C-1</th><td>0</td>' in html
+    assert '<tr data-wait="offered">' in html
+    assert 'action="/staff/reports/email"' in html and 'name="confirm_password"' in html
+    month = lab.get("/staff/reports?from=2026-10-01&to=2026-10-07&group=month")
+    assert month.status_code == 422 and "use day or week" in month.text
 
 
 def test_openapi_documents_the_grouping_and_the_queue_figures(lab: Any) -> None:
