@@ -163,6 +163,8 @@ def test_delete_from_the_job_page_removes_files_and_keeps_history(
         assert r.status_code == 422, (bad, r.status_code)
         assert words in r.text and f'id="err-{field}"' in r.text, bad
         assert 'value="' + PASSWORD + '"' not in r.text  # the password is not sent back
+        if bad["reason"].strip():  # a typed reason is kept
+            assert re.search(r'name="reason"[^>]*value="Duplicate\."', r.text), bad
         assert folders_of(live_server, job_id) and events_of(live_server, job_id) == before
 
     r = web.post(f"/staff/jobs/{job_id}/delete",

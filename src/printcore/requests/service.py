@@ -517,7 +517,7 @@ class PrintRequests:
         duplicate of #12"). Raises NotFoundError, InvalidTransitionError (the job is under
         way), ValidationError (no reason; not active staff), ConcurrentChangeError."""
         return self._transition(job_id, "delete", actor, expected_version=expected_version,
-                                details={"reason": (reason or "").strip()}, reason=reason)
+                                details=lambda job: {"reason": reason.strip()}, reason=reason)
 
     def requote(
         self,
