@@ -31,6 +31,7 @@ import argparse
 import datetime as dt
 import json
 import random
+import shutil
 import statistics
 import sys
 import tempfile
@@ -186,6 +187,7 @@ def main() -> None:
     url = f"{PG}?options=-csearch_path%3D{schema}"
     engine = make_engine(url)
     server = None
+    home: Path | None = None
     try:
         upgrade(engine)
         t0 = time.perf_counter()
@@ -283,6 +285,8 @@ def main() -> None:
             stop_server(server)
         engine.dispose()
         if not args.keep:
+            if home is not None:
+                shutil.rmtree(home, ignore_errors=True)
             with admin.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         admin.dispose()
