@@ -494,11 +494,26 @@ def backup(database_url: str, storage_root: Path, home: Path, target: Path) -> B
                 partial.unlink()
                 continue
             os.rename(partial, target)
+            _fsync_folder(target.parent)
             return BackupResult(target, len(entries) - 1 - (SECRET_MEMBER in entries),
                                 target.stat().st_size, snap.revision, len(snap.jobs),
                                 attempt, len(left_out))
     raise BackupError(f"Job folders kept moving while the storage was copied ({ATTEMPTS} "
                       "tries); nothing was kept. Try again at a quieter moment.")
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (POSIX; a no-op where folders cannot be opened)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _safe_name(name: str) -> bool:
