@@ -8,7 +8,15 @@
 * ``GET /staff/reports?from=&to=`` (staff session; default the last 30 days): the same
   figures as tables, with bar charts per day drawn here as inline SVG (no JavaScript),
   each with an accessible title and its numbers in the table beside it. Bad dates answer
-  the page with the message (422) and the last 30 days' form values.
+  the page with the message (422) and the last 30 days' form values. ``group=week``
+  shows the counts per ISO week instead of per day (also in the API).
+* ``POST /staff/reports/email`` (staff session, CSRF, the staff password asked again:
+  the file holds students' names and addresses): fields ``export_from``/``export_to``
+  (``YYYY-MM-DD``), ``format`` (``xlsx``/``csv``), ``address``, ``staff_name``. Queues
+  the payments export to the address as an attachment through the outbox and a lab event
+  ``export_emailed`` (``PaymentReport.email``), then redirects (303) to the page with a
+  note. Bad input answers the page with the message and the field marked (422; 403 for a
+  bad CSRF token) and queues nothing.
 """
 
 from __future__ import annotations
