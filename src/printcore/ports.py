@@ -8,7 +8,7 @@ unit tests use the in-memory fakes of :mod:`printcore.memory` and the flows' own
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Protocol
@@ -41,6 +41,10 @@ class Clock(Protocol):
 class EventLog(Protocol):
     def append(self, event: Event) -> Event:
         """Append and return the stored event (with its id). Events are never changed."""
+        ...
+
+    def append_many(self, events: Sequence[Event]) -> list[Event]:
+        """``append`` of each, in order (at once where the store can)."""
         ...
 
     def for_subject(self, subject: str, subject_id: int) -> list[Event]:

@@ -719,11 +719,12 @@ class QueueMachine(RuleBasedStateMachine):
         now = self.clock.now()
         assert to > now
         # Sweeping at every instant of the period ≡ sweeping once at its end (issue 14), for
-        # periods inside one stretch of open hours and shorter than a claim window (offers
+        # periods inside one stretch of open hours, ending open (a sweep at the closing
+        # instant makes no offer), and shorter than a claim window (offers
         # count their window from when they are made, so a longer late sweep gives the
         # members offered in it their full window instead of lapsing it unseen).
         every = None
-        if (then_sweep and to - now < POLICY.claim_window
+        if (then_sweep and to - now < POLICY.claim_window and HOURS.is_open(to)
                 and HOURS.open_seconds_between(now, to) == (to - now).total_seconds()):
             every = self.sweep_at_every_instant(to)
         self.clock.current = to

@@ -398,21 +398,20 @@ class QueueService:
                      lambda at: self.access.add_open_time(at, self.policy.claim_window))
             uow.printers.update_many(plan.changed_printers())
             uow.tickets.update_many(plan.changed_tickets())
+            events: list[Event] = []
             for kind, ticket, printer in plan.log:
+                details: dict[str, Any] = {"member": ticket.member, "printer": printer.name}
+                deadline = None
                 if kind == "offer":
                     deadline = printer.claim_deadline
                     assert deadline is not None
-                    self._log(uow, ticket, "offer", "printcore", now,
-                              {"printer": printer.name, "claim_by": deadline.isoformat()},
-                              system=True)
-                    self._notify(uow, QueueNotice("offered", ticket.member,
-                                                  ticket.member_name, ticket.id or 0,
-                                                  printer.name, deadline), now)
-                else:
-                    self._log(uow, ticket, kind, "printcore", now,
-                              {"printer": printer.name}, system=True)
-                    self._notify(uow, QueueNotice(kind, ticket.member, ticket.member_name,
-                                                  ticket.id or 0, printer.name), now)
+                    details["claim_by"] = deadline.isoformat()
+                events.append(Event("ticket", ticket.id or 0, kind, Actor.system("printcore"),
+                                    now, details=details))
+                self._notify(uow, QueueNotice("offered" if kind == "offer" else kind,
+                                              ticket.member, ticket.member_name,
+                                              ticket.id or 0, printer.name, deadline), now)
+            uow.events.append_many(events)
             uow.commit()
         return SweepReport(offered=plan.offered, missed=plan.missed, expired=plan.expired)
 

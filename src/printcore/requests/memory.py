@@ -199,6 +199,9 @@ class _Events:
         self._uow.pending_events.append(stored)
         return stored
 
+    def append_many(self, events: Sequence[Event]) -> list[Event]:
+        return [self.append(e) for e in events]
+
     def for_subject(self, subject: str, subject_id: int) -> list[Event]:
         return [
             e for e in self._uow.db.events if e.subject == subject and e.subject_id == subject_id
