@@ -102,6 +102,7 @@ def app_from_container(container: Container, isolated_inspection: bool = True) -
         analytics=Analytics(SqlHistory(container.engine), container.clock, s.timezone),
         settings_in_effect=s.describe(),
         archive_dir=s.home / "archives",
+        finance_email=s.finance_email,
     )
     app = create_app(ctx)
     app.state.readiness = readiness_for(s, container.engine, container.clock.now)

@@ -187,7 +187,7 @@ def analytics_routes(ctx: WebContext, render: Renderer) -> list[Route]:
         periods = list(report.periods)
         unit = "weeks" if report.group == "week" else "days"
         per = "per week" if report.group == "week" else "per day"
-        finance = str(getattr(ctx, "finance_email", None) or "")
+        finance = ctx.finance_email or ""
         values = email_values or {}
         email_fields = (email_error.fields if isinstance(email_error, ValidationError)
                         else {})

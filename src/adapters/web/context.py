@@ -62,3 +62,5 @@ class WebContext:
     settings_in_effect: dict[str, str] = attrs.Factory(dict)
     #: Where the admin's retention runs write their zip archives ($PRINTCORE_HOME/archives).
     archive_dir: Path | None = None
+    #: The default address of the payments export emailed to finance (PRINTCORE_FINANCE_EMAIL).
+    finance_email: str | None = None
