@@ -854,7 +854,6 @@ class JobMachine(RuleBasedStateMachine):
         m = self.model[job_id]
         if approve_first and m.status == "uploaded" and m.sliced:
             self.fire_valid(job_id, "approve", actor)
-            self.check_invariants_now()
         version = self.version_arg(m, mode)
         if same and m.weight_g is not None and m.time_hours is not None:
             weight, hours = (m.weight_g, True), (m.time_hours, True)
@@ -878,10 +877,8 @@ class JobMachine(RuleBasedStateMachine):
             assert quote is not None
             self.after_requote(m, job, quote)
         elif m.status == "pending":  # refused: then a good one, so that requotes happen
-            self.check_invariants_now()
             self.fire_valid(job_id, REQUOTE, actor)
         if m.stale_tokens:
-            self.check_invariants_now()
             self.confirm(job_id, "replaced_link")
 
     @rule(
