@@ -105,6 +105,9 @@ class MemoryOutbox:
         self.pending[message.id] = (copy.deepcopy(message), None)
         return message.id
 
+    def add_many(self, messages: Sequence[OutboxMessage]) -> list[int]:
+        return [self.add(m) for m in messages]
+
     def get(self, message_id: int) -> OutboxMessage:
         found = self._view().get(message_id)
         if found is None:

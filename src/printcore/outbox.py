@@ -160,6 +160,10 @@ class OutboxRepository(Protocol):
         """Store a new ``pending`` row; set and return its id."""
         ...
 
+    def add_many(self, messages: Sequence[OutboxMessage]) -> list[int]:
+        """``add`` of each, in order (in one statement where the store can); their ids."""
+        ...
+
     def get(self, message_id: int) -> OutboxMessage:
         """Raises NotFoundError."""
         ...

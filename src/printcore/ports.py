@@ -43,8 +43,9 @@ class EventLog(Protocol):
         """Append and return the stored event (with its id). Events are never changed."""
         ...
 
-    def append_many(self, events: Sequence[Event]) -> list[Event]:
-        """``append`` of each, in order (at once where the store can)."""
+    def append_many(self, events: Sequence[Event]) -> None:
+        """``append`` of each, in order (at once where the store can); for writers that do
+        not need the new ids (a sweep's hundreds of events)."""
         ...
 
     def for_subject(self, subject: str, subject_id: int) -> list[Event]:

@@ -294,20 +294,17 @@ class SqlEventLog(_Repository):
         self._uow.changed = True
         return attrs.evolve(event, id=event_id)
 
-    def append_many(self, many: Sequence[Event]) -> list[Event]:
-        """Insert ``many`` in one statement (SQLAlchemy's insertmanyvalues, ids returned in
-        order); returns them with their new ids."""
+    def append_many(self, many: Sequence[Event]) -> None:
+        """Insert ``many`` in one ``executemany`` (psycopg's pipeline; no ids read back)."""
         if not many:
-            return []
+            return
         rows = []
         for event in many:
             row = event_to_row(event)
             row.pop("id", None)
             rows.append(row)
-        statement = insert(events).returning(events.c.id, sort_by_parameter_order=True)
-        ids = [int(i) for i in self._conn.execute(statement, rows).scalars()]
+        self._conn.execute(insert(events), rows)
         self._uow.changed = True
-        return [attrs.evolve(e, id=i) for e, i in zip(many, ids, strict=True)]
 
     def for_subject(self, subject: str, subject_id: int) -> list[Event]:
         """Events of one subject (e.g. ``"job"``, 42), oldest first."""

@@ -131,8 +131,9 @@ class _Events:
         self._uow.events_w.append(stored)
         return stored
 
-    def append_many(self, events: Sequence[Event]) -> list[Event]:
-        return [self.append(e) for e in events]
+    def append_many(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self.append(event)
 
     def for_subject(self, subject: str, subject_id: int) -> list[Event]:
         return [e for e in [*self._uow.db.events, *self._uow.events_w]

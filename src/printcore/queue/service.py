@@ -43,6 +43,7 @@ import attrs
 
 from printcore.errors import InvalidTransitionError, NotFoundError, ValidationError
 from printcore.events import Actor, Event
+from printcore.outbox import OutboxMessage
 from printcore.ports import Clock
 from printcore.queue.access_hours import AccessHours
 from printcore.queue.entities import Printer, Ticket
@@ -399,6 +400,8 @@ class QueueService:
             uow.printers.update_many(plan.changed_printers())
             uow.tickets.update_many(plan.changed_tickets())
             events: list[Event] = []
+            notices: list[OutboxMessage] = []
+            told_at = min(now, self.clock.now())  # due at once, as in _notify
             for kind, ticket, printer in plan.log:
                 details: dict[str, Any] = {"member": ticket.member, "printer": printer.name}
                 deadline = None
@@ -408,10 +411,12 @@ class QueueService:
                     details["claim_by"] = deadline.isoformat()
                 events.append(Event("ticket", ticket.id or 0, kind, Actor.system("printcore"),
                                     now, details=details))
-                self._notify(uow, QueueNotice("offered" if kind == "offer" else kind,
-                                              ticket.member, ticket.member_name,
-                                              ticket.id or 0, printer.name, deadline), now)
+                notices.append(queue_notice_message(
+                    QueueNotice("offered" if kind == "offer" else kind, ticket.member,
+                                ticket.member_name, ticket.id or 0, printer.name, deadline),
+                    told_at))
             uow.events.append_many(events)
+            uow.outbox.add_many(notices)
             uow.commit()
         return SweepReport(offered=plan.offered, missed=plan.missed, expired=plan.expired)
 

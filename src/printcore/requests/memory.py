@@ -199,8 +199,9 @@ class _Events:
         self._uow.pending_events.append(stored)
         return stored
 
-    def append_many(self, events: Sequence[Event]) -> list[Event]:
-        return [self.append(e) for e in events]
+    def append_many(self, events: Sequence[Event]) -> None:
+        for event in events:
+            self.append(event)
 
     def for_subject(self, subject: str, subject_id: int) -> list[Event]:
         return [
