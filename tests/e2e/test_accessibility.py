@@ -218,6 +218,10 @@ PAGES: dict[str, tuple[str, Callable[[Page, Lab], None]]] = {
     "staff-reports": ("staff", _go(lambda _: "/staff/reports")),
     "staff-setup": ("staff", _go(lambda _: "/staff/setup")),
     "staff-whoami": ("staff", _go(lambda _: "/staff/whoami")),
+    **{f"admin-{section or 'overview'}": (
+        "staff", _go(lambda _, section=section: "/staff/admin" + (f"/{section}" if section else "")))
+       for section in ("", "staff", "password", "workstations", "settings", "outbox",
+                       "diagnostics", "audit", "retention")},
 }
 
 
