@@ -62,10 +62,7 @@ SELECT r.reason, count(*) AS n FROM events,
 WHERE subject = 'job' AND kind = 'reject' AND at >= :start AND at < :end
 GROUP BY 1"""
 _STAGES_SQL = """
-WITH touched AS (
-  SELECT DISTINCT subject_id FROM events
-  WHERE subject = 'job' AND kind = ANY(:kinds) AND at >= :start AND at < :end),
-marks AS (
+WITH marks AS (
   SELECT e.subject_id,
     min(e.at) FILTER (WHERE e.kind IN ('submit', 'submitted')) AS submitted,
     min(e.at) FILTER (WHERE e.kind = 'approve') AS approved,
@@ -75,9 +72,10 @@ marks AS (
     max(e.at) FILTER (WHERE e.kind = 'revert_completion') AS uncompleted,
     max(e.at) FILTER (WHERE e.kind = 'pick_up') AS picked,
     max(e.at) FILTER (WHERE e.kind = 'revert_pickup') AS unpicked
-  FROM events e JOIN touched t ON t.subject_id = e.subject_id
+  FROM events e
   WHERE e.subject = 'job' AND e.kind = ANY(:kinds) AND e.at < :end
-  GROUP BY e.subject_id),
+  GROUP BY e.subject_id
+  HAVING max(e.at) >= :start),
 standing AS (
   SELECT submitted, approved, confirmed, started,
     CASE WHEN uncompleted IS NULL OR completed > uncompleted THEN completed END AS completed,
@@ -113,14 +111,13 @@ FROM standing"""
 #: The stages of :data:`_STAGES_SQL`'s columns (``<key>_jobs``, ``_median``, ``_p90``).
 _STAGE_KEYS = ("review", "confirmation", "wait_to_print", "printing", "pickup")
 _MATERIAL_SQL = """
-SELECT j.print_method, j.color, (p.value ->> 'voided_at') IS NOT NULL AS voided,
-  count(*) AS n, sum((p.value ->> 'grams')::float8) AS grams,
-  sum((p.value ->> 'amount_cents')::bigint) AS cents
-FROM jobs j, json_array_elements(j.payments) AS p(value)
+SELECT j.print_method, j.color, p.voided_at IS NOT NULL AS voided,
+  count(*) AS n, sum(p.grams) AS grams, sum(p.amount_cents) AS cents
+FROM jobs j CROSS JOIN LATERAL json_to_recordset(j.payments)
+  AS p(grams float8, amount_cents bigint, recorded_at timestamptz, voided_at text)
 WHERE j.id IN (SELECT subject_id FROM events WHERE subject = 'job' AND kind = 'pick_up'
                AND at >= :start AND at < :end)
-  AND (p.value ->> 'recorded_at')::timestamptz >= :start
-  AND (p.value ->> 'recorded_at')::timestamptz < :end
+  AND p.recorded_at >= :start AND p.recorded_at < :end
 GROUP BY 1, 2, 3"""
 
 
