@@ -164,8 +164,9 @@ class Notice:
     """An email to a student, stored in the outbox with the change that causes it and
     rendered and delivered later by the mail adapter.
 
-    ``kind``: ``submitted``, ``approved``, ``rejected``, ``confirmed``, ``completed``,
-    ``payment_receipt``, ``confirmation_reminder``. ``context`` holds JSON-compatible
+    ``kind``: ``submitted``, ``approved``, ``requoted`` (a corrected quote with a new
+    link), ``rejected``, ``confirmed``, ``completed``, ``payment_receipt``,
+    ``confirmation_reminder``. ``context`` holds JSON-compatible
     values (the job's figures, tokens, UTC ISO times).
     """
 

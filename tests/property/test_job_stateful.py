@@ -26,6 +26,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -48,6 +49,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import OperationalError
 
 from _support import service_missing
 from adapters.files import LocalFileStore
@@ -1195,13 +1197,22 @@ class JobMachine(RuleBasedStateMachine):
 
 def _empty_tables(engine: Engine) -> None:
     names = [table.name for table in sql_metadata.sorted_tables]
+    if engine.dialect.name == "postgresql":
+        # TRUNCATE takes every table's lock in turn; a connection of the previous example
+        # still finishing can make PostgreSQL pick it as a deadlock victim: try again.
+        for attempt in range(5):
+            try:
+                with engine.begin() as conn:
+                    conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY"))
+                return
+            except OperationalError as err:
+                if "deadlock detected" not in str(err) or attempt == 4:
+                    raise
+                time.sleep(0.2 * (attempt + 1))
     with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY"))
-        else:
-            for name in reversed(names):
-                conn.execute(text(f'DELETE FROM "{name}"'))
-            conn.execute(text("DELETE FROM sqlite_sequence"))
+        for name in reversed(names):
+            conn.execute(text(f'DELETE FROM "{name}"'))
+        conn.execute(text("DELETE FROM sqlite_sequence"))
 
 
 def _run(engine: Engine, scratch: Path, max_examples: int, steps: int) -> None:

@@ -50,9 +50,13 @@ EVENT_TITLES: dict[str, str] = {
     "notes": "Staff notes changed",
     "edit": "Details corrected",
     "requote": "Quote corrected (a new confirmation link was emailed)",
+    "audit_repaired": "Storage repaired by the audit",
+    "archived": "Archived (retention)",
+    "pruned": "Pruned (retention)",
 }
 
 _DETAIL_LABELS: dict[str, str] = {
+    "action": "repair",
     "host": "computer",
     "slicer": "slicer",
     "original_name": "file",
