@@ -9,20 +9,20 @@
 ``name`` is what members type in ``/claim`` (1-32 characters: letters, digits, ``-``,
 ``_``, ``.``; unique ignoring case); ``label`` is shown beside it (optional, ≤ 100
 characters). A bare string item (``- X1C-3``) is a name without a label. The file is
-read at every start and synced into the database: new names are added, labels updated.
+synced into the database at start when it changed since the last sync (see
+:func:`fingerprint`): new names are added, labels updated.
 A printer removed from the file stays in the database (its history is kept); staff take
 it out of service on the printers page.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-__all__ = ["STARTER", "PrintersFileError", "read_printers", "write_starter"]
+__all__ = ["STARTER", "PrintersFileError", "fingerprint", "read_printers", "write_starter"]
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 
@@ -54,8 +54,24 @@ def write_starter(path: Path) -> bool:
     return True
 
 
+def fingerprint(path: Path) -> str | None:
+    """What the file is now: ``"PATH|SIZE|MTIME_NS|SHA256"`` (resolved path, bytes,
+    modification time in ns, hash of the bytes), or None when it cannot be read (the
+    sync then reads it and reports why). Equal fingerprints mean the sync would change
+    nothing; any edit, touch or move makes it differ."""
+    try:
+        resolved = path.resolve()
+        stat = resolved.stat()
+        digest = hashlib.sha256(resolved.read_bytes()).hexdigest()
+    except OSError:
+        return None
+    return f"{resolved}|{stat.st_size}|{stat.st_mtime_ns}|{digest}"
+
+
 def read_printers(path: Path) -> list[tuple[str, str]]:
     """``[(name, label), …]`` in file order. Raises PrintersFileError."""
+    import yaml  # only when the file is read (not on every command's start)
+
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
+from sqlalchemy import insert, select, update
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from adapters.delivery import InlineDelivery, Relay
-from adapters.delivery.broker import OutboxBroker
 from adapters.files import LocalFileStore, StagingArea
 from adapters.health import ensure_storage_marker
 from adapters.live import LiveHub, PostgresChannel, RedisChannel
@@ -33,9 +33,11 @@ from adapters.mail import (
     SmtpTransport,
 )
 from adapters.passwords import Argon2Hasher
-from adapters.printers_file import read_printers, write_starter
+from adapters.printers_file import fingerprint, read_printers, write_starter
 from adapters.queue_log import LogSender
-from adapters.sql import SqlUnitOfWork, check_connection, database_kind, make_engine, upgrade
+from adapters.sql import SqlUnitOfWork, check_connection, database_kind, make_engine
+from adapters.sql.migrate import upgrade_if_behind
+from adapters.sql.tables import settings as settings_table
 from adapters.tokens import ItsdangerousSigner
 from entrypoints.settings import Settings
 from printcore.memory import SystemClock
@@ -46,6 +48,9 @@ from printcore.queue.service import QueuePolicy, QueueService
 from printcore.requests.pricing import Pricing
 from printcore.requests.service import PrintRequests
 from printcore.staff import StaffDirectory
+
+if TYPE_CHECKING:  # imported when REDIS_URL is set (dramatiq and redis cost ~50 ms)
+    from adapters.delivery.broker import OutboxBroker
 
 __all__ = ["Container", "bootstrap"]
 
@@ -129,8 +134,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
         settings.home.mkdir(parents=True, exist_ok=True)
     engine: Engine = overrides.get("engine") or make_engine(settings.database_url)
     check_connection(engine)
-    if migrate:
-        upgrade(engine)
+    if migrate:  # one SELECT when at the head; Alembic only when behind
+        upgrade_if_behind(engine)
     files = LocalFileStore(settings.storage_root)
     files.prepare()
     ensure_storage_marker(engine, files.root)  # .printcore-storage, once (adapters.health)
@@ -164,6 +169,8 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
     inline: InlineDelivery | None = None
     broker: OutboxBroker | None = None
     if settings.redis_url:
+        from adapters.delivery.broker import OutboxBroker
+
         broker = OutboxBroker(settings.redis_url)
         kick.append(Relay(outbox, broker.enqueue).kick)
     else:
@@ -188,7 +195,7 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
     staff = StaffDirectory(uow=uow, hasher=hasher, clock=clock)
     if settings.staff_password and not staff.has_password():
         staff.set_password(settings.staff_password)
-    queue = build_queue(settings, uow, clock)
+    queue = build_queue(settings, uow, clock, engine=engine)
     return Container(
         settings=settings, engine=engine, files=files, staging=staging, signer=signer,
         clock=clock, requests=requests, staff=staff, queue=queue, outbox=outbox,
@@ -196,13 +203,46 @@ def bootstrap(settings: Settings, *, migrate: bool = True, **overrides: Any) -> 
     )
 
 
+#: The ``settings`` row holding the printers file's fingerprint at its last sync.
+PRINTERS_SYNCED_KEY = "printers_file_synced"
+
+
+def _synced_fingerprint(engine: Engine) -> str | None:
+    """The fingerprint stored at the last sync, or None (none yet, or unreadable)."""
+    try:
+        with engine.connect() as conn:
+            try:
+                return conn.execute(select(settings_table.c.value).where(
+                    settings_table.c.key == PRINTERS_SYNCED_KEY)).scalar_one_or_none()
+            finally:
+                conn.rollback()
+    except SQLAlchemyError:
+        return None
+
+
+def _store_fingerprint(engine: Engine, value: str) -> None:
+    """Remember ``value`` as synced; a failure only means the next start syncs again."""
+    try:
+        with engine.begin() as conn:
+            done = conn.execute(update(settings_table).where(
+                settings_table.c.key == PRINTERS_SYNCED_KEY).values(value=value)).rowcount
+            if not done:
+                conn.execute(insert(settings_table).values(key=PRINTERS_SYNCED_KEY,
+                                                           value=value))
+    except SQLAlchemyError:  # e.g. another process inserted the row just now
+        pass
+
+
 def build_queue(settings: Settings, uow: Any, clock: Clock,
-                sync: bool = True) -> QueueService:
+                sync: bool = True, engine: Engine | None = None) -> QueueService:
     """The queue service on ``settings``; syncs the printers file into the database.
 
     With no printers file at the default place (``$PRINTCORE_HOME/printers.yaml``) a
-    starter file with three X1C is written first. Raises PrintersFileError (a
-    ValueError) for a missing or bad file elsewhere.
+    starter file with three X1C is written first. With ``engine``, the sync is skipped
+    when the file's fingerprint (path, size, mtime, SHA-256; ``adapters.printers_file``)
+    equals the one stored in the ``settings`` table after the last sync, and stored
+    after each sync. Raises PrintersFileError (a ValueError) for a missing or bad file
+    elsewhere (a bad file is never recorded as synced, so it is reported at every start).
     """
     queue = QueueService(
         uow=uow,
@@ -218,9 +258,14 @@ def build_queue(settings: Settings, uow: Any, clock: Clock,
     if sync:
         if settings.printers_file == settings.home / "printers.yaml":
             write_starter(settings.printers_file)
+        seen = fingerprint(settings.printers_file) if engine is not None else None
+        if seen is not None and engine is not None and _synced_fingerprint(engine) == seen:
+            return queue  # unchanged since its last sync into this database
         printers = read_printers(settings.printers_file)
         try:
             queue.sync_printers(printers)
         except IntegrityError:  # another process added the same printer just now
             queue.sync_printers(printers)
+        if seen is not None and engine is not None:
+            _store_fingerprint(engine, seen)
     return queue

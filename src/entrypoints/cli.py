@@ -38,9 +38,11 @@ import getpass
 import sys
 from collections.abc import Sequence
 
-from adapters.printers_file import PrintersFileError
 from entrypoints.settings import Settings, SettingsError, load_settings
 from printcore.errors import PrintcoreError, StorageError, ValidationError
+
+# Start-up time (issue 14): building the parser imports no adapter; each ``cmd_*``
+# imports what it needs when it runs (tests/unit/test_cli_imports.py keeps it so).
 
 __all__ = ["main"]
 
@@ -362,12 +364,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return int(args.func(settings, args))
-    except (SettingsError, StorageError, PrintersFileError) as err:
+    except (SettingsError, StorageError) as err:
         print(f"printcore: {err}", file=sys.stderr)
         return 2
     except PrintcoreError as err:
         print(f"printcore: {err.message}", file=sys.stderr)
         return 1
+    except ValueError as err:
+        if not _is_printers_file_error(err):
+            raise
+        print(f"printcore: {err}", file=sys.stderr)
+        return 2
+
+
+def _is_printers_file_error(err: BaseException) -> bool:
+    """A bad printers file (``adapters.printers_file.PrintersFileError``), asked without
+    importing the adapter: it is loaded whenever one was raised."""
+    module = sys.modules.get("adapters.printers_file")
+    return module is not None and isinstance(err, module.PrintersFileError)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,13 +17,14 @@ import argparse
 import sys
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-
-from adapters.health import Readiness
-from adapters.sql import make_engine
 from entrypoints.settings import Settings
+
+if TYPE_CHECKING:  # imported when a check runs, not when the parser is built
+    from sqlalchemy import Engine
+
+    from adapters.health import Readiness
 
 __all__ = ["add_parsers", "cmd_doctor", "readiness_for"]
 
@@ -34,6 +35,8 @@ def readiness_for(settings: Settings, engine: Engine,
     with ``REDIS_URL``, the bot's heartbeat with ``DISCORD_TOKEN``; the thresholds
     ``PRINTCORE_OUTBOX_ALERT_SECONDS`` (s), ``PRINTCORE_STORAGE_MIN_FREE_MB`` (MB of
     10^6 bytes) and ``PRINTCORE_HEARTBEAT_MAX_AGE_SECONDS`` (s). ``now``: the UTC clock."""
+    from adapters.health import Readiness
+
     return Readiness(engine, settings.storage_root, redis_url=settings.redis_url, now=now,
                      outbox_max_age_seconds=settings.outbox_alert_seconds,
                      min_free_bytes=settings.storage_min_free_mb * 1_000_000,
@@ -42,6 +45,8 @@ def readiness_for(settings: Settings, engine: Engine,
 
 
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
+    from adapters.sql import make_engine
+
     engine = make_engine(settings.database_url)
     try:
         report = readiness_for(settings, engine).run()

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from adapters.queue_log import LogSender
 from entrypoints.settings import Settings
 from printcore.errors import ValidationError
 from printcore.outbox import MessageSender, OutboxMessage, OutboxService
@@ -93,6 +92,8 @@ def _estimate_from_sliced(path: Path) -> timedelta:
 def _outbox(queue: QueueService, settings: Settings) -> OutboxService:
     """The queue's outbox rows; delivering the ``discord`` channel to the log when no
     Discord bot is configured (else it is the bot's)."""
+    from adapters.queue_log import LogSender
+
     senders: dict[str, MessageSender] = {}
     if not settings.discord_token:
         senders["discord"] = LogSender()

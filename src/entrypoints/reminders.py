@@ -16,13 +16,16 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-import structlog
-
 from entrypoints.settings import Settings
 
 __all__ = ["ReminderLoop", "add_parsers"]
 
-_log = structlog.get_logger("printcore.reminders")
+
+def _log() -> Any:
+    """The ``printcore.reminders`` logger (structlog, imported when first logging)."""
+    import structlog
+
+    return structlog.get_logger("printcore.reminders")
 
 
 class ReminderLoop:
@@ -40,7 +43,7 @@ class ReminderLoop:
         """One round; returns the ids of the jobs reminded. Raises what ``send`` raised."""
         reminded = self.send()
         if reminded:
-            _log.info("confirmation reminders sent", jobs=reminded)
+            _log().info("confirmation reminders sent", jobs=reminded)
         return reminded
 
     def start(self) -> None:
@@ -61,7 +64,7 @@ class ReminderLoop:
             try:
                 self.run_once()
             except Exception:
-                _log.exception("confirmation reminder round failed; trying again later")
+                _log().exception("confirmation reminder round failed; trying again later")
             self._stop.wait(self.every_seconds)
 
 
