@@ -121,6 +121,8 @@ events = Table(
     Index(None, "subject", "subject_id", "id"),
     # The reports read a date range of events by subject (adapters.sql.analytics); 0011.
     Index(None, "subject", "at", postgresql_include=["kind", "subject_id"]),
+    # ... and some kinds of them in a range (rejections, pickups, the counted kinds); 0012.
+    Index(None, "subject", "kind", "at", postgresql_include=["subject_id"]),
     sqlite_autoincrement=True,
 )
 
