@@ -25,7 +25,7 @@ hand-computed figures.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from sqlalchemy import Engine, and_, or_, select, text, union
@@ -53,7 +53,8 @@ __all__ = ["SqlHistory"]
 
 
 _COUNTS_SQL = """
-SELECT (at AT TIME ZONE :zone)::date AS day, kind, count(*) AS n FROM events
+SELECT width_bucket(at, CAST(:edges AS timestamptz[])) AS day, kind, count(*) AS n
+FROM events
 WHERE subject = 'job' AND kind = ANY(:kinds) AND at >= :start AND at < :end
 GROUP BY 1, 2"""
 _REASONS_SQL = """
@@ -135,12 +136,14 @@ class SqlHistory:
         bounds: dict[str, Any] = {"start": span.start, "end": span.end}
         try:
             with self._engine.connect() as conn:
-                counts = {(row.day, COLUMNS[row.kind]): int(row.n) for row in conn.execute(
-                    text(_COUNTS_SQL), {**bounds, "zone": span.timezone,
-                                        "kinds": list(COLUMNS)})}
+                days = span.days()
+                edges = [datetime.combine(day, time(), span.zone).astimezone(UTC)
+                         for day in days[1:]]  # local midnights: bucket i is days[i]
                 merged: dict[tuple[Any, str], int] = {}
-                for key, n in counts.items():  # submit and submitted share a column
-                    merged[key] = merged.get(key, 0) + n
+                for row in conn.execute(text(_COUNTS_SQL), {**bounds, "edges": edges,
+                                                            "kinds": list(COLUMNS)}):
+                    key = (days[row.day], COLUMNS[row.kind])  # submit, submitted: one column
+                    merged[key] = merged.get(key, 0) + int(row.n)
                 reasons = {str(row.reason): int(row.n)
                            for row in conn.execute(text(_REASONS_SQL), bounds)}
                 one = conn.execute(text(_STAGES_SQL),
