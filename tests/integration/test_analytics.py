@@ -26,6 +26,7 @@ import pytest
 from adapters.sql import SqlUnitOfWork
 from adapters.sql.analytics import SqlHistory
 from printcore.errors import ValidationError
+from printcore.events import Event
 from printcore.memory import FixedClock, MemorySigner, PlainHasher
 from printcore.queue.memory import MemoryQueueDatabase, MemoryQueueUnitOfWork
 from printcore.queue.service import QueueService
@@ -212,6 +213,22 @@ def test_the_local_day_boundary_and_ranges_outside_the_history(backend: Backend)
     empty = report_json(svc.report("2026-09-01", "2026-09-30"))
     assert len(empty["days"]) == 30 and empty["totals"] == ZERO
     assert all(s["jobs"] == 0 and s["median_hours"] is None for s in empty["lead_times"])
+
+
+def test_submit_and_submitted_on_one_local_day_add_up(backend: Backend) -> None:
+    """Older logs name a submission ``submitted``: one of those on 10-05 local beside the
+    seed's two ``submit`` events that day counts three (PostgreSQL's per-day counts once
+    kept only one of the two kinds' rows for a day), and a day with only one kind (10-06)
+    stays as it was."""
+    from adapters.web.analytics_api import report_json
+
+    uow, reader = backend
+    ids = seed(uow)
+    with uow() as u:
+        u.events.append(Event("job", ids["D"] + 100, "submitted", ANA, utc(10, 5, 20)))
+        u.commit()
+    days = report_json(_analytics(reader).report("2026-10-05", "2026-10-06"))["days"]
+    assert [d["submissions"] for d in days] == [3, 1]
 
 
 def test_the_default_range_is_the_last_30_local_days() -> None:
