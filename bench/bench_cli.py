@@ -12,10 +12,19 @@ machine's load hits every command alike:
 on a scratch ``PRINTCORE_HOME`` (``--home``, default a fresh temporary folder; the
 embedded SQLite default, the starter printers written by one untimed first call).
 ``DATABASE_URL``, ``REDIS_URL`` and ``DISCORD_TOKEN`` are removed from the environment.
+Bytecode is cached as in an installed printcore (``PYTHONDONTWRITEBYTECODE`` removed,
+``PYTHONPYCACHEPREFIX`` in the scratch folder, filled by the untimed first calls), so a
+source file edited since its last compile is not recompiled at every call.
+
+``--compare SRC`` also times the printcore commands with ``PYTHONPATH=SRC`` (e.g. an
+older version's ``src`` from ``git archive COMMIT src | tar -x -C DIR``), in the same
+interleaved rounds, on its own scratch home (its database at its own head).
+
 Prints the median (and min) in milliseconds and each median as a multiple of
 ``python3 -c pass``'s (goal for ``queue status``: ≤ 12×).
 
-Run: ``.venv/bin/python bench/bench_cli.py [--rounds 20] [--home PATH] [--json PATH]``.
+Run: ``.venv/bin/python bench/bench_cli.py [--rounds 20] [--home PATH] [--compare SRC]
+[--json PATH]``.
 """
 
 from __future__ import annotations
@@ -44,11 +53,15 @@ COMMANDS: dict[str, list[str]] = {
 }
 
 
-def _environment(home: Path) -> dict[str, str]:
+def _environment(home: Path, src: Path | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "REDIS_URL", "DISCORD_TOKEN"}
+           if k not in {"DATABASE_URL", "REDIS_URL", "DISCORD_TOKEN", "PYTHONDONTWRITEBYTECODE",
+                        "PYTHONPATH"}
            and not k.startswith("PRINTCORE_")}
     env["PRINTCORE_HOME"] = str(home)
+    env["PYTHONPYCACHEPREFIX"] = str(home / ".pycache")
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     return env
 
 
@@ -64,16 +77,29 @@ def _run(argv: list[str], env: dict[str, str], cwd: Path) -> float:
     return elapsed
 
 
-def measure(rounds: int, home: Path) -> dict[str, list[float]]:
-    """``{label: [seconds, …]}``, ``rounds`` calls of each, interleaved."""
+def measure(rounds: int, home: Path, compare: Path | None = None) -> dict[str, list[float]]:
+    """``{label: [seconds, …]}``, ``rounds`` calls of each, interleaved; with ``compare``
+    the printcore commands again under ``PYTHONPATH=compare`` (labels ``… [SRC]``)."""
+    plan: dict[str, tuple[list[str], dict[str, str], Path]] = {}
     env = _environment(home)
-    for argv in COMMANDS.values():  # warm-up: writes the starter printers, migrates
-        _run(argv, env, home)
-    times: dict[str, list[float]] = {label: [] for label in COMMANDS}
+    for label, argv in COMMANDS.items():
+        plan[label] = (argv, env, home)
+    if compare is not None:
+        other = home / "compare"
+        other.mkdir(exist_ok=True)
+        other_env = _environment(other, compare)
+        for label, argv in COMMANDS.items():
+            if label.startswith("printcore"):
+                plan[f"{label} [{compare}]"] = (argv, other_env, other)
+    for _ in range(2):  # warm-up: starter printers, migrations, bytecode cache
+        for argv, run_env, cwd in plan.values():
+            _run(argv, run_env, cwd)
+    times: dict[str, list[float]] = {label: [] for label in plan}
     for n in range(rounds):
-        labels = list(COMMANDS) if n % 2 == 0 else list(reversed(COMMANDS))
+        labels = list(plan) if n % 2 == 0 else list(reversed(plan))
         for label in labels:
-            times[label].append(_run(COMMANDS[label], env, home))
+            argv, run_env, cwd = plan[label]
+            times[label].append(_run(argv, run_env, cwd))
     return times
 
 
@@ -81,25 +107,28 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--compare", type=Path, default=None,
+                        help="another printcore's src folder to time alongside")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
     scratch = args.home is None
     home = Path(tempfile.mkdtemp(prefix="printcore-bench-cli-")) if scratch else args.home
     home.mkdir(parents=True, exist_ok=True)
     try:
-        times = measure(args.rounds, home)
+        times = measure(args.rounds, home, args.compare)
     finally:
         if scratch:
             shutil.rmtree(home, ignore_errors=True)
     floor = statistics.median(times["python3 -c pass"])
     rows: list[dict[str, Any]] = []
-    print(f"{'command':28} {'median ms':>10} {'min ms':>8} {'× pass':>7}")
+    width = max(len(label) for label in times) + 1
+    print(f"{'command':{width}} {'median ms':>10} {'min ms':>8} {'× pass':>7}")
     for label, values in times.items():
         median = statistics.median(values)
         rows.append({"command": label, "median_ms": round(median * 1000, 1),
                      "min_ms": round(min(values) * 1000, 1),
                      "ratio": round(median / floor, 1)})
-        print(f"{label:28} {median * 1000:10.1f} {min(values) * 1000:8.1f} "
+        print(f"{label:{width}} {median * 1000:10.1f} {min(values) * 1000:8.1f} "
               f"{median / floor:7.1f}")
     load = os.getloadavg()
     print(f"{args.rounds} rounds; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
