@@ -20,9 +20,15 @@ import os
 import sqlite3
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 #: Nothing of these may be imported by ``import entrypoints.cli`` + ``build_parser()``.
 HEAVY = frozenset({"sqlalchemy", "alembic", "jinja2", "dramatiq", "redis", "starlette",
@@ -98,39 +104,75 @@ def test_shipped_head_refuses_a_branch(tmp_path: Path) -> None:
     assert shipped_head(tmp_path) == "0004"  # a merge revision closes the branch
 
 
-def _version(db: Path) -> list[str]:
-    with sqlite3.connect(db) as conn:
-        return [row[0] for row in conn.execute("SELECT version_num FROM alembic_version")]
+DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 
 
-def test_upgrade_if_behind_migrates_only_when_behind(tmp_path: Path) -> None:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def fresh_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An empty database: a SQLite file, or a fresh schema on PostgreSQL
+    (``PRINTCORE_TEST_PG_URL``; skipped when unreachable, failing under CI=true)."""
     from sqlalchemy import text
 
-    from adapters.sql import make_engine
-    from adapters.sql.migrate import downgrade, shipped_head, upgrade_if_behind
+    from adapters.sql import check_connection, make_engine
+    from printcore.errors import StorageError
 
-    db = tmp_path / "lab.sqlite3"
-    engine = make_engine(f"sqlite:///{db}")
+    if request.param == "sqlite":
+        engine = make_engine(f"sqlite:///{tmp_path / 'lab.sqlite3'}")
+        yield engine
+        engine.dispose()
+        return
+    url = os.environ.get("PRINTCORE_TEST_PG_URL", DEFAULT_PG_URL)
+    admin = make_engine(url)
     try:
-        assert upgrade_if_behind(engine) is True  # never migrated: Alembic runs
-        assert _version(db) == [shipped_head()]
-        assert upgrade_if_behind(engine) is False  # at the head: one SELECT
-        downgrade(engine, "0001")
-        assert upgrade_if_behind(engine) is True
-        assert _version(db) == [shipped_head()]
-        with engine.begin() as conn:
-            conn.execute(text("DELETE FROM alembic_version"))
-        with pytest.raises(Exception):  # noqa: B017 - Alembic's own error, as before
-            # an empty version table looks like a new database: creating tables that
-            # exist fails, in one transaction that leaves the tables untouched
-            upgrade_if_behind(engine)
-        with engine.begin() as conn:
-            conn.execute(text("INSERT INTO alembic_version VALUES ('9999')"))
-        with pytest.raises(Exception, match="9999"):  # a newer printcore's database
-            upgrade_if_behind(engine)
-        assert _version(db) == ["9999"]  # nothing migrated
+        check_connection(admin, "PRINTCORE_TEST_PG_URL")
+    except StorageError as exc:
+        admin.dispose()
+        if os.environ.get("CI", "").strip().lower() in ("1", "true", "yes"):
+            pytest.fail(f"PostgreSQL is required in CI: {exc}")
+        pytest.skip(f"PostgreSQL tests skipped: {exc}")
+    schema = f"cli_head_{uuid.uuid4().hex[:12]}"
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    engine = make_engine(f"{url}?options=-csearch_path%3D{schema}")
+    try:
+        yield engine
     finally:
         engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+def _version(engine: Engine) -> list[str]:
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return [row[0] for row in conn.execute(text("SELECT version_num FROM alembic_version"))]
+
+
+def test_upgrade_if_behind_migrates_only_when_behind(fresh_engine: Engine) -> None:
+    from sqlalchemy import text
+
+    from adapters.sql.migrate import downgrade, shipped_head, upgrade_if_behind
+
+    engine = fresh_engine
+    assert upgrade_if_behind(engine) is True  # never migrated: Alembic runs
+    assert _version(engine) == [shipped_head()]
+    assert upgrade_if_behind(engine) is False  # at the head: one SELECT
+    downgrade(engine, "0001")
+    assert upgrade_if_behind(engine) is True
+    assert _version(engine) == [shipped_head()]
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM alembic_version"))
+    with pytest.raises(Exception):  # noqa: B017 - Alembic's own error, as before
+        # an empty version table looks like a new database: creating tables that
+        # exist fails, in one transaction that leaves the tables untouched
+        upgrade_if_behind(engine)
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO alembic_version VALUES ('9999')"))
+    with pytest.raises(Exception, match="9999"):  # a newer printcore's database
+        upgrade_if_behind(engine)
+    assert _version(engine) == ["9999"]  # nothing migrated
 
 
 def _labels(db: Path) -> dict[str, str]:
