@@ -11,16 +11,19 @@ and not closed by its start (``tickets.started_at``/``closed_at``), and the prin
 names. Four queries in one read transaction.
 
 :meth:`SqlHistory.tally` on PostgreSQL reduces in the database instead (a year of a busy
-lab is 100,000 events; reading them all into Python took seconds): counts per local day
-(``(at AT TIME ZONE zone)::date``), rejection reasons (``json_array_elements_text``),
-per-job milestones (first submit/approve/confirm/start, the standing completion and
-pickup: the last one after the last revert) with the stage medians
-(``percentile_cont(0.5)``) and nearest-rank p90s (``percentile_disc(0.9)``), all five
-stages in one pass, and the
-payments' material (``json_array_elements``), plus the queue's events read light (their
-printer only). On SQLite it reduces :meth:`history` in Python
+lab is 100,000 events; reading them all into Python took seconds), in five statements:
+counts per local day (``width_bucket`` over the range's local midnights in UTC, computed
+here with ``zoneinfo`` as the in-memory reader does; index ``(subject, kind, at)``),
+rejection reasons (``json_array_elements_text`` over the range's ``reject`` events),
+per-job milestones in one pass over the jobs' events before the range's end, grouped by
+job and kept when the job has one in the range (``HAVING max(at) >= start``): first
+submit/approve/confirm/start, the standing completion and pickup (the last one after the
+last revert), with the stage medians (``percentile_cont(0.5)``) and nearest-rank p90s
+(``percentile_disc(0.9)``) of all five stages; the payments' material
+(``json_to_recordset``: each payment's JSON parsed once), plus the queue's events read
+light (their printer only). On SQLite it reduces :meth:`history` in Python
 (``printcore.requests.analytics.tally``). The integration tests hold both to the same
-hand-computed figures.
+hand-computed figures. Timings: docs/reports.md ("Speed").
 """
 
 from __future__ import annotations
