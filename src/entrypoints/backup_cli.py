@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from entrypoints.settings import Settings
+if TYPE_CHECKING:  # annotations only: main() loads the settings
+    from entrypoints.settings import Settings
 
 __all__ = ["add_parsers"]
 

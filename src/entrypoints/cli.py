@@ -37,9 +37,12 @@ import argparse
 import getpass
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from entrypoints.settings import Settings, SettingsError, load_settings
 from printcore.errors import PrintcoreError, StorageError, ValidationError
+
+if TYPE_CHECKING:  # main() imports the settings once the arguments parsed
+    from entrypoints.settings import Settings
 
 # Start-up time (issue 14): building the parser imports no adapter; each ``cmd_*``
 # imports what it needs when it runs (tests/unit/test_cli_imports.py keeps it so).
@@ -360,7 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if problem is not None:
         print(f"printcore: {problem} Nothing was changed.", file=sys.stderr)
         return 1
-    args = build_parser().parse_args(raw)
+    args = build_parser().parse_args(raw)  # --help and usage errors end here
+    from entrypoints.settings import SettingsError, load_settings
+
     try:
         settings = load_settings()
         return int(args.func(settings, args))

@@ -16,10 +16,12 @@ nothing copied; 2 a URL that is not PostgreSQL or a database that cannot be reac
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from entrypoints.settings import Settings
 from printcore.errors import StorageError
+
+if TYPE_CHECKING:  # annotations only: main() loads the settings
+    from entrypoints.settings import Settings
 
 __all__ = ["add_db_parsers"]
 

@@ -19,12 +19,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from entrypoints.settings import Settings
-
 if TYPE_CHECKING:  # imported when a check runs, not when the parser is built
     from sqlalchemy import Engine
 
     from adapters.health import Readiness
+    from entrypoints.settings import Settings
 
 __all__ = ["add_parsers", "cmd_doctor", "readiness_for"]
 

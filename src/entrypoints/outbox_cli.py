@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from entrypoints.settings import Settings
 from printcore.outbox import STATUSES, OutboxMessage
 from printcore.requests.job import Actor
+
+if TYPE_CHECKING:  # annotations only: main() loads the settings
+    from entrypoints.settings import Settings
 
 __all__ = ["add_parsers", "format_message"]
 

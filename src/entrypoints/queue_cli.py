@@ -33,10 +33,9 @@ import logging
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from entrypoints.settings import Settings
 from printcore.errors import ValidationError
 from printcore.outbox import MessageSender, OutboxMessage, OutboxService
 from printcore.queue.durations import format_duration, parse_duration
@@ -44,6 +43,9 @@ from printcore.queue.entities import Ticket
 from printcore.queue.ports import QueueNotice, queue_notice_of
 from printcore.queue.service import Placement, QueueService
 from printcore.requests.job import Actor
+
+if TYPE_CHECKING:  # annotations only: main() loads the settings
+    from entrypoints.settings import Settings
 
 __all__ = ["add_parsers"]
 

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from entrypoints.settings import Settings
+if TYPE_CHECKING:  # annotations only: main() loads the settings
+    from entrypoints.settings import Settings
 
 __all__ = ["ReminderLoop", "add_parsers"]
 

@@ -19,11 +19,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from entrypoints.settings import Settings
 from printcore.errors import StorageError, ValidationError
 from printcore.requests.retention import RetentionMode, RetentionPlan
+
+if TYPE_CHECKING:  # annotations only: main() loads the settings
+    from entrypoints.settings import Settings
 
 __all__ = ["add_parsers", "cmd_retention", "format_plan"]
 
