@@ -195,6 +195,27 @@ def test_every_figure_matches_the_hand_computed_history(backend: Backend) -> Non
     assert report_json(_analytics(reader).report("2026-10-05", "2026-10-06")) == EXPECTED
 
 
+@pytest.mark.parametrize("share", [0.0, 2.0], ids=["single-pass", "touched-first"])
+def test_both_stage_statements_give_the_hand_computed_figures(
+        backend: Backend, share: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL picks one of two statements for the stages by how much of the log the
+    range covers (``_WIDE_SHARE``); forced each way, the seeded history's figures are the
+    hand-computed ones, for the two days and for 10-06 alone (A's review and B's pickup
+    stage start before it)."""
+    import adapters.sql.analytics as sql_analytics
+    from adapters.web.analytics_api import report_json
+
+    monkeypatch.setattr(sql_analytics, "_WIDE_SHARE", share)
+    uow, reader = backend
+    seed(uow)
+    svc = _analytics(reader)
+    assert report_json(svc.report("2026-10-05", "2026-10-06")) == EXPECTED
+    monkeypatch.setattr(sql_analytics, "_WIDE_SHARE", 1.0 - share / 2)  # the other one
+    other = report_json(svc.report("2026-10-06", "2026-10-06"))
+    monkeypatch.setattr(sql_analytics, "_WIDE_SHARE", share)
+    assert report_json(svc.report("2026-10-06", "2026-10-06")) == other
+
+
 def test_the_local_day_boundary_and_ranges_outside_the_history(backend: Backend) -> None:
     from adapters.web.analytics_api import report_json
 
