@@ -15,8 +15,10 @@ lab is 100,000 events; reading them all into Python took seconds), in five state
 counts per local day (``width_bucket`` over the range's local midnights in UTC, computed
 here with ``zoneinfo`` as the in-memory reader does; index ``(subject, kind, at)``),
 rejection reasons (``json_array_elements_text`` over the range's ``reject`` events),
-per-job milestones in one pass over the jobs' events before the range's end, grouped by
-job and kept when the job has one in the range (``HAVING max(at) >= start``): first
+per-job milestones from the jobs' events before the range's end (for a range covering
+much of the log, one pass grouping every job and keeping those with an event in the
+range, ``HAVING max(at) >= start``; for a narrower one, those jobs found first through
+the index; the same rows either way): first
 submit/approve/confirm/start, the standing completion and pickup (the last one after the
 last revert), with the stage medians (``percentile_cont(0.5)``) and nearest-rank p90s
 (``percentile_disc(0.9)``) of all five stages; the payments' material
