@@ -155,6 +155,10 @@ EXPECTED["periods"] = [{"period": d["date"], "first": d["date"], "last": d["date
                         **{k: v for k, v in d.items() if k != "date"}}
                        for d in EXPECTED["days"]]
 EXPECTED["printers"] = []  # no queue in this history
+# 2 days; 4 completions - 1 reverted = 3 prints; 3 pickups - 1 reverted = 2
+EXPECTED["throughput"] = {"days": 2, "prints": 3, "pickups": 2, "prints_per_day": 1.5,
+                          "prints_per_week": 10.5, "pickups_per_day": 1.0,
+                          "pickups_per_week": 7.0}
 EXPECTED["queue_waits"] = [
     {"wait": "offered", "from": "joined", "to": "offered", "tickets": 0,
      "median_minutes": None, "p90_minutes": None},

@@ -25,6 +25,7 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import attrs
 from email_validator import EmailNotValidError, validate_email
 from markupsafe import Markup, escape
 from starlette.requests import Request
@@ -62,7 +63,8 @@ def report_json(report: Report) -> dict[str, Any]:
     revenue_cents}], revenue_cents, payments, voided_payments, group: "day"|"week",
     periods: [{period, first, last, the same counts}], printers: [{printer, prints,
     hours_in_use, hours_in_range, utilisation}], queue_waits: [{wait, from, to, tickets,
-    median_minutes, p90_minutes}]}``; dates ``YYYY-MM-DD`` (local), ``period`` a date or an
+    median_minutes, p90_minutes}], throughput: {days, prints, pickups, prints_per_day,
+    prints_per_week, pickups_per_day, pickups_per_week}}``; dates ``YYYY-MM-DD`` (local), ``period`` a date or an
     ISO week ``2026-W41``, hours and minutes as numbers (null: no job / ticket),
     utilisation 0..1, grams, integer cents."""
     return {
@@ -89,6 +91,7 @@ def report_json(report: Report) -> dict[str, Any]:
         "queue_waits": [{"wait": w.wait, "from": w.start, "to": w.end, "tickets": w.tickets,
                          "median_minutes": w.median_minutes, "p90_minutes": w.p90_minutes}
                         for w in report.queue_waits],
+        "throughput": attrs.asdict(report.throughput),
     }
 
 

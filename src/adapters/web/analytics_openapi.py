@@ -38,6 +38,10 @@ def analytics_paths(errors: Any, security: list[dict[str, list[str]]]) -> dict[s
             "revenue_cents": {"type": "integer"}})},
         "revenue_cents": {"type": "integer"}, "payments": _COUNT,
         "voided_payments": _COUNT,
+        "throughput": _object({
+            "days": _COUNT, "prints": {"type": "integer"}, "pickups": {"type": "integer"},
+            **{k: {"type": "number"} for k in ("prints_per_day", "prints_per_week",
+                                               "pickups_per_day", "pickups_per_week")}}),
         "group": {"type": "string", "enum": ["day", "week"]},
         "periods": {"type": "array", "description": "The counts per local day, or per "
                     "ISO week (Monday to Sunday; the first and last week clipped to the "

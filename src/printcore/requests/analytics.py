@@ -57,6 +57,7 @@ __all__ = [
     "DEFAULT_DAYS", "GROUPS", "MAX_RANGE_DAYS", "QUEUE_KINDS", "STAGES", "Analytics",
     "DateRange", "DayFigures", "History", "HistoryReader", "MaterialUse", "PaymentRecord",
     "Period", "PrinterUse", "QueueWait", "Report", "StageStats", "StageTime", "Tally",
+    "Throughput",
     "compute", "report_of", "tally",
 ]
 
@@ -183,6 +184,35 @@ class Report:
     periods: tuple[Period, ...] = ()  # per ``group``: days, or ISO weeks
     printers: tuple[PrinterUse, ...] = ()
     queue_waits: tuple[QueueWait, ...] = ()
+
+    @property
+    def throughput(self) -> Throughput:
+        """Finished work per day and per week, averaged over the range's days."""
+        return Throughput.of(self.totals, len(self.days))
+
+
+@attrs.frozen
+class Throughput:
+    """The lab's throughput over ``days`` local days: ``prints`` finished (completions
+    minus reverted completions: a reverted and redone completion counts once) and
+    ``pickups`` (pickups minus reverted pickups), each as a total and as an average per
+    day and per 7 days, rounded to 0.01."""
+
+    days: int
+    prints: int
+    pickups: int
+    prints_per_day: float
+    prints_per_week: float
+    pickups_per_day: float
+    pickups_per_week: float
+
+    @classmethod
+    def of(cls, totals: DayFigures, days: int) -> Throughput:
+        prints = totals.completions - totals.reverted_completions
+        pickups = totals.pickups - totals.reverted_pickups
+        per = max(days, 1)
+        return cls(days, prints, pickups, round(prints / per, 2), round(prints * 7 / per, 2),
+                   round(pickups / per, 2), round(pickups * 7 / per, 2))
 
 
 _COLUMNS = {"submit": "submissions", "submitted": "submissions", "approve": "approvals",
