@@ -12,6 +12,7 @@ import logging
 import threading
 from collections import deque
 from datetime import UTC, datetime
+from typing import Any
 
 import attrs
 
@@ -52,6 +53,12 @@ class RecentWarnings(logging.Handler):
             return
         self._records.append(entry)  # emit() runs under the handler's lock (Handler.handle)
 
+    def add(self, level: str, logger: str, message: str) -> None:
+        """Keep one entry that did not come through stdlib logging (structlog's)."""
+        entry = LoggedWarning(datetime.now(UTC), level, logger, message)
+        with self.lock or threading.Lock():
+            self._records.append(entry)
+
     def latest(self) -> list[LoggedWarning]:
         """The kept records, newest first."""
         with self.lock or threading.Lock():
@@ -74,4 +81,28 @@ def install(capacity: int = CAPACITY) -> RecentWarnings:
         if _installed is None:
             _installed = RecentWarnings(capacity)
             logging.getLogger().addHandler(_installed)
+            _capture_structlog(_installed)
         return _installed
+
+
+_STRUCTLOG_LEVELS = {"warning": "WARNING", "warn": "WARNING", "error": "ERROR",
+                     "exception": "ERROR", "critical": "CRITICAL", "fatal": "CRITICAL"}
+
+
+def _capture_structlog(handler: RecentWarnings) -> None:
+    """printcore's own loggers (delivery, reminders, the queue log) are structlog's,
+    printing to standard output, not stdlib logging: a first processor copies their
+    warnings and errors into ``handler`` and passes the event on unchanged."""
+    import structlog
+
+    def capture(_logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+        level = _STRUCTLOG_LEVELS.get(method)
+        if level is not None:
+            extra = " ".join(f"{k}={v!r}" for k, v in event.items()
+                             if k not in ("event", "logger", "timestamp", "level"))
+            text = str(event.get("event", "")) + (f" ({extra})" if extra else "")
+            handler.add(level, str(event.get("logger", "printcore")), text)
+        return event
+
+    processors = list(structlog.get_config()["processors"])
+    structlog.configure(processors=[capture, *processors])

@@ -257,3 +257,24 @@ def test_the_descriptions_name_real_environment_variables() -> None:
                                     text)
              if f'"{name}"' not in source}
     assert wrong == {}
+
+
+def test_structlog_warnings_reach_the_buffer_and_still_print(capsys: pytest.CaptureFixture[str]) -> None:
+    """printcore's own loggers are structlog's (stdout, not stdlib logging): after
+    install(), their warnings and errors are kept too (with the event's keys), infos are
+    not, and the line is still printed."""
+    import structlog
+
+    from adapters import warnings_log
+
+    kept = warnings_log.install()
+    kept.clear()
+    log = structlog.get_logger("printcore.test")
+    log.info("delivered", message_id=1)
+    log.warning("delivery failed", message_id=7, error="SMTP 451")
+    log.error("gave up", message_id=7)
+    latest = kept.latest()
+    assert [(w.level, w.message) for w in latest] == [
+        ("ERROR", "gave up (message_id=7)"),
+        ("WARNING", "delivery failed (message_id=7 error='SMTP 451')")]
+    assert "delivery failed" in capsys.readouterr().out
