@@ -41,6 +41,7 @@ import attrs
 
 from printcore.errors import NotFoundError, ValidationError
 from printcore.events import Actor, Event
+from printcore.lab_events import lab_event
 from printcore.ports import Clock, EventLog, Notice, StaffRepository
 
 __all__ = [
@@ -402,33 +403,66 @@ class OutboxService:
         """
         now = self.clock.now()
         with self.uow() as uow:
-            if actor.kind != "system":
-                member = uow.staff.get(actor.name) if actor.kind == "staff" else None
-                if member is None or not member.active:
-                    raise ValidationError(
-                        f"Choose your name from the staff list: {actor.name!r} is not active "
-                        "staff.", {"staff_name": "Choose your name from the staff list."})
+            self._check_actor(uow, actor)
             message = uow.outbox.get(message_id)
             if message.status == "sent":
                 raise ValidationError(
                     f"Message {message_id} was already delivered; nothing to retry.",
                     {"message": "Already sent."})
-            previous = message.last_error
-            readdressed: dict[str, Any] = {}
-            if (recipient is not None and message.channel == "email"
-                    and recipient != message.recipient):
-                readdressed = {"previous_recipient": message.recipient, "recipient": recipient}
-                message.recipient = recipient
-            message.status = "pending"
-            message.attempts = 0
-            message.next_attempt_at = now
-            message.lease_until = None
-            message.relayed_at = None
-            uow.outbox.finish(message)
-            uow.events.append(Event(
-                message.subject, message.subject_id, "message_retried", actor, now,
-                details={"message_id": message_id, "kind": message.kind,
-                         "previous_error": previous, **readdressed},
-            ))
+            self._requeue(uow, message, actor, recipient, now)
             uow.commit()
         return message
+
+    def retry_failed(self, actor: Actor,
+                     recipient_for: Callable[[OutboxMessage], str | None] | None = None,
+                     limit: int = 10_000) -> list[int]:
+        """Send every failed row again now (as :meth:`retry`; ``recipient_for(message)``
+        gives each one's corrected address, or None), in one unit of work with one lab
+        event ``outbox_retried`` (count and ids) after the per-message events. Returns the
+        ids, oldest first; none failed: nothing is written. Raises ValidationError for an
+        actor who is not active staff (nothing retried)."""
+        now = self.clock.now()
+        with self.uow() as uow:
+            self._check_actor(uow, actor)
+            listed = uow.outbox.list("failed", None, None, limit)  # may lack attachments
+            failed = [uow.outbox.get(m.id or 0) for m in sorted(listed, key=lambda m: m.id or 0)]
+            for message in failed:
+                recipient = recipient_for(message) if recipient_for is not None else None
+                self._requeue(uow, message, actor, recipient, now)
+            ids = [m.id or 0 for m in failed]
+            if ids:
+                uow.events.append(lab_event("outbox_retried", actor, now,
+                                            count=len(ids), message_ids=ids))
+                uow.commit()
+        return ids
+
+    @staticmethod
+    def _check_actor(uow: OutboxUnitOfWork, actor: Actor) -> None:
+        if actor.kind != "system":
+            member = uow.staff.get(actor.name) if actor.kind == "staff" else None
+            if member is None or not member.active:
+                raise ValidationError(
+                    f"Choose your name from the staff list: {actor.name!r} is not active "
+                    "staff.", {"staff_name": "Choose your name from the staff list."})
+
+    @staticmethod
+    def _requeue(uow: OutboxUnitOfWork, message: OutboxMessage, actor: Actor,
+                 recipient: str | None, now: datetime) -> None:
+        """Back to pending, due ``now``, with a ``message_retried`` event on its subject."""
+        previous = message.last_error
+        readdressed: dict[str, Any] = {}
+        if (recipient is not None and message.channel == "email"
+                and recipient != message.recipient):
+            readdressed = {"previous_recipient": message.recipient, "recipient": recipient}
+            message.recipient = recipient
+        message.status = "pending"
+        message.attempts = 0
+        message.next_attempt_at = now
+        message.lease_until = None
+        message.relayed_at = None
+        uow.outbox.finish(message)
+        uow.events.append(Event(
+            message.subject, message.subject_id, "message_retried", actor, now,
+            details={"message_id": message.id, "kind": message.kind,
+                     "previous_error": previous, **readdressed},
+        ))

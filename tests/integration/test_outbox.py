@@ -195,6 +195,45 @@ def test_only_active_staff_or_the_command_line_retry(uow_factory: Callable[[], A
     assert again.status == "pending"
 
 
+def test_retry_failed_sends_every_failed_row_again_in_one_unit_of_work(
+    uow_factory: Callable[[], Any],
+) -> None:
+    """The admin's "send all failed again": every failed row (not the sent or pending
+    ones) back to pending with its own message_retried event, one corrected address
+    applied, and one outbox_retried lab event with the ids. Bad inputs tried: an actor
+    who is not active staff (nothing retried, no event), nothing failed (nothing
+    written)."""
+    from printcore.lab_events import LAB_ID, LAB_SUBJECT
+
+    sender = Recorder([DeliveryError("550 unknown mailbox", permanent=True)] * 2)
+    svc = service(uow_factory, sender, FixedClock(T0))
+    first, second, fine = (add(uow_factory, job_id=n) for n in (11, 12, 13))
+    add_staff(uow_factory)
+    add_staff(uow_factory, "Former Staff", active=False)
+    for message_id in (first, second, fine):
+        svc.deliver(message_id)
+    assert [svc.get(i).status for i in (first, second, fine)] == ["failed", "failed", "sent"]
+    with pytest.raises(ValidationError, match="Choose your name"):
+        svc.retry_failed(Actor.staff("Former Staff"))
+    assert [svc.get(i).status for i in (first, second)] == ["failed", "failed"]
+    corrected = {second: "jane.d@university.edu"}
+    assert svc.retry_failed(ANA, recipient_for=lambda m: corrected.get(m.id or 0)) == [
+        first, second]
+    rows = [svc.get(i) for i in (first, second, fine)]
+    assert [r.status for r in rows] == ["pending", "pending", "sent"]
+    assert rows[1].recipient == "jane.d@university.edu"
+    with uow_factory() as uow:
+        lab = uow.events.for_subject(LAB_SUBJECT, LAB_ID)
+        retried = [e for n in (11, 12) for e in uow.events.for_subject("job", n)
+                   if e.kind == "message_retried"]
+    assert [(e.kind, e.actor.name, e.details["message_ids"]) for e in lab] == [
+        ("outbox_retried", "Ana Lee", [first, second])]
+    assert len(retried) == 2 and retried[1].details["recipient"] == "jane.d@university.edu"
+    assert svc.retry_failed(ANA) == []  # nothing failed now: nothing written
+    with uow_factory() as uow:
+        assert len(uow.events.for_subject(LAB_SUBJECT, LAB_ID)) == 1
+
+
 def test_a_leased_row_is_left_alone_until_the_lease_ends(
     uow_factory: Callable[[], Any],
 ) -> None:

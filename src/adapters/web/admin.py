@@ -45,7 +45,6 @@ from printcore.errors import (
     ValidationError,
 )
 from printcore.events import Actor
-from printcore.lab_events import lab_event
 from printcore.requests.service import REJECTION_REASONS
 from printcore.staff import MIN_PASSWORD_LENGTH
 
@@ -324,28 +323,14 @@ def admin_routes(ctx: WebContext, render: Renderer) -> list[BaseRoute]:
         return f"Message {message.id} will be sent again now."
 
     def retry_failed(request: Request, form: FormData, actor: Actor, ws: str) -> str:
+        # One unit of work: every failed row back to pending with its message_retried
+        # event, and one outbox_retried lab event (count and ids). The corrected
+        # addresses are read first, outside that unit of work.
         outbox = outbox_service()
-        retried: list[int] = []
-        skipped: list[int] = []  # sent or changed meanwhile by another process
-        for message in outbox.list(status="failed", limit=10_000):
-            try:
-                outbox.retry(message.id, actor, recipient=readdress(message))
-            except NotFoundError:
-                skipped.append(message.id)
-                continue
-            except ValidationError as err:
-                if "staff_name" in err.fields:
-                    raise  # not active staff: nothing was retried
-                skipped.append(message.id)
-                continue
-            retried.append(message.id)
+        addresses = {m.id: readdress(m) for m in outbox.list(status="failed", limit=10_000)}
+        retried = outbox.retry_failed(actor, recipient_for=lambda m: addresses.get(m.id))
         if not retried:
             return "No failed messages to send again."
-        with ctx.staff.uow() as uow:
-            uow.events.append(lab_event("outbox_retried", actor, ctx.staff.clock.now(),
-                                        count=len(retried), message_ids=retried,
-                                        skipped=skipped))
-            uow.commit()
         plural = "s" if len(retried) != 1 else ""
         return f"{len(retried)} failed message{plural} will be sent again now."
 
