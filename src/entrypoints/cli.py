@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -380,6 +381,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"printcore: {err}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (``printcore queue history | head -1``): what it read is
+        # what it wanted. Point stdout at /dev/null so the exit's flush cannot fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _is_printers_file_error(err: BaseException) -> bool:

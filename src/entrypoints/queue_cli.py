@@ -113,14 +113,19 @@ def _notices_after(outbox: OutboxService, after: int) -> list[OutboxMessage]:
     return [m for m in reversed(rows) if (m.id or 0) > after and m.channel == "discord"]
 
 
-def _print_notices(notices: list[QueueNotice], settings: Settings) -> None:
+def _print_notices(notices: list[QueueNotice], settings: Settings,
+                   positions: dict[int, int] | None = None) -> None:
+    """``positions``: ticket id → place among the queued now (what a missed window left)."""
     for notice in notices:
         if notice.kind == "offered":
             print(f"  → {notice.member_name} ({notice.member}): {notice.printer} is yours; "
                   f"claim it by {_when(notice.deadline, settings)}")
         elif notice.kind == "missed":
+            place = (positions or {}).get(notice.ticket_id)
+            where = (f"; back in the queue at position {place}" if place else
+                     "; back in the queue")
             print(f"  → {notice.member_name} ({notice.member}): missed the window on "
-                  f"{notice.printer}; back in the queue behind the next member")
+                  f"{notice.printer}{where}")
         elif notice.kind == "expired":
             print(f"  → {notice.member_name} ({notice.member}): ticket #{notice.ticket_id} "
                   "expired (second missed window in a row)")
@@ -149,7 +154,10 @@ def cmd_queue(settings: Settings, args: argparse.Namespace) -> int:
         before = _newest_notice(outbox)
         _run(queue, settings, args)
         committed = _notices_after(outbox, before)
-        _print_notices([queue_notice_of(m) for m in committed], settings)
+        notices = [queue_notice_of(m) for m in committed]
+        positions = ({p.ticket.id or 0: p.position for p in queue.status()[1]}
+                     if any(n.kind == "missed" for n in notices) else {})
+        _print_notices(notices, settings, positions)
         for message in committed:
             outbox.deliver(message.id or 0)  # skipped when the bot delivers them
     finally:
@@ -161,8 +169,19 @@ def _staff(args: argparse.Namespace) -> Actor:
     return Actor.staff(args.staff, "printcore queue")
 
 
+def _printer_name(queue: QueueService, given: str) -> str:
+    """The configured spelling of a printer named in any case (``x1c-1`` → ``X1C-1``);
+    an unknown name is passed on for the service to refuse with the known names."""
+    names = [p.name for p in queue.status()[0]]
+    exact = [n for n in names if n == given]
+    folded = [n for n in names if n.casefold() == given.casefold()]
+    return exact[0] if exact else folded[0] if len(folded) == 1 else given
+
+
 def _run(queue: QueueService, settings: Settings, args: argparse.Namespace) -> None:
     action = args.queue_command
+    if getattr(args, "printer", None) is not None:
+        args.printer = _printer_name(queue, args.printer)
     if action == "join":
         if args.sliced is not None:
             est = _estimate_from_sliced(Path(args.sliced))
@@ -199,20 +218,36 @@ def _run(queue: QueueService, settings: Settings, args: argparse.Namespace) -> N
     elif action == "status":
         printers, placements = queue.status()
         print("printers:")
+        names = {pl.ticket.member: pl.ticket.member_name for pl in placements}
         for p in printers:
-            detail = f" (holder {p.holder})" if p.holder else ""
+            detail = ""
+            if p.holder:
+                who = names.get(p.holder, p.holder)
+                if p.status == "offered":
+                    detail = f" to {who}, claim by {_when(p.claim_deadline, settings)}"
+                elif p.status == "claimed":
+                    detail = f" by {who}, start by {_when(p.start_deadline, settings)}"
+                else:
+                    detail = f" (holder {who})"
             if p.print_member:
-                detail += (f" (print of {p.print_member}, predicted end "
-                           f"{_when(p.predicted_end, settings)})")
-            print(f"  {p.name:12} {p.status}{detail}")
+                detail += (f" (print of {names.get(p.print_member, p.print_member)}, "
+                           f"predicted end {_when(p.predicted_end, settings)})")
+            print(f"  {p.name:12} {p.status.replace('_', ' ')}{detail}")
         print("queue:" if placements else "queue: empty")
         for placement in placements:
             print(f"  {_placement_line(placement, settings)}")
     elif action == "mine":
-        for ticket in queue.myjobs(args.member) or []:
+        tickets = queue.myjobs(args.member)
+        if not tickets:
+            print(f"{args.member} has no tickets yet (printcore queue join {args.member} "
+                  "JOB EST)")
+        for ticket in tickets:
             print(_ticket_line(ticket, settings))
     elif action == "history":
-        for ticket in queue.history(args.limit):
+        closed = queue.history(args.limit)
+        if not closed:
+            print("no closed prints yet")
+        for ticket in closed:
             print(_ticket_line(ticket, settings))
     elif action == "predict":
         est = parse_duration(args.est) if args.est else None
@@ -235,10 +270,21 @@ def _run(queue: QueueService, settings: Settings, args: argparse.Namespace) -> N
         print(f"removed: {_ticket_line(ticket, settings)}")
     elif action == "release":
         printer = queue.release_printer(args.printer, _staff(args))
-        print(f"released {printer.name}: now {printer.status}")
+        print(f"released {printer.name}: now {_printer_now(queue, printer.name, settings)}")
     elif action in ("out-of-service", "back-in-service"):
         printer = queue.set_in_service(args.printer, action == "back-in-service", _staff(args))
-        print(f"{printer.name}: {printer.status.replace('_', ' ')}")
+        print(f"{printer.name}: {_printer_now(queue, printer.name, settings)}")
+
+
+def _printer_now(queue: QueueService, name: str, settings: Settings) -> str:
+    """The printer as it is after the command (which may have offered it at once)."""
+    printers, placements = queue.status()
+    printer = next(p for p in printers if p.name == name)
+    if printer.status == "offered" and printer.holder:
+        who = next((pl.ticket.member_name for pl in placements
+                    if pl.ticket.member == printer.holder), printer.holder)
+        return f"offered to {who}, claim by {_when(printer.claim_deadline, settings)}"
+    return printer.status.replace("_", " ")
 
 
 def _parse_at(text: str) -> datetime:
@@ -289,6 +335,17 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
         container.close()
 
 
+def _durations_may_look_negative(parser: argparse.ArgumentParser) -> None:
+    """``-5m`` or ``-1h30m`` is a (refused) duration, not an unknown option: argparse
+    takes a value for a positional only when it looks like a negative number, and its
+    test for that (``_negative_number_matcher``, CPython 3.11–3.13) knows only digits.
+    These parsers have no option that starts with a digit, so widening it is safe; the
+    duration check then answers with the accepted forms."""
+    import re
+
+    parser._negative_number_matcher = re.compile(r"^-\d")  # type: ignore[attr-defined]
+
+
 def add_parsers(sub: Any) -> None:
     """Add ``queue`` and ``sweep`` to the ``printcore`` parser's subcommands."""
     queue = sub.add_parser("queue", help="the self-service printer queue")
@@ -297,6 +354,7 @@ def add_parsers(sub: Any) -> None:
     join.add_argument("member")
     join.add_argument("job")
     join.add_argument("est", nargs="?", help="estimated print time, e.g. 1h30m")
+    _durations_may_look_negative(join)
     join.add_argument("--name", help="the member's display name (default: MEMBER)")
     join.add_argument("--sliced", help="read the estimate from a .gcode.3mf or .gcode file")
     claim = q.add_parser("claim", help="claim the printer offered to you")
@@ -311,10 +369,12 @@ def add_parsers(sub: Any) -> None:
     notdone = q.add_parser("notdone", help="the previous print is still running")
     notdone.add_argument("member")
     notdone.add_argument("remaining", nargs="?", help="time it still needs, e.g. 20m")
+    _durations_may_look_negative(notdone)
     q.add_parser("cancel", help="leave the queue").add_argument("member")
     update = q.add_parser("update-time", help="change your estimate")
     update.add_argument("member")
     update.add_argument("est")
+    _durations_may_look_negative(update)
     q.add_parser("status", help="printers and the queue with ETAs")
     q.add_parser("mine", help="a member's tickets").add_argument("member")
     history = q.add_parser("history", help="recent closed prints")
@@ -322,6 +382,7 @@ def add_parsers(sub: Any) -> None:
     predict = q.add_parser("predict", help="suggest a print time from history")
     predict.add_argument("member")
     predict.add_argument("est", nargs="?")
+    _durations_may_look_negative(predict)
     sweep = q.add_parser("sweep", help="fire due offers and deadlines once")
     sweep.add_argument("--at", help="sweep as if it were this (future) time, for trying "
                        "the story by hand, e.g. 2026-11-23T15:30Z")

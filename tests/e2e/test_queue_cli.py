@@ -118,7 +118,7 @@ def test_the_whole_story_by_hand(lab: Lab) -> None:
     closed = lab.q("close", "bob", "X1C-1", "finished")
     assert "Ann (ann): 'bracket'" in closed and "done on X1C-1, finished" in closed
     lab.q("start", "bob")
-    assert "bob" in lab.printer_line("X1C-1")
+    assert "print of Bob" in lab.printer_line("X1C-1")  # the member's name, not the id
 
     # Carl and Dan wait; Carl misses his window, drops behind Dan, misses again: expired.
     lab.q("join", "carl", "a", "1h", "--name", "Carl")
@@ -138,10 +138,10 @@ def test_the_whole_story_by_hand(lab: Lab) -> None:
 
     # Staff: out of service sends Dan (holding the offer) back to the head; back again.
     assert "out of service" in lab.q("out-of-service", "X1C-1", "--staff", "Ada Lovelace")
-    assert "dan" not in lab.printer_line("X1C-1")
+    assert "Dan" not in lab.printer_line("X1C-1")
     # Bob's print is still on the bed (predicted to end in 30 min): printing, no offer yet.
     assert "printing" in lab.q("back-in-service", "X1C-1", "--staff", "Ada Lovelace")
-    assert "dan" not in lab.printer_line("X1C-1")
+    assert "Dan" not in lab.printer_line("X1C-1")
     assert "Dan (dan): 'b', est. 1h, queued; position 1" in lab.q("status")
     assert "sweep: 0 offered" in lab.run("sweep", "--once")
     # Every notice printed was an outbox row; without Discord each went to the log, once.
@@ -203,3 +203,34 @@ def test_sliced_file_estimate_and_process_setup_errors(lab: Lab, tmp_path: Path)
     printers.write_text("printers:\n  - name: X1C-1\n")
     out = lab.run("bot", code=2)
     assert "Could not reach Discord" in out or "rejected" in out
+
+
+def test_the_cli_words_issue_14(lab: Lab, tmp_path: Path) -> None:
+    """Issue 14, defect 4: a negative-looking duration is refused with the duration help
+    (not taken as an option); empty ``mine``/``history`` say so; printer names in any
+    case (the configured spelling kept); ``status`` names members and shows the claim-by
+    and start-by times; a closed pipe ends quietly; ``release`` says whom it offered the
+    printer to; a missed window names the place it left, not a member behind who is not
+    there."""
+    lab.run("staff", "add", "Ada Lovelace")
+    for args in (("join", "ann", "part", "-5m"), ("join", "ann", "part", "-1h30m")):
+        out = lab.q(*args, code=1)
+        assert "is negative" in out and "1h30m" in out and "usage:" not in out, out
+    assert lab.q("mine", "ann").strip() == (
+        "ann has no tickets yet (printcore queue join ann JOB EST)")
+    assert lab.q("history").strip() == "no closed prints yet"
+    lab.q("join", "ann", "bracket", "1h", "--name", "Ann")
+    lab.q("join", "bob", "gear", "30m", "--name", "Bob")
+    assert re.search(r"X1C-1 +offered to Ann, claim by \w{3} \d\d \w{3} \d\d:\d\d C[SD]T",
+                     lab.printer_line("X1C-1")), lab.printer_line("X1C-1")
+    assert "claimed X1C-1" in lab.q("claim", "ann", "x1c-1")
+    assert re.search(r"claimed by Ann, start by .* C[SD]T", lab.printer_line("X1C-1"))
+    piped = subprocess.run(
+        f'"{sys.executable}" -m entrypoints.cli queue status | head -1', shell=True,
+        env=lab.env, capture_output=True, text=True, timeout=120)
+    assert piped.stdout.strip() == "printers:" and "Traceback" not in piped.stderr, piped
+    out = lab.q("release", "X1C-1", "--staff", "Ada Lovelace")
+    assert re.search(r"released X1C-1: now offered to (Ann|Bob), claim by", out), out
+    out = lab.sweep_at(11)
+    assert "back in the queue behind the next member" not in out
+    assert re.search(r"missed the window on X1C-1; back in the queue", out), out
