@@ -138,7 +138,7 @@ def test_staff_work_the_queue_in_the_browser(
         card.get_by_role("button", name="Put back in service").click()
         expect(page.locator(".flash")).to_have_text("X1C-2 is back in service, now offered to Bob.")
         expect(card).to_have_attribute("data-status", "offered")
-        assert "X1C-2        offered (holder qb-bob)" in _queue(server, "status")
+        assert "X1C-2        offered to Bob, claim by" in _queue(server, "status")
         _shot(page, shots, "03-back")
     finally:
         context.close()

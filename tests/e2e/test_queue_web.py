@@ -354,7 +354,7 @@ def test_staff_actions_change_the_queue(lab: Lab) -> None:
         assert flash_on(page) == ("Released X1C-3: Cy is back at the head of the queue; "
                                   "X1C-3 is now offered to Cy.")
         assert printers_on(page)["X1C-3"][0] == "offered"
-        assert "offered (holder cy)" in lab.status()["X1C-3"]
+        assert "offered to Cy, claim by" in lab.status()["X1C-3"]
         assert "Offered to Cy" in printers_on(page)["X1C-3"][1]
         assert "Claim by" in printers_on(page)["X1C-3"][1]
 
@@ -363,14 +363,14 @@ def test_staff_actions_change_the_queue(lab: Lab) -> None:
         assert flash_on(page) == ("X1C-3 is out of service; Cy is back at the head of the "
                                   "queue. Nothing will be offered on it until it is back.")
         assert printers_on(page)["X1C-3"][0] == "out_of_service"
-        assert "out_of_service" in lab.status()["X1C-3"]
+        assert "out of service" in lab.status()["X1C-3"]
         assert "queued; position 1" in lab.status()["3"]
         assert 'action="/staff/printers/X1C-3/back-in-service"' in page
 
         # Back in service: offered to the head of the queue (Cy) at once.
         page = act_ok(web, "/staff/printers/X1C-3/back-in-service")
         assert flash_on(page) == "X1C-3 is back in service, now offered to Cy."
-        assert "offered (holder cy)" in lab.status()["X1C-3"]
+        assert "offered to Cy, claim by" in lab.status()["X1C-3"]
 
         # Release a printing printer: Ann's print is closed as finished and shows in the
         # history; the printer goes to the next member (Eve).
@@ -382,7 +382,7 @@ def test_staff_actions_change_the_queue(lab: Lab) -> None:
         assert len(history) == 1 and history[0].startswith("#1 Ann bracket X1C-1")
         assert "finished" in history[0] and "1h →" in history[0]
         assert "#1 Ann (ann): 'bracket'" in lab.q("history")
-        assert "offered (holder eve)" in lab.status()["X1C-1"]
+        assert "offered to Eve, claim by" in lab.status()["X1C-1"]
         assert flash_on(web.get("/staff/printers").text) == ""  # shown once
 
     # The event log names the staff member and the workstation for each action.
