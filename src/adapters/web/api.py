@@ -50,7 +50,7 @@ from printcore.requests.lifecycle import MAX_OVERRIDE_REASON, allowed_events, al
 from printcore.requests.pricing import round_up_to_half_hour
 from printcore.requests.search import JobQuery
 
-__all__ = ["api_routes", "job_json"]
+__all__ = ["api_routes", "job_json", "read_json_object"]
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -79,7 +79,9 @@ def event_json(event: Event) -> dict[str, Any]:
     return data
 
 
-async def _body(request: Request) -> dict[str, Any]:
+async def read_json_object(request: Request) -> dict[str, Any]:
+    """The request's JSON object body (``{}`` when empty). Raises ValidationError for a
+    body that is not JSON or not an object."""
     raw = await request.body()
     if not raw:
         return {}
@@ -201,7 +203,7 @@ def make_routes(ctx: WebContext) -> list[Route]:
         )
 
     async def login(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_json_object(request)
         name = clean_workstation(_text(body, "workstation", required=False, limit=200))
         password = body.get("password")
         if not isinstance(password, str) or not password:
@@ -301,7 +303,7 @@ def make_routes(ctx: WebContext) -> list[Route]:
 
     def action(name: str) -> Handler:
         async def handler(request: Request) -> Response:
-            body = await _body(request)
+            body = await read_json_object(request)
             who = actor(request, body)
             job_id = _job_id(request)
             version = _version(body)
@@ -366,7 +368,7 @@ def make_routes(ctx: WebContext) -> list[Route]:
         return handler
 
     async def delete_job(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_json_object(request)
         if "staff_name" not in body and request.query_params.get("staff_name"):
             body["staff_name"] = request.query_params["staff_name"]
         who = actor(request, body)
@@ -390,7 +392,7 @@ def make_routes(ctx: WebContext) -> list[Route]:
         return JSONResponse({"messages": [message_json(m) for m in rows]})
 
     async def retry_message(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_json_object(request)
         who = actor(request, body)
         message_id = int(request.path_params["message_id"])
         message = _outbox().get(message_id)
@@ -403,7 +405,7 @@ def make_routes(ctx: WebContext) -> list[Route]:
         return JSONResponse(message_json(message))
 
     async def confirm(request: Request) -> Response:
-        body = await _body(request)
+        body = await read_json_object(request)
         job = svc.confirm(_text(body, "token", limit=2000))
         return JSONResponse({"id": job.id, "status": job.status})
 
@@ -425,12 +427,12 @@ def make_routes(ctx: WebContext) -> list[Route]:
     ]
     for path, name in ACTION_PATHS.items():
         routes.append(Route(f"/jobs/{{job_id:id}}/{path}", endpoint(action(name)), methods=["POST"]))
-    routes.extend(queue_api_routes(ctx, _body, endpoint))
-    routes.extend(slicer_api_routes(ctx, _body, endpoint))
-    routes.extend(review_api_routes(ctx, _body, endpoint, job_json))
-    routes.extend(lock_api_routes(ctx, _body, endpoint))
-    routes.extend(sliced_saves_api_routes(ctx, _body, endpoint, job_json))
-    routes.extend(details_api_routes(ctx, _body, endpoint, job_json))
+    routes.extend(queue_api_routes(ctx, read_json_object, endpoint))
+    routes.extend(slicer_api_routes(ctx, read_json_object, endpoint))
+    routes.extend(review_api_routes(ctx, read_json_object, endpoint, job_json))
+    routes.extend(lock_api_routes(ctx, read_json_object, endpoint))
+    routes.extend(sliced_saves_api_routes(ctx, read_json_object, endpoint, job_json))
+    routes.extend(details_api_routes(ctx, read_json_object, endpoint, job_json))
     return routes
 
 

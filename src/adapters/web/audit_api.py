@@ -24,7 +24,6 @@ the whole storage root; it runs in a worker thread.
 
 from __future__ import annotations
 
-import json
 import threading
 from typing import Any
 
@@ -35,6 +34,7 @@ from starlette.routing import BaseRoute, Route
 
 from adapters.files.audit import KINDS, SETTLE_SECONDS, AuditReport, audit_storage
 from adapters.web.admin import SECTIONS
+from adapters.web.api import read_json_object
 from adapters.web.context import WebContext
 from adapters.web.identity import acting_name, remember_if_unset
 from adapters.web.render import Renderer
@@ -95,19 +95,6 @@ def _active_staff(ctx: WebContext, name: str) -> str:
     return name
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    raw = await request.body()
-    if not raw:
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("The request body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise ValidationError("The request body must be a JSON object.")
-    return data
-
-
 def audit_routes(ctx: WebContext, render: Renderer) -> list[BaseRoute]:
     """The four routes (registered before the ``/api/v1`` mount and ``staff_routes``)."""
 
@@ -129,7 +116,7 @@ def audit_routes(ctx: WebContext, render: Renderer) -> list[BaseRoute]:
     async def api_repair(request: Request) -> Response:
         try:
             ws = workstation(request, ctx, api=True)
-            body = await _json_object(request)
+            body = await read_json_object(request)
             dry_run = body.get("dry_run", True)
             if not isinstance(dry_run, bool):
                 raise ValidationError("dry_run must be true or false.",
