@@ -337,6 +337,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_retention_parsers(sub)
 
+    from entrypoints.watch_cli import add_parsers as add_watch_parsers
+
+    add_watch_parsers(sub)
+
     bot = sub.add_parser("bot", help="run the Discord bot and the queue sweep")
     bot.add_argument("--show-commands", action="store_true",
                      help="print the slash commands the bot would sync, and exit")
