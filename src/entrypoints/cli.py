@@ -371,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(raw)  # --help and usage errors end here
     from entrypoints.settings import SettingsError, load_settings
 
+    settings = None
     try:
         settings = load_settings()
         return int(args.func(settings, args))
@@ -378,7 +379,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"printcore: {err}", file=sys.stderr)
         return 2
     except PrintcoreError as err:
-        print(f"printcore: {err.message}", file=sys.stderr)
+        # The queue's refusals in this front end's words (printcore queue …), others as
+        # they are.
+        from entrypoints.queue_words import refusal
+
+        zone = settings.timezone if settings is not None else "UTC"
+        print(f"printcore: {refusal(err, getattr(args, 'member', None), zone)}",
+              file=sys.stderr)
         return 1
     except ValueError as err:
         if not _is_printers_file_error(err):

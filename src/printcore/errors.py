@@ -19,12 +19,19 @@ Hierarchy::
     └── StorageError                    the database cannot be reached, or the file store
                                         is inconsistent with it               (HTTP 503)
 
-Every error carries a human message that says what to do instead.
+Every error carries a human message that says what to do instead, a ``reason`` (a stable
+machine-readable name of the refusal, finer than ``code``: ``not_your_turn``,
+``lab_closed``, …; the queue's are listed in :mod:`printcore.queue.refusals`) and
+``details`` (the facts a front end needs to word it its own way: printer names, ticket
+ids, datetimes in UTC). The message is the domain's own wording and names no front end's
+commands; each front end (Discord, the CLI, the web) words the reasons it knows and falls
+back to the message.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "AuthenticationError",
@@ -50,9 +57,12 @@ class PrintcoreError(Exception):
 
     code = "error"
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, reason: str | None = None,
+                 details: Mapping[str, Any] | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.reason: str = reason or self.code
+        self.details: dict[str, Any] = dict(details or {})
 
 
 class NotFoundError(PrintcoreError):
@@ -64,12 +74,14 @@ class InvalidTransitionError(PrintcoreError):
 
     code = "invalid_transition"
 
-    def __init__(self, event: str, state: str, message: str | None = None) -> None:
+    def __init__(self, event: str, state: str, message: str | None = None, *,
+                 reason: str | None = None, details: Mapping[str, Any] | None = None) -> None:
         self.event = event
         self.state = state
         super().__init__(
             message
-            or f"Cannot {event.replace('_', ' ')} while the job is {state.replace('_', ' ')}."
+            or f"Cannot {event.replace('_', ' ')} while the job is {state.replace('_', ' ')}.",
+            reason=reason, details=details,
         )
 
 
@@ -90,8 +102,9 @@ class ValidationError(PrintcoreError):
 
     code = "validation_error"
 
-    def __init__(self, message: str, fields: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, fields: Mapping[str, str] | None = None, *,
+                 reason: str | None = None, details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(message, reason=reason, details=details)
         self.fields: dict[str, str] = dict(fields or {})
 
 

@@ -109,7 +109,7 @@ def test_the_whole_story_claim_close_start_notdone() -> None:
     assert w.svc.sweep().offered == 1
     w.svc.claim("bob", "X1C-1")
     closed = w.svc.close("bob", "X1C-1", "finished")
-    assert closed.member == "ann" and closed.status == "done" and closed.actual_minutes == 82
+    assert closed.member == "ann" and closed.status == "done" and closed.actual_minutes is None and closed.bound_minutes == 82
     started = w.svc.report_started("bob")
     assert started.status == "printing"
     assert w.printer("X1C-1").print_member == "bob"
@@ -126,7 +126,7 @@ def test_claim_refusals() -> None:
         w.svc.claim("ann", "Prusa")
     with pytest.raises(InvalidTransitionError, match="X1C-1 was offered to you"):
         w.svc.claim("ann", "X1C-2")
-    with pytest.raises(NotFoundError, match="/join first"):
+    with pytest.raises(NotFoundError, match="join it first"):
         w.svc.claim("carl", "X1C-1")
     assert w.printer("X1C-1").holder == "ann"
 
@@ -167,7 +167,7 @@ def test_close_rules() -> None:
         w.svc.cancel("ann")
     w.clock.advance(minutes=50)
     t = w.svc.close("ann", "X1C-1", "failed", "https://cdn.example/photo.jpg")
-    assert (t.outcome, t.actual_minutes, t.photo_url) == ("failed", 50, "https://cdn.example/photo.jpg")
+    assert (t.outcome, t.bound_minutes, t.photo_url) == ("failed", 50, "https://cdn.example/photo.jpg")
     assert w.printer("X1C-1").status == "idle"
     with pytest.raises(InvalidTransitionError, match="no open print"):
         w.svc.close("ann", "X1C-1", "finished")

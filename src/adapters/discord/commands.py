@@ -31,7 +31,7 @@ import discord
 import structlog
 from discord import app_commands
 
-from adapters.discord import replies
+from adapters.discord import refusals, replies
 from adapters.meshes.sliced import SLICED_EXTENSIONS, read_slice_estimate, sliced_extension
 from printcore.errors import (
     FileTooLargeError,
@@ -267,7 +267,7 @@ class QueueCommands:
         try:
             text = await task
         except PrintcoreError as err:
-            text = str(err)
+            text = refusals.refusal(err, self.service.access.timezone)
         except Exception:
             _log.exception("discord command failed", command=command,
                            member=str(interaction.user.id))

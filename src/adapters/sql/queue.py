@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 import attrs
-from sqlalchemy import Connection, Table, bindparam, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
 
 from adapters.sql.base import HasConnection
 from adapters.sql.tables import printers, tickets
@@ -170,9 +170,25 @@ class SqlTicketRepository(_Queue):
         query = query.order_by(tickets.c.id.desc())
         return [_from_row(Ticket, r) for r in self._conn.execute(query).mappings()]
 
+    def position(self, ticket: Ticket) -> int:
+        """1 + the queued tickets ahead (one count on the (status, queue_key) index)."""
+        ahead = (tickets.c.queue_key < ticket.queue_key) | (
+            (tickets.c.queue_key == ticket.queue_key) & (tickets.c.id < (ticket.id or 0)))
+        query = select(func.count()).select_from(tickets).where(
+            tickets.c.status == "queued", ahead)
+        return 1 + int(self._conn.execute(query).scalar_one())
+
+    def last_queue_key(self) -> float | None:
+        query = select(func.max(tickets.c.queue_key)).where(
+            tickets.c.status.in_(OPEN_TICKET_STATUSES))
+        found = self._conn.execute(query).scalar_one()
+        return None if found is None else float(found)
+
     def closed(self, limit: int = 500) -> list[Ticket]:
-        """Done tickets with an actual time, newest first."""
+        """Done tickets with a known duration or an upper bound, newest first."""
         query = (select(tickets)
-                 .where(tickets.c.status == "done", tickets.c.actual_minutes.is_not(None))
+                 .where(tickets.c.status == "done",
+                        tickets.c.actual_minutes.is_not(None)
+                        | tickets.c.bound_minutes.is_not(None))
                  .order_by(tickets.c.id.desc()).limit(limit))
         return [_from_row(Ticket, r) for r in self._conn.execute(query).mappings()]

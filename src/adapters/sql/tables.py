@@ -170,6 +170,18 @@ printers = Table(
     Column("started_at", UTCDateTime, nullable=True),
     Column("predicted_end", UTCDateTime, nullable=True),
     Column("offer_not_before", UTCDateTime, nullable=True),
+    # What a watched printer last reported (issue 15; printcore.queue.printer_status).
+    Column("live_state", String(16), nullable=True),
+    Column("live_at", UTCDateTime, nullable=True),
+    Column("live_percent", Integer, nullable=True),
+    Column("live_layer", Integer, nullable=True),
+    Column("live_total_layers", Integer, nullable=True),
+    Column("live_remaining_minutes", Integer, nullable=True),  # minutes
+    Column("live_file", String, nullable=True),
+    Column("live_error", String, nullable=True),
+    Column("print_key", String, nullable=True),
+    Column("last_print_key", String, nullable=True),
+    Column("unclaimed_since", UTCDateTime, nullable=True),
     UniqueConstraint("name"),
     sqlite_autoincrement=True,
 )
@@ -192,9 +204,12 @@ tickets = Table(
     Column("started_at", UTCDateTime, nullable=True),
     Column("closed_at", UTCDateTime, nullable=True),
     Column("outcome", String(16), nullable=True),
-    Column("actual_minutes", Integer, nullable=True),  # minutes
+    Column("actual_minutes", Integer, nullable=True),  # minutes, known ends only
     Column("photo_url", String, nullable=True),
     Column("misses", Integer, nullable=False, default=0),
+    Column("ended_at", UTCDateTime, nullable=True),  # the print's end, when known
+    Column("ended_by", String(16), nullable=True),  # member | printer | staff
+    Column("bound_minutes", Integer, nullable=True),  # minutes, close − start: upper bound
     Index(None, "status", "queue_key"),
     Index(None, "member", "id"),
     sqlite_autoincrement=True,

@@ -26,6 +26,11 @@ class Printer:
     yet, with ``started_at`` and ``predicted_end``. ``claim_deadline`` ends the claim
     window of an offer, ``start_deadline`` the start window of a claim.
     ``offer_not_before``: no new offer before this time (set by ``notdone``).
+    ``live_*``: the last state the printer itself reported (issue 15;
+    :class:`printcore.queue.printer_status.PrinterLiveState`), None for a printer only
+    members report on. ``print_key`` names the open print as the printer knows it,
+    ``last_print_key`` the last one closed (a repeated report changes nothing).
+    ``unclaimed_since``: the printer reported a print nobody in the queue claimed.
     """
 
     name: str
@@ -42,6 +47,23 @@ class Printer:
     started_at: datetime | None = None
     predicted_end: datetime | None = None
     offer_not_before: datetime | None = None
+    # What a watched printer last reported (issue 15): see PrinterLiveState.
+    live_state: str | None = None
+    live_at: datetime | None = None
+    live_percent: int | None = None
+    live_layer: int | None = None
+    live_total_layers: int | None = None
+    live_remaining_minutes: int | None = None
+    live_file: str | None = None
+    live_error: str | None = None
+    print_key: str | None = None
+    last_print_key: str | None = None
+    unclaimed_since: datetime | None = None
+
+    @property
+    def watched(self) -> bool:
+        """The printer reports for itself (a printer-status source has heard from it)."""
+        return self.live_state is not None
 
     @property
     def has_open_print(self) -> bool:
@@ -56,8 +78,13 @@ class Ticket:
     ``queue_key`` orders the queue (lowest first): the join time as a UTC timestamp, moved
     behind the next member after a missed window. ``misses`` counts missed windows in a
     row (a second one expires the ticket). ``est_minutes`` is the member's estimate;
-    ``actual_minutes`` the measured time once closed; ``outcome`` is ``finished`` or
-    ``failed`` (with ``photo_url``).
+    ``outcome`` is ``finished`` or ``failed`` (with ``photo_url``).
+
+    How long a print took is *known* only when someone said when it ended or the printer
+    reported it: then ``ended_at`` is that end, ``ended_by`` who said so (``member``,
+    ``printer``, ``staff``) and ``actual_minutes`` = end − start. Otherwise
+    ``bound_minutes`` = close − start is an upper bound (the print may have finished
+    hours before someone closed it) and ``actual_minutes`` is None.
     """
 
     member: str
@@ -78,6 +105,13 @@ class Ticket:
     actual_minutes: int | None = None
     photo_url: str | None = None
     misses: int = 0
+    ended_at: datetime | None = None
+    ended_by: str | None = None
+    bound_minutes: int | None = None
+
+    @property
+    def duration_known(self) -> bool:
+        return self.actual_minutes is not None
 
     @property
     def is_open(self) -> bool:

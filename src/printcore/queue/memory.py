@@ -115,9 +115,19 @@ class _Tickets:
                  and (not open_only or t.status in OPEN_TICKET_STATUSES)]
         return [copy.deepcopy(t) for t in sorted(found, key=lambda t: -(t.id or 0))]
 
+    def position(self, ticket: Ticket) -> int:
+        mine = (ticket.queue_key, ticket.id or 0)
+        return 1 + sum(1 for t in self._view().values()
+                       if t.status == "queued" and (t.queue_key, t.id or 0) < mine)
+
+    def last_queue_key(self) -> float | None:
+        keys = [t.queue_key for t in self._view().values() if t.status in OPEN_TICKET_STATUSES]
+        return max(keys) if keys else None
+
     def closed(self, limit: int = 500) -> list[Ticket]:
         found = [t for t in self._view().values()
-                 if t.status == "done" and t.actual_minutes is not None]
+                 if t.status == "done"
+                 and (t.actual_minutes is not None or t.bound_minutes is not None)]
         found.sort(key=lambda t: -(t.id or 0))
         return [copy.deepcopy(t) for t in found[:limit]]
 

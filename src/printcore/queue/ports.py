@@ -78,8 +78,18 @@ class TicketRepository(Protocol):
         """A member's tickets, newest first."""
         ...
 
+    def position(self, ticket: Ticket) -> int:
+        """1 + the number of queued tickets ahead of ``ticket`` (lower ``queue_key``,
+        then id): its place among the queued ones if it is queued."""
+        ...
+
+    def last_queue_key(self) -> float | None:
+        """The highest ``queue_key`` of an open ticket, or None when none is open."""
+        ...
+
     def closed(self, limit: int = 500) -> list[Ticket]:
-        """Done tickets with an actual time, newest first (for predictions and history)."""
+        """Done tickets with a known duration (``actual_minutes``) or an upper bound
+        (``bound_minutes``), newest first (for predictions and history)."""
         ...
 
 

@@ -49,9 +49,10 @@ from printcore.queue.access_hours import AccessHours
 from printcore.queue.entities import Printer, Ticket
 from printcore.queue.machines import fire_printer, fire_ticket
 from printcore.queue.ports import QueueNotice, QueueUnitOfWork, queue_notice_message
+from printcore.queue.refusals import lab_time
 from printcore.queue.sweep import SweepPlan, free_at
 
-__all__ = ["Placement", "Prediction", "QueuePolicy", "QueueService", "SweepReport"]
+__all__ = ["BOUND_FACTOR", "Placement", "Prediction", "QueuePolicy", "QueueService", "SweepReport"]
 
 
 @attrs.frozen
@@ -72,15 +73,39 @@ class Placement:
     eta: datetime | None
 
 
+#: An upper bound (close − start, end not known) counts in a prediction only while it is
+#: at most this many times the estimate; above it says nothing (closed the next morning).
+BOUND_FACTOR = 3
+
+
 @attrs.frozen
 class Prediction:
-    """A suggested print time in minutes and what it is based on."""
+    """A suggested print time in minutes and what it is based on.
+
+    ``member_prints`` / ``printer_prints`` count the prints used, of which
+    ``member_known`` / ``printer_known`` had a known duration and ``member_bounds`` /
+    ``printer_bounds`` only an upper bound (at most :data:`BOUND_FACTOR` × the estimate);
+    ``skipped_bounds`` counts the bounds left out for being above that."""
 
     minutes: int | None
     member_ratio: float | None
     member_prints: int
     printer_medians: dict[str, float]
     printer_prints: int
+    member_known: int = 0
+    member_bounds: int = 0
+    printer_known: int = 0
+    printer_bounds: int = 0
+    skipped_bounds: int = 0
+
+
+def _usable_minutes(ticket: Ticket) -> tuple[int | None, bool]:
+    """(minutes to learn from, whether they are known) for a closed ticket."""
+    if ticket.actual_minutes:
+        return ticket.actual_minutes, True
+    if ticket.bound_minutes and ticket.bound_minutes <= BOUND_FACTOR * ticket.est_minutes:
+        return ticket.bound_minutes, False
+    return None, False
 
 
 @attrs.frozen
@@ -88,6 +113,13 @@ class SweepReport:
     offered: int = 0
     missed: int = 0
     expired: int = 0
+
+
+def _check_estimate(est: timedelta) -> None:
+    if not timedelta(minutes=1) <= est <= timedelta(days=7):
+        raise ValidationError("The estimate must be between 1 minute and 7 days.",
+                              {"est_time": "Between 1 minute and 7 days."},
+                              reason="estimate_out_of_range")
 
 
 def _minutes(delta: timedelta) -> int:
@@ -122,21 +154,23 @@ class QueueService:
         """Queue a ticket. Raises ValidationError (bad name/estimate, already queued)."""
         job_name = " ".join(job_name.split())[:100]
         if not job_name:
-            raise ValidationError("Name the job you want to print.", {"job": "Required."})
-        if not timedelta(minutes=1) <= est <= timedelta(days=7):
-            raise ValidationError("The estimate must be between 1 minute and 7 days.",
-                                  {"est_time": "Between 1 minute and 7 days."})
+            raise ValidationError("Name the job you want to print.", {"job": "Required."},
+                                  reason="job_name_required")
+        _check_estimate(est)
         now = self.clock.now()
         with self.uow() as uow:
             mine = uow.tickets.for_member(member, open_only=True)
             if len(mine) >= self.policy.max_open_tickets:
                 raise ValidationError(
                     f"You are already in the queue with ticket #{mine[0].id} "
-                    f"({mine[0].job_name}, {mine[0].status}); /cancel it or /update_time.",
-                    {"member": "Already queued."})
-            keys = [t.queue_key for t in uow.tickets.open_tickets()]
+                    f"({mine[0].job_name}, {mine[0].status}); cancel it or change its "
+                    "estimate instead.",
+                    {"member": "Already queued."}, reason="already_queued",
+                    details={"ticket": mine[0].id, "job": mine[0].job_name,
+                             "status": mine[0].status})
+            last = uow.tickets.last_queue_key()
             # Unique, increasing keys: a later joiner is always behind (ties impossible).
-            key = max([now.timestamp(), *(k + 1.0 for k in keys)])
+            key = now.timestamp() if last is None else max(now.timestamp(), last + 1.0)
             ticket = Ticket(member=member, member_name=member_name, job_name=job_name,
                             est_minutes=_minutes(est), created_at=now, queue_key=key)
             uow.tickets.add(ticket)
@@ -153,30 +187,38 @@ class QueueService:
             ticket = self._open_ticket(uow, member)
             if ticket.status == "offered" and ticket.printer != printer.name:
                 raise InvalidTransitionError("claim", ticket.status,
-                    f"{ticket.printer} was offered to you, not {printer.name}: "
-                    f"/claim {ticket.printer}.")
+                    f"{ticket.printer} was offered to you, not {printer.name}: claim "
+                    f"{ticket.printer}.", reason="offered_other_printer",
+                    details={"offered": ticket.printer, "asked": printer.name})
             if (ticket.status == "offered" and printer.claim_deadline is not None
                     and now >= printer.claim_deadline):
                 # The window has ended even if the sweep has not run yet: same answer.
                 raise InvalidTransitionError("claim", ticket.status,
                     "Your claim window has ended; the printer goes to the next member and "
-                    "you stay in the queue just behind them.")
+                    "you stay in the queue just behind them.", reason="claim_window_ended",
+                    details={"printer": printer.name})
             if ticket.status == "queued":
-                head = next(t for t in uow.tickets.open_tickets() if t.status == "queued")
                 if printer.status != "idle":
                     raise InvalidTransitionError("claim", printer.status,
                         f"{printer.name} is {printer.status.replace('_', ' ')}; wait for an "
-                        "offer, or /status to see which printer is free.")
-                if head.id != ticket.id:
+                        "offer.", reason="printer_busy",
+                        details={"printer": printer.name, "printer_status": printer.status})
+                position = uow.tickets.position(ticket)
+                if position != 1:
                     raise InvalidTransitionError("claim", ticket.status,
-                        "It is not your turn yet: /status shows your place and ETA.")
+                        f"It is not your turn yet: you are number {position} in the queue.",
+                        reason="not_your_turn", details={"position": position})
                 if not self.access.is_open(now):
                     opens = self.access.next_opening(now)
                     raise InvalidTransitionError("claim", "closed",
-                        f"The lab is closed; claims open again at {opens.isoformat()} (UTC).")
+                        "The lab is closed; claims open again at "
+                        f"{lab_time(opens, self.access.timezone)}.",
+                        reason="lab_closed", details={"opens_at": opens})
             elif ticket.status != "offered":
                 raise InvalidTransitionError("claim", ticket.status,
-                    f"Your ticket is already {ticket.status} on {ticket.printer}.")
+                    f"Your ticket is already {ticket.status} on {ticket.printer}.",
+                    reason="already_holding",
+                    details={"status": ticket.status, "printer": ticket.printer})
             fire_ticket(ticket, "claim")
             fire_printer(printer, "claim")
             ticket.claimed_at, ticket.misses, ticket.printer = now, 0, printer.name
@@ -191,43 +233,66 @@ class QueueService:
         return ticket
 
     def close(self, member: str, printer_name: str, outcome: str,
-              photo_url: str | None = None) -> Ticket:
-        """Close the previous print on a printer: ``finished`` or ``failed`` (photo needed)."""
+              photo_url: str | None = None, *, finished_at: datetime | None = None,
+              took: timedelta | None = None) -> Ticket:
+        """Close the previous print on a printer: ``finished`` or ``failed`` (photo needed).
+
+        When the member says when it ended — ``finished_at`` (aware, any zone) or
+        ``took`` (its duration from the start), at most one — the duration is known
+        (``actual_minutes``); otherwise close − start is kept as an upper bound
+        (``bound_minutes``). Raises ValidationError (``outcome_required``,
+        ``photo_required``, ``end_given_twice``, ``finished_at_out_of_range``: the end
+        must lie between the start and now), InvalidTransitionError, NotFoundError."""
         outcome = outcome.strip().lower()
         if outcome not in ("finished", "failed"):
             raise ValidationError("Say how the print ended: finished or failed.",
-                                  {"outcome": "finished or failed"})
+                                  {"outcome": "finished or failed"}, reason="outcome_required")
         if outcome == "failed" and not (photo_url or "").strip():
             raise ValidationError("Attach a photo of the failed print.",
-                                  {"photo": "Required when the print failed."})
+                                  {"photo": "Required when the print failed."},
+                                  reason="photo_required")
+        if finished_at is not None and took is not None:
+            raise ValidationError("Say when the print ended or how long it took, not both.",
+                                  {"took": "Give finished_at or took."},
+                                  reason="end_given_twice")
         now = self.clock.now()
         with self.uow() as uow:
             printer = uow.printers.get(printer_name)
             if printer.print_ticket is None:
                 raise InvalidTransitionError("close", printer.status,
-                    f"There is no open print on {printer.name} to close.")
+                    f"There is no open print on {printer.name} to close.",
+                    reason="no_open_print", details={"printer": printer.name})
             if member not in (printer.print_member, printer.holder):
                 raise InvalidTransitionError("close", printer.status,
                     f"Only the member who printed on {printer.name}, or whoever claimed it "
-                    "now, can close its print.")
+                    "now, can close its print.", reason="not_your_print",
+                    details={"printer": printer.name})
             ticket = uow.tickets.get(printer.print_ticket)
             closer = ticket.member_name
             if member != ticket.member and printer.holder_ticket is not None:
                 closer = uow.tickets.get(printer.holder_ticket).member_name
+            ended = None
+            if ticket.started_at is not None and (finished_at or took) is not None:
+                ended = finished_at if finished_at is not None else ticket.started_at + took
+                if not ticket.started_at <= ended <= now:
+                    raise ValidationError(
+                        "The print cannot have ended before it started or after now "
+                        f"(it started {lab_time(ticket.started_at, self.access.timezone)}).",
+                        {"finished_at": "Between the start and now."},
+                        reason="finished_at_out_of_range",
+                        details={"started_at": ticket.started_at, "closed_at": now})
             fire_ticket(ticket, "close")
-            ticket.closed_at, ticket.outcome = now, outcome
             ticket.photo_url = (photo_url or "").strip() or None
-            if ticket.started_at is not None:
-                ticket.actual_minutes = _minutes(now - ticket.started_at)
-            if printer.status == "printing":
-                fire_printer(printer, "finish")
-            printer.print_ticket = printer.print_member = None
-            printer.started_at = printer.predicted_end = printer.offer_not_before = None
+            self._end_print(ticket, printer, outcome, now, ended,
+                            "member" if ended is not None else None)
             uow.printers.update(printer)
             uow.tickets.update(ticket)
             self._log(uow, ticket, "close", closer, now,
                       {"printer": printer.name, "outcome": outcome,
-                       "actual_minutes": ticket.actual_minutes, "closed_by": member})
+                       "actual_minutes": ticket.actual_minutes,
+                       "bound_minutes": ticket.bound_minutes,
+                       "ended_at": ended.isoformat() if ended else None,
+                       "closed_by": member})
             self._pump(uow, now)
             uow.commit()
         return ticket
@@ -238,15 +303,18 @@ class QueueService:
             ticket = self._open_ticket(uow, member)
             if ticket.status != "claimed" or ticket.printer is None:
                 raise InvalidTransitionError("start", ticket.status,
-                    "Claim your printer first (/claim printer), then /report started.")
+                    "Claim your printer first, then report that your print started.",
+                    reason="claim_first", details={"status": ticket.status})
             printer = uow.printers.get(ticket.printer)
             if printer.has_open_print:
                 raise InvalidTransitionError("start", printer.status,
-                    f"Close the previous print on {printer.name} first: /close "
-                    f"{printer.name} finished (or failed, with a photo).")
+                    f"Close the previous print on {printer.name} first (finished, or "
+                    "failed with a photo).", reason="close_previous_first",
+                    details={"printer": printer.name})
             if printer.start_deadline is not None and now >= printer.start_deadline:
                 raise InvalidTransitionError("start", ticket.status,
-                    "Your start window has ended; the printer goes to the next member.")
+                    "Your start window has ended; the printer goes to the next member.",
+                    reason="start_window_ended", details={"printer": printer.name})
             fire_ticket(ticket, "start")
             fire_printer(printer, "start")
             ticket.started_at = now
@@ -271,19 +339,22 @@ class QueueService:
             remaining = self.policy.notdone_default
         elif not timedelta(minutes=1) <= remaining <= timedelta(days=7):
             raise ValidationError("The remaining time must be between 1 minute and 7 days.",
-                                  {"remaining": "Between 1 minute and 7 days."})
+                                  {"remaining": "Between 1 minute and 7 days."},
+                                  reason="remaining_out_of_range")
         now = self.clock.now()
         with self.uow() as uow:
             ticket = self._open_ticket(uow, member)
             if ticket.status != "claimed" or ticket.printer is None:
                 raise InvalidTransitionError("notdone", ticket.status,
-                    "/notdone is for the member who claimed a printer whose previous print "
-                    "is still running.")
+                    "Saying the previous print is not done is for the member who claimed a "
+                    "printer whose previous print is still running.",
+                    reason="notdone_not_claimed", details={"status": ticket.status})
             printer = uow.printers.get(ticket.printer)
             if not printer.has_open_print:
                 raise InvalidTransitionError("notdone", printer.status,
-                    f"No previous print is open on {printer.name}: /report started, or "
-                    "/cancel.")
+                    f"No previous print is open on {printer.name}: report your print "
+                    "started, or cancel.", reason="notdone_nothing_running",
+                    details={"printer": printer.name})
             printer.predicted_end = now + remaining
             printer.offer_not_before = printer.predicted_end
             fire_printer(printer, "release")
@@ -310,9 +381,7 @@ class QueueService:
         return ticket
 
     def update_time(self, member: str, est: timedelta) -> Placement:
-        if not timedelta(minutes=1) <= est <= timedelta(days=7):
-            raise ValidationError("The estimate must be between 1 minute and 7 days.",
-                                  {"est_time": "Between 1 minute and 7 days."})
+        _check_estimate(est)
         now = self.clock.now()
         with self.uow() as uow:
             ticket = self._open_ticket(uow, member)
@@ -360,22 +429,37 @@ class QueueService:
 
     def predict(self, member: str, est: timedelta | None = None) -> Prediction:
         """Suggest a time from history: the member's median ratio of actual to estimated
-        time applied to ``est``, and each printer's median actual minutes."""
+        time applied to ``est``, and each printer's median minutes, over finished prints.
+        Known durations count; an upper bound (nobody said when the print ended) counts
+        only while it is at most :data:`BOUND_FACTOR` × its estimate."""
         with self.uow() as uow:
             closed = [t for t in uow.tickets.closed() if t.outcome == "finished"]
-        mine = [t.actual_minutes / t.est_minutes for t in closed
-                if t.member == member and t.actual_minutes and t.est_minutes]
-        ratio = statistics.median(mine) if mine else None
+        ratios: list[float] = []
+        member_known = member_bounds = printer_known = printer_bounds = skipped = 0
         per_printer: dict[str, list[int]] = {}
         for t in closed:
-            if t.printer and t.actual_minutes:
-                per_printer.setdefault(t.printer, []).append(t.actual_minutes)
+            used, known = _usable_minutes(t)
+            if used is None:
+                skipped += t.bound_minutes is not None and t.actual_minutes is None
+                continue
+            if t.member == member and t.est_minutes:
+                ratios.append(used / t.est_minutes)
+                member_known += known
+                member_bounds += not known
+            if t.printer:
+                per_printer.setdefault(t.printer, []).append(used)
+                printer_known += known
+                printer_bounds += not known
+        ratio = statistics.median(ratios) if ratios else None
         minutes = None
         if est is not None:
             minutes = _minutes(est * (ratio if ratio is not None else 1.0))
-        return Prediction(minutes, ratio, len(mine),
+        return Prediction(minutes, ratio, len(ratios),
                           {k: float(statistics.median(v)) for k, v in per_printer.items()},
-                          sum(len(v) for v in per_printer.values()))
+                          sum(len(v) for v in per_printer.values()),
+                          member_known=member_known, member_bounds=member_bounds,
+                          printer_known=printer_known, printer_bounds=printer_bounds,
+                          skipped_bounds=skipped)
 
     # --- the sweep --------------------------------------------------------------------
 
@@ -455,23 +539,19 @@ class QueueService:
             elif printer.print_ticket is not None:
                 ticket = uow.tickets.get(printer.print_ticket)
                 fire_ticket(ticket, "close")
-                ticket.closed_at, ticket.outcome = now, "finished"
-                if ticket.started_at is not None:
-                    ticket.actual_minutes = _minutes(now - ticket.started_at)
+                self._end_print(ticket, printer, "finished", now, None, None)
                 uow.tickets.update(ticket)
-                if printer.status == "printing":
-                    fire_printer(printer, "finish")
-                printer.print_ticket = printer.print_member = None
-                printer.started_at = printer.predicted_end = printer.offer_not_before = None
                 uow.events.append(Event("ticket", ticket.id or 0, "close", actor, now,
                                         details={"member": ticket.member,
                                                  "printer": printer.name,
                                                  "outcome": "finished",
+                                                 "bound_minutes": ticket.bound_minutes,
                                                  "closed_by": actor.name}))
                 what = {"printer": printer.name, "closed_ticket": ticket.id}
             else:
                 raise InvalidTransitionError("release", printer.status,
-                    f"{printer.name} has no holder and no open print: nothing to release.")
+                    f"{printer.name} has no holder and no open print: nothing to release.",
+                    reason="nothing_to_release", details={"printer": printer.name})
             uow.printers.update(printer)
             uow.events.append(Event("printer", printer.id or 0, "release", actor, now,
                                     details=what))
@@ -504,17 +584,39 @@ class QueueService:
     # --- internals --------------------------------------------------------------------
 
     @staticmethod
+    def _end_print(ticket: Ticket, printer: Printer, outcome: str, now: datetime,
+                   ended: datetime | None, ended_by: str | None) -> None:
+        """Close ``ticket``'s print on ``printer`` (the ticket's event already fired):
+        a known end gives ``actual_minutes``, else close − start is ``bound_minutes``."""
+        ticket.closed_at, ticket.outcome = now, outcome
+        ticket.ended_at, ticket.ended_by = ended, ended_by
+        if ticket.started_at is not None:
+            if ended is not None:
+                ticket.actual_minutes, ticket.bound_minutes = (
+                    _minutes(ended - ticket.started_at), None)
+            else:
+                ticket.actual_minutes, ticket.bound_minutes = (
+                    None, _minutes(now - ticket.started_at))
+        if printer.status == "printing":
+            fire_printer(printer, "finish")
+        printer.last_print_key = printer.print_key or printer.last_print_key
+        printer.print_ticket = printer.print_member = printer.print_key = None
+        printer.started_at = printer.predicted_end = printer.offer_not_before = None
+
+    @staticmethod
     def _open_ticket(uow: QueueUnitOfWork, member: str) -> Ticket:
         mine = uow.tickets.for_member(member, open_only=True)
         if not mine:
-            raise NotFoundError("You have no ticket in the queue; /join first.")
+            raise NotFoundError("You have no ticket in the queue; join it first.",
+                                reason="no_ticket")
         return mine[0]
 
     def _cancel(self, uow: QueueUnitOfWork, ticket: Ticket, now: datetime,
                 actor: Actor | None) -> None:
         if ticket.status == "printing":
             raise InvalidTransitionError("cancel", ticket.status,
-                "Your print has started; close it with /close when it ends.")
+                "Your print has started; close it when it ends.", reason="print_started",
+                details={"printer": ticket.printer})
         if ticket.printer is not None and ticket.status in ("offered", "claimed"):
             printer = uow.printers.get(ticket.printer)
             if printer.holder_ticket == ticket.id:
@@ -532,14 +634,15 @@ class QueueService:
         """Offer every available printer to the next queued member (lab open only)."""
         if not self.access.is_open(now):
             return 0
+        free = [p for p in uow.printers.list()
+                if (since := free_at(p)) is not None and since <= now]
+        if not free:  # the common case: no need to read the queue
+            return 0
         queued = [t for t in uow.tickets.open_tickets() if t.status == "queued"]
         offered = 0
-        for printer in uow.printers.list():
+        for printer in free:
             if not queued:
                 break
-            since = free_at(printer)
-            if since is None or since > now:
-                continue
             ticket = queued.pop(0)
             fire_ticket(ticket, "offer")
             fire_printer(printer, "offer")
