@@ -39,6 +39,7 @@ from zoneinfo import ZoneInfo
 from printcore.errors import ValidationError
 from printcore.outbox import MessageSender, OutboxMessage, OutboxService
 from printcore.queue.durations import format_duration, parse_duration
+from printcore.queue.end_times import parse_end_time
 from printcore.queue.entities import Ticket
 from printcore.queue.ports import QueueNotice, queue_notice_of
 from printcore.queue.service import Placement, QueueService
@@ -60,9 +61,13 @@ def _ticket_line(ticket: Ticket, settings: Settings) -> str:
     where = f" on {ticket.printer}" if ticket.printer else ""
     extra = ""
     if ticket.outcome:
-        extra = f", {ticket.outcome}" + (
-            f" after {format_duration(timedelta(minutes=ticket.actual_minutes))}"
-            if ticket.actual_minutes else "")
+        extra = f", {ticket.outcome}"
+        if ticket.actual_minutes:
+            extra += f" after {format_duration(timedelta(minutes=ticket.actual_minutes))}"
+        elif ticket.bound_minutes:
+            extra += (f" after at most "
+                      f"{format_duration(timedelta(minutes=ticket.bound_minutes))} "
+                      "(end not given)")
     return (f"#{ticket.id} {ticket.member_name} ({ticket.member}): {ticket.job_name!r}, "
             f"est. {format_duration(timedelta(minutes=ticket.est_minutes))}, "
             f"{ticket.status}{where}{extra}")
@@ -198,7 +203,11 @@ def _run(queue: QueueService, settings: Settings, args: argparse.Namespace) -> N
               f"(close the previous print first if there is one)")
         del ticket
     elif action == "close":
-        ticket = queue.close(args.member, args.printer, args.outcome, args.photo)
+        ended = (parse_end_time(args.finished_at, queue.clock.now(), settings.timezone,
+                                "finished_at") if args.finished_at else None)
+        took = parse_duration(args.took, "took") if args.took else None
+        ticket = queue.close(args.member, args.printer, args.outcome, args.photo,
+                             finished_at=ended, took=took)
         print(f"closed: {_ticket_line(ticket, settings)}")
     elif action == "start":
         ticket = queue.report_started(args.member)
@@ -254,10 +263,16 @@ def _run(queue: QueueService, settings: Settings, args: argparse.Namespace) -> N
         guess = queue.predict(args.member, est)
         if guess.minutes is not None:
             print(f"suggested: {format_duration(timedelta(minutes=guess.minutes))}")
-        print(f"based on {guess.member_prints} of your prints"
-              + (f" (you take {guess.member_ratio:.2f}× your estimate)"
+        print(f"based on {guess.member_prints} of {args.member}'s prints "
+              f"({guess.member_known} with a known time, {guess.member_bounds} with only an "
+              "upper bound)"
+              + (f": {args.member} takes {guess.member_ratio:.2f}× the estimate"
                  if guess.member_ratio is not None else "")
-              + f" and {guess.printer_prints} prints overall")
+              + f"; {guess.printer_prints} prints overall ({guess.printer_known} known, "
+              f"{guess.printer_bounds} upper bounds)")
+        if guess.skipped_bounds:
+            print(f"left out: {guess.skipped_bounds} closed more than 3× their estimate "
+                  "after the start with no end given")
         for name, median in sorted(guess.printer_medians.items()):
             print(f"  {name}: median {format_duration(timedelta(minutes=median))}")
     elif action == "sweep":
@@ -365,6 +380,10 @@ def add_parsers(sub: Any) -> None:
     close.add_argument("printer")
     close.add_argument("outcome", choices=["finished", "failed"])
     close.add_argument("--photo", help="a link to a photo (required when failed)")
+    close.add_argument("--finished-at", help="when the print ended, lab time (e.g. 23:10, "
+                       "'yesterday 23:10'); without it or --took the duration is kept as an "
+                       "upper bound")
+    close.add_argument("--took", help="how long the print took (e.g. 58m)")
     q.add_parser("start", help="report your print started").add_argument("member")
     notdone = q.add_parser("notdone", help="the previous print is still running")
     notdone.add_argument("member")

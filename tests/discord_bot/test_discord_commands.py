@@ -255,12 +255,49 @@ def test_report_started_and_close_refusals(
     photo = FakeAttachment("fail.jpg", b"\xff\xd8", content_type="image/jpeg",
                            url="https://cdn.discordapp.com/attachments/9/9/fail.jpg")
     closed = lab.ask(carol, "close", printer="X1C-1", outcome="failed", photo=photo)
-    assert f"Closed {job(lab, alice, 'bracket')} on **X1C-1** as failed after 1h 31m" in closed.text
+    assert (f"Closed {job(lab, alice, 'bracket')} on **X1C-1** as failed after at most "
+            "1h 31m (end not given)") in closed.text
+    assert "`finished_at:`" in closed.text
     assert lab.service.history(5)[0].photo_url == photo.url
     assert_refused(lab.ask(carol, "close", printer="X1C-1", outcome="finished"),
                    "There is no open print on X1C-1")
     started = lab.ask(carol, "report started")
     assert f"Printing {job(lab, carol, 'hinge')} on **X1C-1**; predicted end <t:" in started.text
+
+
+def test_an_overnight_print_closed_next_morning(lab: Lab, alice: FakeUser) -> None:
+    """Issue 14, defect 2 through /close: without an end the duration is an upper bound
+    and /predict leaves it out (saying so); ``finished_at:`` and ``took:`` make it known.
+    Bad end inputs tried: "25:00", "soon", both options at once, a took longer than the
+    time since the start; each refused with nothing closed."""
+    start = lab.clock.now()
+    for day, (took, finished_at) in enumerate(((None, None), ("58m", None), (None, "15:58"))):
+        lab.clock.current = start + timedelta(days=day)  # 15:00 each day
+        lab.ask(alice, "join", job="bracket", est_time="1h")
+        lab.ask(alice, "claim", printer="X1C-1")
+        lab.ask(alice, "report started")  # at 15:00 (the lab's zone is UTC here)
+        lab.clock.advance(hours=18)  # closed at 09:00 the next morning
+        if took is None and finished_at is None:
+            assert_refused(lab.ask(alice, "close", printer="X1C-1", outcome="finished",
+                                   finished_at="25:00"), "like 23:10")
+            assert_refused(lab.ask(alice, "close", printer="X1C-1", outcome="finished",
+                                   finished_at="soon"), "not a time of day")
+            assert_refused(lab.ask(alice, "close", printer="X1C-1", outcome="finished",
+                                   finished_at="15:58", took="58m"), "not both")
+            assert_refused(lab.ask(alice, "close", printer="X1C-1", outcome="finished",
+                                   took="19h"), "not between the start")
+            assert lab.tickets(alice)[0].status == "printing"
+        reply = lab.ask(alice, "close", printer="X1C-1", outcome="finished", took=took,
+                        finished_at=finished_at).text
+        if took is None and finished_at is None:
+            assert "after at most 18h (end not given)" in reply
+            predict = lab.ask(alice, "predict", est_time="1h").text
+            assert "plan on **1h**" in predict and "Left out: 1 print" in predict
+        else:
+            assert "after 58m. Thank you!" in reply
+    predict = lab.ask(alice, "predict", est_time="1h").text
+    assert "plan on **58m**" in predict
+    assert "your 2 finished prints (2 with a known time, 0 with only an upper bound" in predict
 
 
 def test_notdone_releases_and_keeps_the_place(
@@ -306,14 +343,15 @@ def test_status_myjobs_history_predict(
     assert "**X1C-1** (Bambu X1C, bench 1): offered to Carol until <t:" in status.text
     assert "**X1C-2** (Bambu X1C, bench 2): printing; print predicted to end <t:" in status.text
     assert "__Queue__ (0 waiting)" in status.text
-    lab.ask(alice, "close", printer="X1C-1", outcome="finished")
+    lab.ask(alice, "close", printer="X1C-1", outcome="finished", took="1h31m")
     mine = lab.ask(alice, "myjobs").text
     assert f"{job(lab, alice, 'bracket')}: done on X1C-1, estimated 1h 30m; finished after 1h 31m" in mine
     history = lab.ask(bob, "history").text
     assert f"{job(lab, alice, 'bracket')} by Alice on X1C-1: finished in 1h 31m (estimated 1h 30m)" in history
     predict = lab.ask(alice, "predict", est_time="2h").text
     assert "For an estimate of 2h, plan on **2h 1m**" in predict
-    assert "your 1 finished print" in predict and "X1C-1 1h 31m" in predict
+    assert "your 1 finished print (1 with a known time, 0 with only an upper bound" in predict
+    assert "X1C-1 1h 31m" in predict
     for bad in ("xyz", "0m"):
         assert_refused(lab.ask(alice, "predict", est_time=bad), DURATION_HELP)
 

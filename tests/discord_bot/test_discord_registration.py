@@ -27,7 +27,7 @@ NAME = re.compile(r"^[-_a-z0-9]{1,32}$")
 EXPECTED = {
     "join": ["job", "est_time", "sliced_file"],
     "claim": ["printer"],
-    "close": ["printer", "outcome", "photo"],
+    "close": ["printer", "outcome", "photo", "finished_at", "took"],
     "report": ["started"],
     "notdone": ["remaining"],
     "cancel": [],

@@ -162,7 +162,8 @@ def test_bad_input_changes_nothing(lab: Lab, tmp_path: Path) -> None:
     assert "longer than 7 days" in lab.q("join", "carl", "x", "8d", code=1)
     assert "X1C-1 is offered; wait for an offer" in lab.q("claim", "bob", "X1C-1", code=1)
     assert "already in the queue" in lab.q("join", "ann", "again", "1h", code=1)
-    assert "Claim your printer first" in lab.q("start", "ann", code=1)
+    assert ("ann has not claimed a printer: printcore queue claim ann PRINTER, then "
+            "printcore queue start ann") in lab.q("start", "ann", code=1)
     assert "no open print" in lab.q("close", "ann", "X1C-1", "finished", code=1)
     assert "not an active staff member" in lab.q("remove", "1", "--staff", "Nobody", code=1)
     assert "between now and 7 days" in lab.q("sweep", "--at", "2020-01-01T00:00Z", code=1)
@@ -176,6 +177,36 @@ def test_bad_input_changes_nothing(lab: Lab, tmp_path: Path) -> None:
     lab.q("start", "ann")
     assert "photo" in lab.q("close", "ann", "X1C-1", "failed", code=1)
     assert "Only the member who printed" in lab.q("close", "bob", "X1C-1", "finished", code=1)
+    # Issue 14, defect 2: bad ends are refused and close nothing.
+    assert "not between the print's start" in lab.q(
+        "close", "ann", "X1C-1", "finished", "--took", "58m", code=1)
+    assert "like 23:10" in lab.q(
+        "close", "ann", "X1C-1", "finished", "--finished-at", "25:00", code=1)
+    assert "not both" in lab.q("close", "ann", "X1C-1", "finished", "--took", "1m",
+                               "--finished-at", "23:00", code=1)
+    assert "printing" in lab.printer_line("X1C-1")  # still open
+    # Defect 3: no slash command in any refusal the CLI printed above.
+    assert "/claim" not in lab.q("claim", "bob", "X1C-1", code=1)
+
+
+def test_a_close_with_its_end_is_known_and_without_is_a_bound(lab: Lab) -> None:
+    """Issue 14, defect 2 on the command line: ``--finished-at`` makes the duration known;
+    without it ``mine``/``history`` show an upper bound and ``predict`` counts it apart."""
+    lab.q("join", "ann", "bracket", "1h")
+    lab.q("claim", "ann", "X1C-1")
+    lab.q("start", "ann")
+    out = lab.q("close", "ann", "X1C-1", "finished", "--finished-at",
+                datetime.now(UTC).isoformat())
+    assert "finished after 1m" in out and "at most" not in out
+    lab.q("join", "ann", "bracket 2", "1h")
+    lab.q("claim", "ann", "X1C-1")
+    lab.q("start", "ann")
+    out = lab.q("close", "ann", "X1C-1", "finished")
+    assert "finished after at most 1m (end not given)" in out
+    assert "at most 1m (end not given)" in lab.q("history")
+    predict = lab.q("predict", "ann", "1h")
+    assert "based on 2 of ann's prints (1 with a known time, 1 with only an upper bound)" in (
+        predict)
 
 
 def test_sliced_file_estimate_and_process_setup_errors(lab: Lab, tmp_path: Path) -> None:

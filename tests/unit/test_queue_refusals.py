@@ -250,3 +250,47 @@ def test_the_lab_closed_refusal_says_the_opening_in_the_lab_zone() -> None:
 
 def test_every_reason_is_reached_by_a_scenario() -> None:
     assert {r for r, _, _ in SCENARIOS} == set(REFUSALS)
+
+
+# --- each front end words every reason in its own terms ------------------------------
+
+SLASH = re.compile(r"(^|\s|\(|`)/[a-z]")
+
+
+@pytest.mark.parametrize(("reason", "scenario", "setup"), SCENARIOS,
+                         ids=[f"{r}-{s.__name__}" for r, s, _ in SCENARIOS])
+def test_discord_and_the_cli_word_each_refusal_their_way(
+        reason: str, scenario: Callable, setup: dict) -> None:
+    from adapters.discord.refusals import refusal as discord_words
+    from entrypoints.queue_words import refusal as cli_words
+
+    err = refused(reason, scenario, setup)
+    on_discord = discord_words(err, ZONE)
+    on_cli = cli_words(err, "ann", ZONE)
+    assert "printcore queue" not in on_discord
+    assert not SLASH.search(on_cli), on_cli
+    for text in (on_discord, on_cli):
+        assert "+00:00" not in text and "(UTC)" not in text, text
+    if reason == "lab_closed":
+        assert "Mon 07 Sep 08:00 CDT" in on_discord and "<t:" in on_discord
+        assert "Mon 07 Sep 08:00 CDT" in on_cli
+    if reason in ("no_ticket", "claim_first", "close_previous_first", "offered_other_printer"):
+        assert SLASH.search(on_discord), on_discord  # a command to use instead
+        assert "printcore queue" in on_cli, on_cli
+
+
+def test_both_word_tables_cover_exactly_the_reasons() -> None:
+    from adapters.discord.refusals import WORDS as DISCORD
+    from entrypoints.queue_words import WORDS as CLI
+
+    assert set(DISCORD) == set(REFUSALS) == set(CLI)
+
+
+def test_an_error_without_queue_reason_keeps_its_message() -> None:
+    from adapters.discord.refusals import refusal as discord_words
+    from entrypoints.queue_words import refusal as cli_words
+
+    err = PrintcoreError("The database is not reachable.")
+    assert discord_words(err, ZONE) == cli_words(err, None, ZONE) == err.message
+    broken = PrintcoreError("Plain words.", reason="lab_closed", details={})
+    assert discord_words(broken, ZONE) == "Plain words."  # details missing: the message

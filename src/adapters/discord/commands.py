@@ -40,6 +40,7 @@ from printcore.errors import (
     ValidationError,
 )
 from printcore.queue.durations import parse_duration
+from printcore.queue.end_times import parse_end_time
 from printcore.queue.entities import Printer
 from printcore.queue.service import Placement, QueueService
 from printcore.slicing import SliceEstimate
@@ -118,11 +119,18 @@ class QueueCommands:
         await self._answer(interaction, "claim", _threaded(call))
 
     async def close(self, interaction: discord.Interaction, printer: str, outcome: str,
-                    photo: discord.Attachment | None) -> None:
-        """/close: ``photo`` (an image attachment) is passed on as its Discord URL."""
+                    photo: discord.Attachment | None, finished_at: str | None = None,
+                    took: str | None = None) -> None:
+        """/close: ``photo`` (an image attachment) is passed on as its Discord URL;
+        ``finished_at`` (a lab-zone time, ``printcore.queue.end_times``) or ``took`` (a
+        duration) makes the print's duration known."""
         member, _ = _who(interaction)
 
         def call() -> str:
+            zone = self.service.access.timezone
+            ended = (parse_end_time(finished_at, self.service.clock.now(), zone)
+                     if finished_at else None)
+            duration = parse_duration(took, "took") if took else None
             url = None
             if photo is not None:
                 kind = photo.content_type or ""
@@ -131,7 +139,8 @@ class QueueCommands:
                         f"{photo.filename} is not a photo; attach a picture of the print.",
                         {"photo": "An image."})
                 url = photo.url
-            ticket = self.service.close(member, printer.strip(), outcome, url)
+            ticket = self.service.close(member, printer.strip(), outcome, url,
+                                        finished_at=ended, took=duration)
             return replies.closed(ticket, printer.strip())
 
         await self._answer(interaction, "close", _threaded(call))

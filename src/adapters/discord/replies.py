@@ -134,10 +134,24 @@ def claimed(ticket: Ticket, printer: Printer | None) -> str:
     return _fit(lines)
 
 
+def took(ticket: Ticket, word: str = "after") -> str:
+    """`` after 58m`` when the duration is known, `` after at most 11h 13m (end not
+    given)`` for an upper bound, else empty."""
+    if ticket.actual_minutes:
+        return f" {word} {minutes(ticket.actual_minutes)}"
+    if ticket.bound_minutes:
+        return f" {word} at most {minutes(ticket.bound_minutes)} (end not given)"
+    return ""
+
+
 def closed(ticket: Ticket, printer_name: str) -> str:
-    took = f" after {minutes(ticket.actual_minutes)}" if ticket.actual_minutes else ""
-    return _fit([f"Closed {_job(ticket)} on **{printer_name}** as {ticket.outcome}{took}. "
-                 "Thank you!"])
+    lines = [f"Closed {_job(ticket)} on **{printer_name}** as {ticket.outcome}"
+             f"{took(ticket)}. Thank you!"]
+    if not ticket.duration_known and ticket.bound_minutes:
+        lines.append("If you know when it ended, `/close` takes `finished_at:` (e.g. 23:10) "
+                     "or `took:` (e.g. 58m) next time: predictions learn only from known "
+                     "times.")
+    return _fit(lines)
 
 
 def started(ticket: Ticket) -> str:
@@ -213,9 +227,7 @@ def _ticket_line(ticket: Ticket) -> str:
     line = f"{_job(ticket)}: {ticket.status}{where}, estimated {minutes(ticket.est_minutes)}"
     if ticket.outcome:
         line += f"; {ticket.outcome}"
-    if ticket.actual_minutes:
-        line += f" after {minutes(ticket.actual_minutes)}"
-    return line
+    return line + took(ticket)
 
 
 def myjobs(tickets: Sequence[Ticket]) -> str:
@@ -233,11 +245,10 @@ def history(tickets: Sequence[Ticket]) -> str:
         return "No print has been closed yet."
     lines = ["__Recent prints__"]
     for t in tickets[:MAX_LINES]:
-        took = f" in {minutes(t.actual_minutes)}" if t.actual_minutes else ""
         closed_at = f", {format_dt(_aware(t.closed_at), 'R')}" if t.closed_at else ""
         lines.append(f"{_job(t)} by {clean(t.member_name)} on {t.printer or '?'}: "
-                     f"{t.outcome or t.status}{took} (estimated {minutes(t.est_minutes)})"
-                     f"{closed_at}")
+                     f"{t.outcome or t.status}{took(t, 'in')} (estimated "
+                     f"{minutes(t.est_minutes)}){closed_at}")
     return _fit(lines, more=max(0, len(tickets) - MAX_LINES))
 
 
@@ -250,7 +261,8 @@ def prediction(result: Prediction, est: timedelta | None) -> str:
     lines = []
     if result.member_ratio is not None:
         basis = (f"your {result.member_prints} finished print"
-                 f"{'s' if result.member_prints != 1 else ''}: they took "
+                 f"{'s' if result.member_prints != 1 else ''} "
+                 f"({_kinds(result.member_known, result.member_bounds)}): they took "
                  f"{result.member_ratio:.2f}× your estimates (median)")
     else:
         basis = "none of your prints so far, so your estimate is used as it is"
@@ -265,8 +277,20 @@ def prediction(result: Prediction, est: timedelta | None) -> str:
         medians = ", ".join(f"{name} {minutes(value)}"
                             for name, value in sorted(result.printer_medians.items()))
         lines.append(f"Median print per printer: {medians} "
-                     f"(from {result.printer_prints} finished prints).")
+                     f"(from {result.printer_prints} finished prints: "
+                     f"{_kinds(result.printer_known, result.printer_bounds)}).")
+    if result.skipped_bounds:
+        lines.append(f"Left out: {result.skipped_bounds} print"
+                     f"{'s' if result.skipped_bounds != 1 else ''} closed long after "
+                     "{0} estimate with no end given (more than 3× it).".format(
+                         "its" if result.skipped_bounds == 1 else "their"))
     return _fit(lines)
+
+
+def _kinds(known: int, bounds: int) -> str:
+    """``2 with a known time, 1 with an upper bound``."""
+    return (f"{known} with a known time, {bounds} with only an upper bound (closed with "
+            "no end given)")
 
 
 # --- notices ----------------------------------------------------------------------------

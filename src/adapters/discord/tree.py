@@ -63,11 +63,15 @@ def build_commands(
                           "finished, or failed with a photo.")
     @app_commands.describe(printer="The printer the print is on.",
                            outcome="How the print ended.",
-                           photo="A photo of the print (required when it failed).")
+                           photo="A photo of the print (required when it failed).",
+                           finished_at="When it ended, lab time (e.g. 23:10), if you know.",
+                           took="How long it took (e.g. 58m), if you know.")
     @app_commands.autocomplete(printer=printer_autocomplete)
     async def close(interaction: discord.Interaction, printer: app_commands.Range[str, 1, 100],
-                    outcome: Outcome, photo: discord.Attachment | None = None) -> None:
-        await handler.close(interaction, printer, outcome, photo)
+                    outcome: Outcome, photo: discord.Attachment | None = None,
+                    finished_at: app_commands.Range[str, 1, 40] | None = None,
+                    took: app_commands.Range[str, 1, 40] | None = None) -> None:
+        await handler.close(interaction, printer, outcome, photo, finished_at, took)
 
     report = app_commands.Group(name="report", description="Tell the queue what happened at "
                                 "the printer you claimed.")
