@@ -177,7 +177,7 @@ def _staff(args: argparse.Namespace) -> Actor:
 def _printer_name(queue: QueueService, given: str) -> str:
     """The configured spelling of a printer named in any case (``x1c-1`` → ``X1C-1``);
     an unknown name is passed on for the service to refuse with the known names."""
-    names = [p.name for p in queue.status()[0]]
+    names = [p.name for p in queue.printers()]
     exact = [n for n in names if n == given]
     folded = [n for n in names if n.casefold() == given.casefold()]
     return exact[0] if exact else folded[0] if len(folded) == 1 else given
@@ -198,7 +198,7 @@ def _run(queue: QueueService, settings: Settings, args: argparse.Namespace) -> N
         print(f"joined: {_placement_line(placement, settings)}")
     elif action == "claim":
         ticket = queue.claim(args.member, args.printer)
-        printer = next(p for p in queue.status()[0] if p.name == args.printer)
+        printer = next(p for p in queue.printers() if p.name == args.printer)
         print(f"claimed {args.printer}: start by {_when(printer.start_deadline, settings)} "
               f"(close the previous print first if there is one)")
         del ticket
@@ -211,7 +211,7 @@ def _run(queue: QueueService, settings: Settings, args: argparse.Namespace) -> N
         print(f"closed: {_ticket_line(ticket, settings)}")
     elif action == "start":
         ticket = queue.report_started(args.member)
-        printer = next(p for p in queue.status()[0] if p.name == ticket.printer)
+        printer = next(p for p in queue.printers() if p.name == ticket.printer)
         print(f"started on {ticket.printer}: predicted end "
               f"{_when(printer.predicted_end, settings)}")
     elif action == "notdone":

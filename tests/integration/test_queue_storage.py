@@ -166,6 +166,49 @@ def test_tickets_fifo_members_and_history(queue_uow_factory: Factory) -> None:
         assert uow.tickets.get(ids[0]).status == "offered"
 
 
+def test_the_light_reads_agree_with_the_full_one(queue_uow_factory: Factory) -> None:
+    """Issue 14's speed: position (a count), last_queue_key (a max), queue_line (three
+    columns) and open_tickets_page (held + first N queued) tell what open_tickets does."""
+    base = T0.timestamp()
+    with queue_uow_factory() as uow:
+        assert uow.tickets.last_queue_key() is None and uow.tickets.queue_line() == []
+        for n, (member, status) in enumerate([("a", "queued"), ("b", "offered"),
+                                              ("c", "queued"), ("d", "printing"),
+                                              ("e", "queued"), ("f", "done"),
+                                              ("g", "queued")]):
+            uow.tickets.add(ticket(member, base + n * 1.5, status=status))
+        uow.commit()
+    with queue_uow_factory() as uow:
+        full = uow.tickets.open_tickets()
+        assert [(s.id, s.status, s.est_minutes) for s in uow.tickets.queue_line()] == [
+            (t.id, t.status, t.est_minutes) for t in full]
+        queued = [t for t in full if t.status == "queued"]
+        assert [uow.tickets.position(t) for t in queued] == [1, 2, 3, 4]
+        assert uow.tickets.last_queue_key() == base + 6 * 1.5  # g; f is done
+        page = uow.tickets.open_tickets_page(2)
+        assert [t.member for t in page] == ["a", "b", "c", "d"]
+        assert [t.member for t in uow.tickets.open_tickets_page(0)] == ["b", "d"]
+
+
+def test_status_page_matches_the_full_status(queue_uow_factory: Factory) -> None:
+    clock = FixedClock(T0)
+    svc = QueueService(uow=queue_uow_factory, clock=clock, policy=QueuePolicy())
+    svc.sync_printers([("X1C-1", ""), ("X1C-2", "")])
+    for n in range(12):
+        svc.join(f"m{n}", f"M{n}", "part", timedelta(minutes=30 + 7 * n))
+    svc.claim("m0", "X1C-1")
+    svc.report_started("m0")
+    printers, full = svc.status()
+    page = svc.status_page(3)
+    assert page.waiting == 10 and page.printers == printers
+    shown = [p for p in full if p.ticket.status != "queued"] + [
+        p for p in full if p.ticket.status == "queued"][:3]
+    key = lambda p: (p.ticket.queue_key, p.ticket.id)  # noqa: E731
+    assert sorted(page.placements, key=key) == sorted(shown, key=key)
+    last = svc.placement("m11")
+    assert (last.position, last.eta) == (10, full[-1].eta)
+
+
 def test_notice_rows_commit_and_roll_back_with_the_queue(queue_uow_factory: Factory) -> None:
     offer = QueueNotice("offered", "1001", "Ann", 7, "X1C-1", T0 + timedelta(minutes=10))
     with queue_uow_factory() as uow:  # left uncommitted: gone

@@ -177,7 +177,7 @@ class QueueCommands:
 
     async def status(self, interaction: discord.Interaction) -> None:
         await self._answer(interaction, "status", _threaded(
-            lambda: replies.status(*self.service.status())))
+            lambda: replies.status_page(self.service.status_page(replies.MAX_LINES))))
 
     async def myjobs(self, interaction: discord.Interaction) -> None:
         member, _ = _who(interaction)
@@ -220,8 +220,7 @@ class QueueCommands:
     def _printer(self, name: str | None) -> Printer | None:
         if name is None:
             return None
-        printers, _ = self.service.status()
-        return next((p for p in printers if p.name == name), None)
+        return next((p for p in self.service.printers() if p.name == name), None)
 
     def _placement(self, member: str) -> Placement | None:
         try:

@@ -18,7 +18,7 @@ from discord.utils import escape_markdown, escape_mentions, format_dt
 from printcore.queue.durations import format_duration
 from printcore.queue.entities import Printer, Ticket
 from printcore.queue.ports import QueueNotice
-from printcore.queue.service import Placement, Prediction
+from printcore.queue.service import Placement, Prediction, StatusPage
 from printcore.slicing import SliceEstimate
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "prediction",
     "started",
     "status",
+    "status_page",
     "time_updated",
     "when",
 ]
@@ -204,14 +205,22 @@ def _printer_line(printer: Printer, holders: dict[int, Ticket]) -> str:
     return f"**{printer.name}**{label}: {state}"
 
 
-def status(printers: Sequence[Printer], placements: Sequence[Placement]) -> str:
-    """Reply to /status: each printer's state, then the queue in order with ETAs."""
+def status_page(page: StatusPage) -> str:
+    """Reply to /status from :meth:`QueueService.status_page` (the first queued only)."""
+    return status(page.printers, page.placements, waiting=page.waiting)
+
+
+def status(printers: Sequence[Printer], placements: Sequence[Placement],
+           waiting: int | None = None) -> str:
+    """Reply to /status: each printer's state, then the queue in order with ETAs.
+    ``waiting``: how many are queued in all, when ``placements`` hold only the first."""
     holders = {p.ticket.id: p.ticket for p in placements if p.ticket.id is not None}
     lines = ["__Printers__"]
     lines += [_printer_line(p, holders) for p in printers] or ["No printers are configured."]
     queued = sorted((p for p in placements if p.ticket.status == "queued"),
                     key=lambda p: p.position)
-    lines.append(f"__Queue__ ({len(queued)} waiting)")
+    total = len(queued) if waiting is None else waiting
+    lines.append(f"__Queue__ ({total} waiting)")
     if not queued:
         lines.append("Nobody is waiting: `/join` to be offered the next free printer.")
     shown = queued[:MAX_LINES]
@@ -219,7 +228,7 @@ def status(printers: Sequence[Printer], placements: Sequence[Placement]) -> str:
         eta = f", ETA {when(p.eta)}" if p.eta else ""
         lines.append(f"{p.position}. {clean(p.ticket.member_name)}: *{clean(p.ticket.job_name)}* "
                      f"({minutes(p.ticket.est_minutes)}){eta}")
-    return _fit(lines, more=len(queued) - len(shown))
+    return _fit(lines, more=total - len(shown))
 
 
 def _ticket_line(ticket: Ticket) -> str:

@@ -21,6 +21,7 @@ from adapters.sql.base import HasConnection
 from adapters.sql.tables import printers, tickets
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.queue.entities import OPEN_TICKET_STATUSES, Printer, Ticket
+from printcore.queue.ports import QueueSlot
 
 __all__ = ["SqlPrinterRepository", "SqlTicketRepository"]
 
@@ -169,6 +170,26 @@ class SqlTicketRepository(_Queue):
             query = query.where(tickets.c.status.in_(OPEN_TICKET_STATUSES))
         query = query.order_by(tickets.c.id.desc())
         return [_from_row(Ticket, r) for r in self._conn.execute(query).mappings()]
+
+    def open_tickets_page(self, queued_limit: int) -> list[Ticket]:
+        """The held and printing tickets and the first ``queued_limit`` queued, FIFO."""
+        order = (tickets.c.queue_key, tickets.c.id)
+        held = (select(tickets).where(tickets.c.status.in_(("offered", "claimed", "printing")))
+                .order_by(*order))
+        queued = (select(tickets).where(tickets.c.status == "queued").order_by(*order)
+                  .limit(queued_limit))
+        found = [_from_row(Ticket, r) for q in (held, queued)
+                 for r in self._conn.execute(q).mappings()]
+        found.sort(key=lambda t: (t.queue_key, t.id or 0))
+        return found
+
+    def queue_line(self) -> list[QueueSlot]:
+        """(id, status, est_minutes) of every open ticket, FIFO: three plain columns."""
+        query = (select(tickets.c.id, tickets.c.status, tickets.c.est_minutes)
+                 .where(tickets.c.status.in_(OPEN_TICKET_STATUSES))
+                 .order_by(tickets.c.queue_key, tickets.c.id))
+        make = QueueSlot._make
+        return [make(row) for row in self._conn.execute(query).all()]  # one fetchall
 
     def position(self, ticket: Ticket) -> int:
         """1 + the queued tickets ahead (one count on the (status, queue_key) index)."""

@@ -18,6 +18,7 @@ from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.events import Event
 from printcore.memory import MemoryOutbox, MemoryOutboxStore
 from printcore.queue.entities import OPEN_TICKET_STATUSES, Printer, Ticket
+from printcore.queue.ports import QueueSlot
 
 __all__ = ["MemoryQueueDatabase", "MemoryQueueUnitOfWork"]
 
@@ -114,6 +115,19 @@ class _Tickets:
         found = [t for t in self._view().values() if t.member == member
                  and (not open_only or t.status in OPEN_TICKET_STATUSES)]
         return [copy.deepcopy(t) for t in sorted(found, key=lambda t: -(t.id or 0))]
+
+    def open_tickets_page(self, queued_limit: int) -> list[Ticket]:
+        found, queued = [], 0
+        for t in self.open_tickets():
+            if t.status == "queued":
+                queued += 1
+                if queued > queued_limit:
+                    continue
+            found.append(t)
+        return found
+
+    def queue_line(self) -> list[QueueSlot]:
+        return [QueueSlot(t.id or 0, t.status, t.est_minutes) for t in self.open_tickets()]
 
     def position(self, ticket: Ticket) -> int:
         mine = (ticket.queue_key, ticket.id or 0)

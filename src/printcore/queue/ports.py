@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import attrs
 
@@ -24,11 +24,20 @@ from printcore.queue.entities import Printer, Ticket
 __all__ = [
     "PrinterRepository",
     "QueueNotice",
+    "QueueSlot",
     "QueueUnitOfWork",
     "TicketRepository",
     "queue_notice_message",
     "queue_notice_of",
 ]
+
+
+class QueueSlot(NamedTuple):
+    """An open ticket as the ETA simulation sees it: id, status, estimate in minutes."""
+
+    id: int
+    status: str
+    est_minutes: int
 
 
 class PrinterRepository(Protocol):
@@ -76,6 +85,16 @@ class TicketRepository(Protocol):
 
     def for_member(self, member: str, open_only: bool = False) -> list[Ticket]:
         """A member's tickets, newest first."""
+        ...
+
+    def open_tickets_page(self, queued_limit: int) -> list[Ticket]:
+        """The offered, claimed and printing tickets and the first ``queued_limit`` queued
+        ones, in FIFO order (what a status reply shows)."""
+        ...
+
+    def queue_line(self) -> list[QueueSlot]:
+        """Every open ticket as a :class:`QueueSlot`, in FIFO order: what the ETA
+        simulation needs and nothing more (cheap for 10,000 tickets)."""
         ...
 
     def position(self, ticket: Ticket) -> int:

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import heapq
 import statistics
-from collections.abc import Callable, Iterable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
@@ -48,11 +48,17 @@ from printcore.ports import Clock
 from printcore.queue.access_hours import AccessHours
 from printcore.queue.entities import Printer, Ticket
 from printcore.queue.machines import fire_printer, fire_ticket
-from printcore.queue.ports import QueueNotice, QueueUnitOfWork, queue_notice_message
+from printcore.queue.ports import (
+    QueueNotice,
+    QueueSlot,
+    QueueUnitOfWork,
+    queue_notice_message,
+)
 from printcore.queue.refusals import lab_time
 from printcore.queue.sweep import SweepPlan, free_at
 
-__all__ = ["BOUND_FACTOR", "Placement", "Prediction", "QueuePolicy", "QueueService", "SweepReport"]
+__all__ = ["BOUND_FACTOR", "Placement", "Prediction", "QueuePolicy", "QueueService",
+           "StatusPage", "SweepReport"]
 
 
 @attrs.frozen
@@ -106,6 +112,16 @@ def _usable_minutes(ticket: Ticket) -> tuple[int | None, bool]:
     if ticket.bound_minutes and ticket.bound_minutes <= BOUND_FACTOR * ticket.est_minutes:
         return ticket.bound_minutes, False
     return None, False
+
+
+@attrs.frozen
+class StatusPage:
+    """What ``/status`` shows: ``printers``; ``placements`` of the held and printing
+    tickets and the first queued ones, FIFO; ``waiting`` counts every queued ticket."""
+
+    printers: list[Printer]
+    placements: list[Placement]
+    waiting: int
 
 
 @attrs.frozen
@@ -399,19 +415,36 @@ class QueueService:
     # --- queries ----------------------------------------------------------------------
 
     def status(self) -> tuple[list[Printer], list[Placement]]:
+        """Every printer and every open ticket's placement (FIFO order)."""
+        page = self.status_page(None)
+        return page.printers, page.placements
+
+    def status_page(self, queued_limit: int | None = 15) -> StatusPage:
+        """The printers, the held and printing tickets and the first ``queued_limit``
+        queued ones (all when None) with positions and ETAs, and how many are waiting.
+        Reads the full rows of what is shown only; the ETAs come from the light queue
+        line."""
         now = self.clock.now()
         with self.uow() as uow:
             printers = uow.printers.list()
-            tickets = uow.tickets.open_tickets()
-            etas = self._etas(printers, tickets, now)
-            positions: dict[int, int] = {}
-            for t in tickets:
-                if t.status == "queued":
-                    positions[t.id or 0] = len(positions) + 1
-            return printers, [
-                Placement(t, positions.get(t.id or 0, 0), etas.get(t.id or 0))
-                for t in tickets
-            ]
+            line = uow.tickets.queue_line()
+            shown = (uow.tickets.open_tickets() if queued_limit is None
+                     else uow.tickets.open_tickets_page(queued_limit))
+        last_shown = next((t.id for t in reversed(shown) if t.status == "queued"), None)
+        etas = self._etas(printers, line, now,
+                          until=None if queued_limit is None else last_shown)
+        positions: dict[int, int] = {}
+        for slot in line:
+            if slot.status == "queued":
+                positions[slot.id] = len(positions) + 1
+        return StatusPage(printers, [
+            Placement(t, positions.get(t.id or 0, 0), etas.get(t.id or 0)) for t in shown
+        ], waiting=len(positions))
+
+    def printers(self) -> list[Printer]:
+        """Every printer, by name (one read; no tickets)."""
+        with self.uow() as uow:
+            return uow.printers.list()
 
     def myjobs(self, member: str) -> list[Ticket]:
         with self.uow() as uow:
@@ -661,46 +694,50 @@ class QueueService:
             offered += 1
         return offered
 
-    def _etas(self, printers: list[Printer], tickets: list[Ticket],
-              now: datetime) -> dict[int, datetime]:
+    def _etas(self, printers: list[Printer], line: Sequence[QueueSlot | Ticket],
+              now: datetime, until: int | None = None) -> dict[int, datetime]:
         """Simulate the FIFO queue over the printers' predicted free times and access
-        hours: each queued ticket starts on the earliest free printer, at the next opening."""
-        by_id = {t.id: t for t in tickets}
-        etas: dict[int, datetime] = {}
+        hours: each queued ticket starts on the earliest free printer, at the next opening.
+        ``line``: the open tickets in FIFO order (slots or tickets); the simulation stops
+        after ticket ``until`` when given. Runs on POSIX timestamps (no datetime objects
+        in the loop): 10,000 tickets over 10 printers take a few milliseconds."""
+        estimate = {t.id: t.est_minutes for t in line}
+        etas: dict[int, float] = {}
         heap: list[tuple[float, str]] = []
+        now_ts = now.timestamp()
         for p in printers:
+            if p.print_ticket is not None and p.started_at is not None:
+                etas[p.print_ticket] = p.started_at.timestamp()
             if p.status == "out_of_service":
                 continue
-            free = now
+            free = now_ts
             if p.has_open_print and p.predicted_end is not None:
-                free = max(now, p.predicted_end)
-            if p.holder_ticket is not None and p.holder_ticket in by_id:
-                holder = by_id[p.holder_ticket]
-                start = self.access.next_opening(free)
+                free = max(now_ts, p.predicted_end.timestamp())
+            if p.holder_ticket is not None and p.holder_ticket in estimate:
+                start = self.access.next_opening_ts(free)
                 etas[p.holder_ticket] = start
-                free = start + timedelta(minutes=holder.est_minutes)
-            heapq.heappush(heap, (free.timestamp(), p.name))
-        for t in tickets:
-            if t.status == "printing" and t.started_at is not None:
-                etas[t.id or 0] = t.started_at
-        if not heap:
-            return etas
-        for t in tickets:
-            if t.status != "queued":
-                continue
-            free_ts, name = heapq.heappop(heap)
-            start = self.access.next_opening(datetime.fromtimestamp(free_ts, tz=now.tzinfo))
-            etas[t.id or 0] = start
-            heapq.heappush(heap, ((start + timedelta(minutes=t.est_minutes)).timestamp(), name))
-        return etas
+                free = start + 60.0 * estimate[p.holder_ticket]
+            heapq.heappush(heap, (free, p.name))
+        if heap:
+            opening = self.access.next_opening_ts
+            push, pop = heapq.heappush, heapq.heappop
+            for t in line:
+                if t.status != "queued":
+                    continue
+                free_ts, name = pop(heap)
+                start = opening(free_ts)
+                etas[t.id or 0] = start
+                push(heap, (start + 60.0 * t.est_minutes, name))
+                if t.id == until:
+                    break
+        return {k: datetime.fromtimestamp(v, UTC) for k, v in etas.items()}
 
     def _placement(self, uow: QueueUnitOfWork, ticket_id: int, now: datetime) -> Placement:
-        tickets = uow.tickets.open_tickets()
-        ticket = next((t for t in tickets if t.id == ticket_id), None) or uow.tickets.get(
-            ticket_id)
-        queued = [t.id for t in tickets if t.status == "queued"]
-        position = queued.index(ticket_id) + 1 if ticket_id in queued else 0
-        etas = self._etas(uow.printers.list(), tickets, now)
+        """The ticket's place: one count for its position, the light queue line for its
+        ETA (no full read of the open tickets)."""
+        ticket = uow.tickets.get(ticket_id)
+        position = uow.tickets.position(ticket) if ticket.status == "queued" else 0
+        etas = self._etas(uow.printers.list(), uow.tickets.queue_line(), now, until=ticket_id)
         return Placement(ticket, position, etas.get(ticket_id))
 
     def _notify(self, uow: QueueUnitOfWork, notice: QueueNotice, now: datetime) -> None:
