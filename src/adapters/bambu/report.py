@@ -164,7 +164,9 @@ def parse_report(payload: bytes | str) -> ParsedReport:
                 changes[attr] = number
     for key, attr in _TEXT_FIELDS.items():
         if key in section:
-            text_value = _as_text(section[key])
+            raw = section[key]
+            text_value = _as_text(raw) if attr in ("subtask_id", "task_id") else (
+                raw[:_MAX_TEXT] if isinstance(raw, str) else None)
             if text_value is None:
                 problems.append(f"{key}={section[key]!r} is not text")
             else:

@@ -56,9 +56,11 @@ class WatchSettings:
 
     @classmethod
     def from_config(cls, config: WatchConfig, **more: Any) -> WatchSettings:
-        return cls(offline_after=config.offline_after_seconds,
-                   debounce=config.debounce_seconds,
-                   pushall_seconds=config.pushall_seconds, **more)
+        """The printers file's ``watch:`` seconds; ``more`` overrides any field."""
+        values: dict[str, Any] = {"offline_after": config.offline_after_seconds,
+                                  "debounce": config.debounce_seconds,
+                                  "pushall_seconds": config.pushall_seconds}
+        return cls(**{**values, **more})
 
 
 @attrs.frozen
