@@ -54,6 +54,7 @@ from printcore.queue.ports import (
     QueueUnitOfWork,
     queue_notice_message,
 )
+from printcore.queue.printer_status import PrinterReport
 from printcore.queue.refusals import lab_time
 from printcore.queue.sweep import SweepPlan, free_at
 
@@ -129,6 +130,10 @@ class SweepReport:
     offered: int = 0
     missed: int = 0
     expired: int = 0
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment is not None else None
 
 
 def _check_estimate(est: timedelta) -> None:
@@ -275,6 +280,15 @@ class QueueService:
         with self.uow() as uow:
             printer = uow.printers.get(printer_name)
             if printer.print_ticket is None:
+                closed = self._closed_by_printer(uow, member, printer.name)
+                if closed is not None:  # the printer closed it: never twice
+                    if photo_url and not closed.photo_url and closed.outcome != "finished":
+                        closed.photo_url = photo_url.strip()
+                        uow.tickets.update(closed)
+                        self._log(uow, closed, "photo_added", closed.member_name, now,
+                                  {"printer": printer.name})
+                        uow.commit()
+                    return closed
                 raise InvalidTransitionError("close", printer.status,
                     f"There is no open print on {printer.name} to close.",
                     reason="no_open_print", details={"printer": printer.name})
@@ -314,9 +328,14 @@ class QueueService:
         return ticket
 
     def report_started(self, member: str) -> Ticket:
+        """The member's print runs on the printer they claimed. On a watched printer that
+        already reported it, the ticket is returned as it is (a start counts once)."""
         now = self.clock.now()
         with self.uow() as uow:
             ticket = self._open_ticket(uow, member)
+            if (ticket.status == "printing" and ticket.printer is not None
+                    and uow.printers.get(ticket.printer).print_key is not None):
+                return ticket  # the printer reported it first
             if ticket.status != "claimed" or ticket.printer is None:
                 raise InvalidTransitionError("start", ticket.status,
                     "Claim your printer first, then report that your print started.",
@@ -331,14 +350,7 @@ class QueueService:
                 raise InvalidTransitionError("start", ticket.status,
                     "Your start window has ended; the printer goes to the next member.",
                     reason="start_window_ended", details={"printer": printer.name})
-            fire_ticket(ticket, "start")
-            fire_printer(printer, "start")
-            ticket.started_at = now
-            printer.holder_ticket = printer.holder = None
-            printer.start_deadline = None
-            printer.print_ticket, printer.print_member = ticket.id, member
-            printer.started_at = now
-            printer.predicted_end = now + timedelta(minutes=ticket.est_minutes)
+            self._start(ticket, printer, now)
             uow.printers.update(printer)
             uow.tickets.update(ticket)
             self._log(uow, ticket, "start", ticket.member_name, now,
@@ -537,6 +549,151 @@ class QueueService:
             uow.commit()
         return SweepReport(offered=plan.offered, missed=plan.missed, expired=plan.expired)
 
+    # --- printers that report for themselves (issue 15) -------------------------------
+
+    def printer_reported(self, report: PrinterReport) -> str:
+        """Apply what a watched printer reported (``printcore.queue.printer_status``) and
+        say what it did: ``"live"`` (only its live state changed), ``"started"`` (it met
+        the holder's start window), ``"adopted"`` (a print the member had reported),
+        ``"unclaimed"`` (a print nobody claimed: recorded for staff, the printer is not
+        offered while it runs), ``"closed"`` (the open print closed with the printer's
+        end time and outcome), ``"ended_unclaimed"``, ``"moved"`` (the predicted end
+        moved with the remaining time), ``"repeat"`` (this change was applied before).
+
+        Rules (docs/printers.md): ``started`` within a claim's start window counts as the
+        member's start, once, whoever reports first; ``finished``/``failed``/
+        ``cancelled`` close the open print with ``report.at`` as its end (a known
+        duration) and offer the printer to the next member; the member of a failed print
+        is asked for the photo afterwards. ``progress`` moves the predicted end to
+        ``at`` + the remaining minutes. ``idle`` with no open print lets the printer be
+        offered. Raises NotFoundError for a printer the queue does not know.
+        """
+        now = self.clock.now()
+        with self.uow() as uow:
+            printer = uow.printers.get(report.printer)
+            was_printing = printer.live_state in ("RUNNING", "PAUSE")
+            live = report.live
+            printer.live_state, printer.live_at = live.state, live.reported_at
+            printer.live_percent, printer.live_layer = live.percent, live.layer
+            printer.live_total_layers = live.total_layers
+            printer.live_remaining_minutes = live.remaining_minutes
+            printer.live_file, printer.live_error = live.file, live.error_code
+            outcome = self._apply_report(uow, printer, report, now, was_printing)
+            uow.printers.update(printer)
+            if outcome in ("closed", "ended_unclaimed") or report.kind == "idle":
+                self._pump(uow, now)
+            uow.commit()
+        return outcome
+
+    def _apply_report(self, uow: QueueUnitOfWork, printer: Printer, report: PrinterReport,
+                      now: datetime, was_printing: bool) -> str:
+        key, at = report.print_key, report.at
+        source = Actor.system("printer")
+        if report.kind == "started":
+            if key is not None and key in (printer.print_key, printer.last_print_key):
+                return "repeat"
+            if printer.print_ticket is not None and printer.print_key is None and (
+                    printer.holder_ticket is None or was_printing):
+                # The member said "started" first (or the print on the bed kept running
+                # while the next member claimed): this is that print; it counts once.
+                printer.print_key = key
+                self._move_end(printer, report)
+                return "adopted"
+            if printer.status == "claimed" and printer.holder_ticket is not None and (
+                    printer.start_deadline is None or at < printer.start_deadline):
+                ticket = uow.tickets.get(printer.holder_ticket)
+                if printer.has_open_print:  # a new print runs: the old one is off the bed
+                    self._close_by_printer(uow, printer, "finished", None, now)
+                self._start(ticket, printer, at)
+                printer.print_key = key
+                self._move_end(printer, report)
+                uow.tickets.update(ticket)
+                self._log(uow, ticket, "start", "printer", now,
+                          {"printer": printer.name, "source": "printer",
+                           "started_at": at.isoformat(),
+                           "predicted_end": _iso(printer.predicted_end)}, system=True)
+                self._notify(uow, QueueNotice("print_started", ticket.member,
+                                              ticket.member_name, ticket.id or 0,
+                                              printer.name, printer.predicted_end), now)
+                return "started"
+            if printer.unclaimed_since is None:
+                printer.unclaimed_since, printer.print_key = at, key
+                uow.events.append(Event("printer", printer.id or 0, "unclaimed_print", source,
+                                        now, details={"printer": printer.name,
+                                                      "file": report.live.file,
+                                                      "started_at": at.isoformat()}))
+                return "unclaimed"
+            return "repeat"
+        if report.kind in ("finished", "failed", "cancelled"):
+            if key is not None and key == printer.last_print_key:
+                return "repeat"
+            if printer.print_ticket is not None and (
+                    key is None or printer.print_key in (None, key)):
+                printer.print_key = key or printer.print_key
+                self._close_by_printer(uow, printer, report.kind, at, now)
+                return "closed"
+            if printer.unclaimed_since is not None:
+                printer.unclaimed_since = None
+                printer.last_print_key, printer.print_key = key or printer.print_key, None
+                uow.events.append(Event("printer", printer.id or 0, "unclaimed_print_ended",
+                                        source, now, details={"printer": printer.name,
+                                                              "outcome": report.kind,
+                                                              "ended_at": at.isoformat()}))
+                return "ended_unclaimed"
+            return "repeat"
+        if report.kind == "progress":
+            if printer.print_ticket is not None and self._move_end(printer, report):
+                return "moved"
+            return "live"
+        if report.kind == "idle" and printer.unclaimed_since is not None:
+            printer.unclaimed_since = None  # whatever ran is over
+            printer.last_print_key, printer.print_key = printer.print_key, None
+        return "live"
+
+    @staticmethod
+    def _move_end(printer: Printer, report: PrinterReport) -> bool:
+        """The printer's remaining time moves the predicted end; True when it moved."""
+        remaining = report.live.remaining_minutes
+        if remaining is None or printer.print_ticket is None:
+            return False
+        end = report.at + timedelta(minutes=max(0, remaining))
+        moved = printer.predicted_end != end
+        printer.predicted_end = end
+        return moved
+
+    def _close_by_printer(self, uow: QueueUnitOfWork, printer: Printer, kind: str,
+                          ended: datetime | None, now: datetime) -> None:
+        """Close the open print as the printer says (``ended`` None: a new print replaced
+        it unseen, the end is a bound). Asks the member of a failed print for a photo."""
+        assert printer.print_ticket is not None
+        ticket = uow.tickets.get(printer.print_ticket)
+        if ended is not None and ticket.started_at is not None:
+            ended = max(ended, ticket.started_at)
+        fire_ticket(ticket, "close")
+        self._end_print(ticket, printer, kind, now, ended,
+                        "printer" if ended is not None else None)
+        uow.tickets.update(ticket)
+        self._log(uow, ticket, "close", "printer", now,
+                  {"printer": printer.name, "outcome": kind, "source": "printer",
+                   "actual_minutes": ticket.actual_minutes,
+                   "bound_minutes": ticket.bound_minutes, "ended_at": _iso(ended),
+                   "closed_by": "printer"}, system=True)
+        self._notify(uow, QueueNotice(f"print_{kind}", ticket.member, ticket.member_name,
+                                      ticket.id or 0, printer.name, None), now)
+
+    @staticmethod
+    def _start(ticket: Ticket, printer: Printer, at: datetime) -> None:
+        """The holder's print runs from ``at``: the ticket and printer move to printing."""
+        fire_ticket(ticket, "start")
+        fire_printer(printer, "start")
+        ticket.started_at = at
+        printer.holder_ticket = printer.holder = None
+        printer.start_deadline = None
+        printer.print_ticket, printer.print_member = ticket.id, ticket.member
+        printer.started_at = at
+        printer.unclaimed_since = None
+        printer.predicted_end = at + timedelta(minutes=ticket.est_minutes)
+
     # --- staff ------------------------------------------------------------------------
 
     def remove_ticket(self, ticket_id: int, actor: Actor) -> Ticket:
@@ -581,6 +738,10 @@ class QueueService:
                                                  "bound_minutes": ticket.bound_minutes,
                                                  "closed_by": actor.name}))
                 what = {"printer": printer.name, "closed_ticket": ticket.id}
+            elif printer.unclaimed_since is not None:
+                printer.unclaimed_since = None  # staff saw to the print nobody claimed
+                printer.last_print_key, printer.print_key = printer.print_key, None
+                what = {"printer": printer.name, "unclaimed_print": True}
             else:
                 raise InvalidTransitionError("release", printer.status,
                     f"{printer.name} has no holder and no open print: nothing to release.",
@@ -615,6 +776,15 @@ class QueueService:
         return printer
 
     # --- internals --------------------------------------------------------------------
+
+    @staticmethod
+    def _closed_by_printer(uow: QueueUnitOfWork, member: str, printer: str) -> Ticket | None:
+        """The member's last ticket, when the printer itself closed it on ``printer``."""
+        mine = uow.tickets.for_member(member)
+        if mine and mine[0].printer == printer and mine[0].status == "done" and (
+                mine[0].ended_by == "printer"):
+            return mine[0]
+        return None
 
     @staticmethod
     def _end_print(ticket: Ticket, printer: Printer, outcome: str, now: datetime,

@@ -48,7 +48,9 @@ def due_deadline(printer: Printer, now: datetime) -> datetime | None:
 def free_at(printer: Printer) -> datetime | None:
     """Since when (UTC) the printer may be offered, or None when it may not: an idle one
     since ever, a printing one from its predicted end; neither before
-    ``offer_not_before``."""
+    ``offer_not_before``, nor while it reports a print nobody claimed."""
+    if printer.unclaimed_since is not None:
+        return None  # the printer reports a print nobody claimed: it is busy
     if printer.status == "idle":
         since = _EVER
     elif printer.status == "printing" and printer.predicted_end is not None:
@@ -104,6 +106,9 @@ class SweepPlan:
         for _, is_deadline, _, name in due:
             if is_deadline:
                 self._lapse(by_name[name])
+                since = free_at(by_name[name])
+                if since is None or since > now:
+                    continue  # busy after all (a print nobody claimed, a later end)
             heapq.heappush(available, name)
             if lab_open:
                 while available and self._head < len(self._queued):
