@@ -134,6 +134,12 @@ def _print_notices(notices: list[QueueNotice], settings: Settings,
         elif notice.kind == "expired":
             print(f"  → {notice.member_name} ({notice.member}): ticket #{notice.ticket_id} "
                   "expired (second missed window in a row)")
+        elif notice.kind.startswith("print_"):
+            what = notice.kind.removeprefix("print_")
+            extra = (f"; add a photo: printcore queue close {notice.member} {notice.printer} "
+                     "failed --photo URL" if what == "failed" else "")
+            print(f"  → {notice.member_name} ({notice.member}): {notice.printer} reports the "
+                  f"print {what}{extra}")
         else:
             print(f"  → {notice.member_name} ({notice.member}): {notice.kind}")
 

@@ -153,7 +153,8 @@ def test_a_print_nobody_claimed_is_recorded_and_blocks_offers_until_it_ends() ->
     assert lab.report("finished", key="walk-up") == "ended_unclaimed"
     assert lab.printer().unclaimed_since is None and lab.printer().holder == "ann"
     with MemoryQueueUnitOfWork(lab.db) as uow:
-        kinds = [e.kind for e in uow.events.for_subject("printer", lab.printer().id or 0)]
+        kinds = [e.kind for e in uow.events.for_subject("printer", lab.printer().id or 0)
+                 if e.kind != "reported"]
     assert kinds[-2:] == ["unclaimed_print", "unclaimed_print_ended"]
 
     other = Lab()
@@ -210,3 +211,23 @@ def test_a_new_print_replaces_one_never_closed() -> None:
 def test_an_unknown_printer_is_refused() -> None:
     with pytest.raises(NotFoundError):
         Lab().report("idle", printer="Prusa", key=None)
+
+
+def test_staff_pages_hear_of_state_changes_and_progress_in_tens() -> None:
+    """The staff page's live updates follow the event log: a ``reported`` printer event
+    for every change of state, and for progress only when it crosses a 10 % step."""
+    from printcore.queue.printer_status import live_summary
+
+    lab = Lab()
+    lab.svc.join("ann", "Ann", "a", H1)
+    lab.svc.claim("ann", "X1C-1")
+    lab.report("started", percent=0, remaining=60)
+    for percent in (1, 2, 9, 10, 11, 35):
+        lab.report("progress", percent=percent, remaining=60 - percent, layer=percent,
+                   total_layers=100)
+    with MemoryQueueUnitOfWork(lab.db) as uow:
+        reported = [e.details for e in uow.events.for_subject("printer", lab.printer().id or 0)
+                    if e.kind == "reported"]
+    assert [(d["report"], d["percent"]) for d in reported] == [
+        ("started", 0), ("progress", 10), ("progress", 35)]
+    assert live_summary(lab.printer()) == "printing, 35 %, layer 35/100, 25m left"

@@ -18,6 +18,7 @@ from discord.utils import escape_markdown, escape_mentions, format_dt
 from printcore.queue.durations import format_duration
 from printcore.queue.entities import Printer, Ticket
 from printcore.queue.ports import QueueNotice
+from printcore.queue.printer_status import live_summary
 from printcore.queue.service import Placement, Prediction, StatusPage
 from printcore.slicing import SliceEstimate
 
@@ -202,7 +203,16 @@ def _printer_line(printer: Printer, holders: dict[int, Ticket]) -> str:
         state += f"; print predicted to end {when(printer.predicted_end)}"
     elif printer.has_open_print:
         state += "; previous print not closed yet"
+    if printer.unclaimed_since is not None:
+        state += f"; running a print nobody claimed (since {when(printer.unclaimed_since)})"
+    if printer.live_state is not None:
+        state += f" — the printer says: {live_words(printer)}"
     return f"**{printer.name}**{label}: {state}"
+
+
+def live_words(printer: Printer) -> str:
+    """What the printer last reported, in words (``printcore.queue.printer_status``)."""
+    return live_summary(printer)
 
 
 def status_page(page: StatusPage) -> str:
@@ -320,4 +330,15 @@ def notice_body(notice: QueueNotice) -> str:
                 f"{printer}. `/join` again when you are ready to print.")
     if notice.kind == "claimed":
         return f"you claimed {printer}; `/report started` once your print runs."
+    if notice.kind == "print_started":
+        end = f"; predicted end {when(notice.deadline)}" if notice.deadline else ""
+        return f"{printer} reports your print (ticket #{notice.ticket_id}) started{end}."
+    if notice.kind == "print_finished":
+        return (f"{printer} reports your print (ticket #{notice.ticket_id}) finished: take it "
+                "off the bed. Thank you!")
+    if notice.kind == "print_failed":
+        return (f"{printer} reports your print (ticket #{notice.ticket_id}) failed. Please add "
+                f"a photo of it: `/close {notice.printer} failed photo:` with the picture.")
+    if notice.kind == "print_cancelled":
+        return f"{printer} reports your print (ticket #{notice.ticket_id}) was cancelled."
     return f"ticket #{notice.ticket_id}: {notice.kind.replace('_', ' ')}."

@@ -26,6 +26,7 @@ from adapters.web.responses import status_for
 from adapters.web.security import require_csrf, workstation
 from printcore.errors import AuthenticationError, PrintcoreError, StorageError
 from printcore.queue.durations import format_duration
+from printcore.queue.printer_status import live_summary
 from printcore.queue.service import QueueService
 
 __all__ = ["printer_routes"]
@@ -57,6 +58,7 @@ def printer_routes(ctx: WebContext, render: Renderer) -> list[Route]:
     env = render.templates.env
     env.filters.setdefault("duration", _duration)
     env.filters.setdefault("until", _until)
+    env.globals.setdefault("live_label", live_summary)
     env.globals.setdefault("queue_status_label",
                            lambda s: queue_actions.STATUS_LABELS.get(s, s.replace("_", " ")))
 

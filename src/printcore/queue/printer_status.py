@@ -30,17 +30,24 @@ Pure domain: no MQTT, no TLS, no adapter imports.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal, Protocol
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import attrs
 
+from printcore.queue.durations import format_duration
+
+if TYPE_CHECKING:
+    from printcore.queue.entities import Printer
+
 __all__ = [
+    "LIVE_STATES",
     "REPORT_KINDS",
     "PrinterLiveState",
     "PrinterReport",
     "PrinterStatusSink",
     "ReportKind",
+    "live_summary",
 ]
 
 ReportKind = Literal["started", "progress", "paused", "finished", "failed", "cancelled",
@@ -99,3 +106,28 @@ class PrinterStatusSink(Protocol):
         """Apply one report. Must not raise for a report that changes nothing (a
         repeated change, a printer not in the queue's list is the caller's to log)."""
         ...
+
+
+#: How a watched printer's own state word (Bambu ``gcode_state``) reads to people.
+LIVE_STATES: dict[str, str] = {
+    "IDLE": "idle", "PREPARE": "preparing", "SLICING": "preparing", "RUNNING": "printing",
+    "PAUSE": "paused", "FINISH": "finished", "FAILED": "failed", "OFFLINE": "offline",
+    "INIT": "starting up", "UNKNOWN": "unknown"}
+
+
+def live_summary(printer: Printer) -> str:
+    """What the printer last reported, in words: ``printing, 45 %, layer 120/300, 32m
+    left``; ``""`` for a printer that does not report for itself."""
+    state = printer.live_state
+    if state is None:
+        return ""
+    words = [LIVE_STATES.get(state, state.lower())]
+    if state in ("RUNNING", "PAUSE", "PREPARE"):
+        if printer.live_percent is not None:
+            words.append(f"{printer.live_percent} %")
+        if printer.live_layer is not None and printer.live_total_layers:
+            words.append(f"layer {printer.live_layer}/{printer.live_total_layers}")
+        if printer.live_remaining_minutes is not None:
+            remaining = timedelta(minutes=max(1, printer.live_remaining_minutes))
+            words.append(f"{format_duration(remaining)} left")
+    return ", ".join(words)

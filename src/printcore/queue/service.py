@@ -572,6 +572,7 @@ class QueueService:
         with self.uow() as uow:
             printer = uow.printers.get(report.printer)
             was_printing = printer.live_state in ("RUNNING", "PAUSE")
+            was_decile = None if printer.live_percent is None else printer.live_percent // 10
             live = report.live
             printer.live_state, printer.live_at = live.state, live.reported_at
             printer.live_percent, printer.live_layer = live.percent, live.layer
@@ -580,6 +581,17 @@ class QueueService:
             printer.live_file, printer.live_error = live.file, live.error_code
             outcome = self._apply_report(uow, printer, report, now, was_printing)
             uow.printers.update(printer)
+            decile = None if live.percent is None else live.percent // 10
+            if report.kind != "progress" or decile != was_decile:
+                # What staff pages follow (their live updates read the event log): every
+                # change of state, and progress in steps of 10 %, not every message.
+                uow.events.append(Event("printer", printer.id or 0, "reported",
+                                        Actor.system("printer"), now, details={
+                                            "printer": printer.name, "report": report.kind,
+                                            "state": live.state, "percent": live.percent,
+                                            "layer": live.layer,
+                                            "remaining_minutes": live.remaining_minutes,
+                                            "file": live.file, "outcome": outcome}))
             if outcome in ("closed", "ended_unclaimed") or report.kind == "idle":
                 self._pump(uow, now)
             uow.commit()
