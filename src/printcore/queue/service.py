@@ -301,10 +301,13 @@ class QueueService:
             closer = ticket.member_name
             if member != ticket.member and printer.holder_ticket is not None:
                 closer = uow.tickets.get(printer.holder_ticket).member_name
-            ended = None
-            if ticket.started_at is not None and (finished_at or took) is not None:
-                ended = finished_at if finished_at is not None else ticket.started_at + took
-                if not ticket.started_at <= ended <= now:
+            ended: datetime | None = None
+            if ticket.started_at is not None:
+                if finished_at is not None:
+                    ended = finished_at
+                elif took is not None:
+                    ended = ticket.started_at + took
+                if ended is not None and not ticket.started_at <= ended <= now:
                     raise ValidationError(
                         "The print cannot have ended before it started or after now "
                         f"(it started {lab_time(ticket.started_at, self.access.timezone)}).",
@@ -355,7 +358,7 @@ class QueueService:
             uow.tickets.update(ticket)
             self._log(uow, ticket, "start", ticket.member_name, now,
                       {"printer": printer.name,
-                       "predicted_end": printer.predicted_end.isoformat()})
+                       "predicted_end": _iso(printer.predicted_end)})
             uow.commit()
         return ticket
 
