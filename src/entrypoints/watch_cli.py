@@ -61,7 +61,8 @@ def start_watcher(settings: Settings, sink: PrinterStatusSink,
     if not config.watched:
         return None
     targets = targets_for(config, lambda name: access_code(name, env), trust_dir(settings))
-    return Watcher(targets, sink, WatchSettings.from_config(config, **watch)).start()
+    return Watcher(targets, sink, WatchSettings.from_config(config, **watch),
+                   state_file=settings.home / "watcher-state.json").start()
 
 
 def run_watch(settings: Settings, sink: PrinterStatusSink, stop: threading.Event,

@@ -8,6 +8,7 @@ starts itself stands for a printer that drops off the network mid-print and come
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -46,9 +47,10 @@ class Rig:
         return sim
 
     def watch(self, printers: list[WatchedPrinter], sink: RecordingSink,
-              **settings: float) -> Watcher:
+              state_file: Path | None = None, **settings: float) -> Watcher:
         targets = [WatchTarget(printer=p, access_code="unused") for p in printers]
-        watcher = Watcher(targets, sink, WatchSettings(**{**FAST, **settings})).start()  # type: ignore[arg-type]
+        watcher = Watcher(targets, sink, WatchSettings(**{**FAST, **settings}),  # type: ignore[arg-type]
+                          state_file=state_file).start()
         self.watchers.append(watcher)
         return watcher
 
@@ -286,3 +288,26 @@ def test_a_silent_printer_goes_offline_after_offline_after(shared, rig: Rig) -> 
     sink.wait_kinds("X1C-7", ["offline"], timeout=5)  # connected, but nothing said
     sim.publish_full()
     assert sink.wait_kinds("X1C-7", ["online"]) == ["online", "idle", "offline", "online"]
+
+
+def test_a_restarted_watcher_keeps_the_key_of_a_print_the_printer_does_not_name(
+        shared, tmp_path: Path, rig: Rig) -> None:
+    s = serial()
+    sim = rig.sim(s, shared[1], model="P1")
+    state = tmp_path / "watcher-state.json"
+    sink = RecordingSink()
+    first = rig.watch([plain("A1-2", s, shared[1])], sink, state_file=state)
+    sink.wait_kinds("A1-2", ["idle"])
+    sim.start_print(task="0", name="lid")
+    key = sink.wait_for(lambda rs: rs[-1].kind == "started")[-1].print_key
+    assert key.startswith("/sdcard/lid.3mf@")
+    wait_until(state.exists, what="the state file")
+    first.stop()
+    again = RecordingSink()
+    rig.watch([plain("A1-2", s, shared[1])], again, state_file=state)
+    again.wait_kinds("A1-2", ["online", "started"])
+    assert again.reports[-1].print_key == key  # the same print, the same key
+    sim.set(gcode_state="FINISH")
+    again.wait_kinds("A1-2", ["finished"])
+    assert again.reports[-1].print_key == key
+    wait_until(lambda: json.loads(state.read_text()) == {}, what="the state emptied")

@@ -257,7 +257,7 @@ steps = st.lists(st.one_of(
 ), max_size=60)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=1500, deadline=None)
 @given(steps, st.sampled_from([0.0, 2.0, 5.0]))
 def test_reports_follow_the_rules_for_any_sequence(seq: list[tuple[Any, ...]],
                                                    debounce: float) -> None:
@@ -269,6 +269,9 @@ def test_reports_follow_the_rules_for_any_sequence(seq: list[tuple[Any, ...]],
         before = len(f.reports)
         if step[0] == "msg":
             _, state, layer, remaining, task = step
+            if (state in ("PREPARE", "SLICING", "RUNNING", "PAUSE") and task != "0"
+                    and open_key in ("a", "b") and task != open_key):
+                open_key = None  # the printer names another print: the open one is gone
             f.msg(gcode_state=state, layer=layer, remaining_minutes=remaining,
                   subtask_id=task)
             messages.append((f.now, state))
@@ -290,7 +293,7 @@ def test_reports_follow_the_rules_for_any_sequence(seq: list[tuple[Any, ...]],
             # a terminal change is said at once, exactly once
             if state in ("FINISH", "FAILED") and phase not in ("FINISH", "FAILED"):
                 assert ends == ["finished" if state == "FINISH" else "failed"]
-            elif state == "IDLE" and phase in ("RUNNING", "PAUSE"):
+            elif state == "IDLE" and open_key is not None:  # e.g. after RUNNING/PAUSE
                 assert ends == ["cancelled"]
             else:
                 assert ends == []
@@ -313,3 +316,26 @@ def test_reports_follow_the_rules_for_any_sequence(seq: list[tuple[Any, ...]],
     assert contact == ["online", "offline"] * (len(contact) // 2) + ["online"] * (len(contact) % 2)
     assert [r.at for r in f.reports if r.kind != "paused" and r.kind != "offline"] == sorted(
         r.at for r in f.reports if r.kind != "paused" and r.kind != "offline")
+
+
+def test_a_remembered_key_is_kept_for_the_same_file_on_first_contact() -> None:
+    first = Feed()
+    first.msg(gcode_state="RUNNING", subtask_id="0", gcode_file="/sd/a.3mf")
+    kept = first.t.open_print()
+    assert kept is not None and kept[0].startswith("/sd/a.3mf@") and kept[1] == "/sd/a.3mf"
+    again = Feed()
+    again.now += timedelta(minutes=5)
+    again.t.remembered = kept
+    assert again.msg(gcode_state="RUNNING", subtask_id="0", gcode_file="/sd/a.3mf") == [
+        "online", "started"]
+    assert again.reports[-1].print_key == kept[0]
+    again.msg(gcode_state="FINISH")
+    assert again.reports[-1].print_key == kept[0]
+    assert again.t.open_print() is None and again.t.remembered is None
+    other = Feed()
+    other.t.remembered = kept
+    other.msg(gcode_state="RUNNING", subtask_id="0", gcode_file="/sd/b.3mf")
+    assert other.reports[-1].print_key != kept[0]  # another file: another print
+    named = Feed()
+    named.msg(**running())
+    assert named.t.open_print() is None  # the printer's own id needs no keeping

@@ -28,7 +28,10 @@ no message for ``offline_after``       ``offline``
 
 ``print_key`` is ``subtask_id`` (else ``task_id``) when the printer names the print (not
 "0"), else ``"<gcode_file or subtask_name>@<UTC ISO time the watcher first saw the
-print>"`` — for such prints a restarted watcher derives a new key.
+print>"``. So that a restarted watcher finds the same key for such a print, the watcher
+keeps :attr:`PrinterTracker.remembered` (``(print_key, file)`` of the open print, see
+:meth:`PrinterTracker.open_print`) and gives it back at start: a print found on first
+contact with the same file keeps the remembered key.
 
 Times are UTC ``datetime`` values from the caller's clock (Bambu reports carry none).
 """
@@ -76,6 +79,8 @@ class PrinterTracker:
     lost_at: datetime | None = None  # connection lost, ``offline`` not reported yet
     last_heard: datetime | None = None
     last_report_at: datetime | None = None
+    remembered: tuple[str, str] | None = None  # (print_key, file) kept by a previous run
+    first_contact_print: bool = False  # the current print was on the bed at first contact
 
     def __attrs_post_init__(self) -> None:
         if self.debounce < timedelta(0) or self.offline_after <= timedelta(0):
@@ -151,15 +156,29 @@ class PrinterTracker:
 
     # -- the rules --------------------------------------------------------------------
 
+    def open_print(self) -> tuple[str, str] | None:
+        """``(print_key, file)`` of the started print when its key is the watcher's own
+        (no ``subtask_id``/``task_id``), for the watcher to keep across a restart."""
+        if self.started_key is None or self.started_by_id:
+            return None
+        return (self.started_key, self._what())
+
+    def _what(self) -> str:
+        return self.fields.gcode_file or self.fields.subtask_name or "print"
+
     def _key(self) -> str:
         named = self.fields.task_key
         if named is not None:
             return named
+        what = self._what()
+        if self.first_contact_print and self.remembered is not None \
+                and self.remembered[1] == what:
+            return self.remembered[0]
         seen = self.print_seen_at or self.last_heard
-        what = self.fields.gcode_file or self.fields.subtask_name or "print"
         return f"{what}@{seen.isoformat() if seen else 'unknown'}"
 
-    def _new_print(self, now: datetime) -> None:
+    def _new_print(self, now: datetime, first_contact: bool = False) -> None:
+        self.first_contact_print = first_contact
         self.print_seen_at = now
         self.started_key = None
         self.started_by_id = False
@@ -167,6 +186,8 @@ class PrinterTracker:
         self.paused_reported = False
 
     def _end_print(self) -> None:
+        self.first_contact_print = False
+        self.remembered = None
         self.started_key = None
         self.started_by_id = False
         self.pause_since = None
@@ -181,12 +202,14 @@ class PrinterTracker:
         if state not in GCODE_STATES:
             return []  # INIT, OFFLINE, UNKNOWN, never reported: no print changes
         prev, self.phase = self.phase, state
+        if prev is None:
+            self.first_contact_print = state in ACTIVE or state in TERMINAL
         out: list[PrinterReport] = []
         if state in ACTIVE:
             named = self.fields.task_key
             if prev not in ACTIVE or (self.started_by_id and named is not None
                                       and named != self.started_key):
-                self._new_print(now)  # a new print (or first contact with one)
+                self._new_print(now, prev is None)  # a new print (or first contact)
             key = self._key()
             if state in ("RUNNING", "PAUSE") and self.started_key != key:
                 self.started_key, self.started_by_id = key, self.fields.task_key is not None
@@ -214,8 +237,8 @@ class PrinterTracker:
                                         now, key))
             self._end_print()
             return out
-        # IDLE
-        if prev in ("RUNNING", "PAUSE") and self.started_key is not None:
+        # IDLE: straight after RUNNING/PAUSE (or any state while a started print is open)
+        if self.started_key is not None:
             out.append(self._report("cancelled", now, self.started_key))
         elif prev != "IDLE":
             out.append(self._report("idle", now))

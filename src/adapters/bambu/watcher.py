@@ -10,10 +10,18 @@ happened per printer, so the queue's SQL work is serialised. A sink that raises 
 logged and the watcher goes on with the next report.
 
 :meth:`Watcher.health` and :meth:`Watcher.live_states` may be called from any thread.
+
+``state_file`` (``printcore watch``: ``$PRINTCORE_HOME/watcher-state.json``) keeps, per
+printer, the key and file of an open print that the printer did not name
+(``{"X1C-1": {"print_key": "/sdcard/a.3mf@2026-…", "file": "/sdcard/a.3mf"}}``), written
+atomically when it changes, so that a restarted watcher reports the same ``print_key`` for
+the print it finds still on the bed. A missing or unreadable file only means new keys.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import queue
 import threading
 import time
@@ -125,7 +133,8 @@ class Watcher:
     def __init__(self, targets: Sequence[WatchTarget], sink: PrinterStatusSink,
                  settings: WatchSettings | None = None, *,
                  now: Callable[[], datetime] = _utcnow,
-                 connection_factory: ConnectionFactory = PrinterConnection) -> None:
+                 connection_factory: ConnectionFactory = PrinterConnection,
+                 state_file: Path | None = None) -> None:
         self.settings = settings or WatchSettings()
         self._targets = list(targets)
         self._sink = sink
@@ -138,6 +147,10 @@ class Watcher:
             t.printer.name, debounce=timedelta(seconds=s.debounce),
             offline_after=timedelta(seconds=s.offline_after)) for t in self._targets}
         self._status = {t.printer.name: _Status(last_error=t.problem) for t in self._targets}
+        self._state_file = state_file
+        self._kept = self._load_state()
+        for name, tracker in self._trackers.items():
+            tracker.remembered = self._kept.get(name)
         self._live: dict[str, PrinterLiveState | None] = dict.fromkeys(self._trackers)
         self._connections: list[Connection] = []
         self._consumer = threading.Thread(target=self._consume, daemon=True,
@@ -242,6 +255,7 @@ class Watcher:
                     continue
             if event is not None:
                 reports = self._handle(event)
+                self._keep_open_prints()
                 tracker = self._trackers.get(event.printer)
                 if tracker is not None:  # the live state moves with every message
                     with self._lock:
@@ -252,6 +266,37 @@ class Watcher:
                 now = self._now()
                 for tracker in self._trackers.values():
                     self._deliver(tracker.tick(now))
+
+    def _load_state(self) -> dict[str, tuple[str, str]]:
+        if self._state_file is None:
+            return {}
+        try:
+            data = json.loads(self._state_file.read_text(encoding="utf-8"))
+            return {name: (str(v["print_key"]), str(v["file"])) for name, v in data.items()
+                    if name in self._trackers}
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+            _log.warning("watcher state file ignored", path=str(self._state_file),
+                         error=repr(exc))
+            return {}
+
+    def _keep_open_prints(self) -> None:
+        if self._state_file is None:
+            return
+        now = {name: kept for name, t in self._trackers.items()
+               if (kept := t.open_print() or t.remembered) is not None}
+        if now == self._kept:
+            return
+        self._kept = now
+        tmp = self._state_file.with_suffix(".tmp")
+        try:
+            tmp.write_text(json.dumps({n: {"print_key": k, "file": f}
+                                       for n, (k, f) in now.items()}), encoding="utf-8")
+            os.replace(tmp, self._state_file)
+        except OSError as exc:
+            _log.warning("watcher state not saved", path=str(self._state_file),
+                         error=repr(exc))
 
     def _handle(self, event: Event) -> list[PrinterReport]:
         tracker = self._trackers.get(event.printer)
