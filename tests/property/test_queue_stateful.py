@@ -56,8 +56,9 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule, run_state_machine_as_test
 from sqlalchemy import Engine, text
 
@@ -92,6 +93,13 @@ STARTS = (
     datetime(2026, 9, 13, 17, 0, tzinfo=UTC),  # Sunday noon, closed
     datetime(2026, 9, 14, 12, 55, tzinfo=UTC),  # Monday 07:55, just before opening
     datetime(2026, 10, 31, 2, 45, tzinfo=UTC),  # Friday 21:45 before the clocks go back
+)
+#: Moments just before an opening (UTC): members gather while the lab is closed, and at
+#: the opening every printer is offered at one instant, so the windows share one deadline.
+OPENINGS = (
+    datetime(2026, 9, 14, 12, 50, tzinfo=UTC),  # Monday 07:50 (opens 08:00)
+    datetime(2026, 9, 12, 14, 55, tzinfo=UTC),  # Saturday 09:55 (opens 10:00)
+    datetime(2026, 11, 2, 13, 58, tzinfo=UTC),  # Monday 07:58, first one after the DST end
 )
 ESTIMATES = st.sampled_from([5, 10, 20, 90, 600])
 OUTCOMES = st.sampled_from([("finished", None), ("failed", PHOTO), ("failed", None),
@@ -177,6 +185,9 @@ class QueueMachine(RuleBasedStateMachine):
         self.misses: dict[int, int] = {}  # missed windows in a row, per waiting ticket
         self.known: set[int] = set()  # every ticket ever joined
         self.claimed_by: dict[str, str] = {}  # printer → the member whose claim last worked
+        self.joined: list[int] = []  # every ticket, in join order
+        self.ever_missed: set[int] = set()  # tickets that ever missed a window
+        self.tied_checks = 0  # periods checked against their windows lapsing apart
 
     # --- reading the store -----------------------------------------------------------
 
@@ -302,6 +313,14 @@ class QueueMachine(RuleBasedStateMachine):
         assert waiting == self.order, f"queue order {waiting}, model {self.order}"
         for i in self.order:
             assert s.tickets[i].misses == self.misses[i], (s.tickets[i], self.misses[i])
+        # Overtaking, read off the store alone (not the model's order): a later joiner is
+        # ahead of an earlier one only by the missed-window rule, so a ticket that never
+        # missed a window has only earlier joiners ahead of it.
+        rank = {i: n for n, i in enumerate(self.joined)}
+        for at, i in enumerate(waiting):
+            if i not in self.ever_missed:
+                later = [j for j in waiting[:at] if rank[j] > rank[i]]
+                assert not later, f"ticket {i} (never missed) overtaken by later {later}"
         holders: dict[int, str] = {}
         prints: dict[int, str] = {}
         for p in s.printers.values():
@@ -347,7 +366,12 @@ class QueueMachine(RuleBasedStateMachine):
             if t.status == "done":
                 assert t.outcome in ("finished", "failed") and t.closed_at is not None, t
                 assert t.outcome == "finished" or t.photo_url, t
-                assert t.actual_minutes is not None and t.actual_minutes >= 1, t
+                # Issue 14, defect 2: a duration is known (actual) only when someone said
+                # when the print ended; otherwise close - start is kept as an upper bound.
+                known, bound = t.actual_minutes, t.bound_minutes
+                assert (known is None) != (bound is None), t
+                assert (known or bound or 0) >= 1, t
+                assert (known is None) == (t.ended_at is None), t
 
     @staticmethod
     def check_window(set_at: datetime, deadline: datetime, window: timedelta) -> None:
@@ -373,15 +397,30 @@ class QueueMachine(RuleBasedStateMachine):
 
     @initialize(start=st.sampled_from(STARTS), printers=st.integers(1, 3),
                 joins=st.lists(st.tuples(st.sampled_from(sorted(MEMBERS)), ESTIMATES),
-                               max_size=6))
-    def configure(self, start: datetime, printers: int, joins: list[tuple[str, int]]) -> None:
-        """One to three printers, and a few members joining (some twice) a minute apart."""
-        self.clock.current = start
+                               max_size=6),
+                crowd=st.one_of(st.none(), st.sampled_from(OPENINGS)))
+    def configure(self, start: datetime, printers: int, joins: list[tuple[str, int]],
+                  crowd: datetime | None = None) -> None:
+        """One to three printers, and a few members joining (some twice) a minute apart.
+
+        With ``crowd`` (simultaneous deadlines): the members gather a few minutes before
+        an opening, every one of the five joins, and at the opening one sweep offers every
+        printer at one instant, so their claim windows share one deadline."""
+        self.clock.current = crowd or start
         self.svc.sync_printers([(n, f"Bambu {n}") for n in PRINTERS[:printers]])
         self.check(self.snap())
-        for member, est in joins:
+        if crowd is not None:
+            joins = [*joins, *((m, 20) for m in sorted(MEMBERS))]
+        for member, est in joins:  # a minute apart; 10 s apart before an opening
             self.join_as(member, est)
-            self.clock.advance(minutes=1)
+            self.clock.advance(seconds=60 if crowd is None else 10)
+        assert crowd is None or not HOURS.is_open(self.clock.now()), "the crowd came late"
+        if crowd is not None:
+            opening = HOURS.next_opening(self.clock.now())
+            self.time_passes(opening, then_sweep=True)
+            offered = [p for p in self.snap().printers.values() if p.status == "offered"]
+            assert len(offered) == printers, f"at the opening only {offered} were offered"
+            assert len({p.claim_deadline for p in offered}) == 1, offered
 
     # --- members --------------------------------------------------------------------------
 
@@ -402,6 +441,7 @@ class QueueMachine(RuleBasedStateMachine):
             (i,) = set(after.tickets) - set(before.tickets)
             assert placement.ticket.id == i and placement.ticket.member == member
             self.known.add(i)
+            self.joined.append(i)
             self.order.append(i)
             self.misses[i] = 0
             queued = self.queued(after)
@@ -477,35 +517,48 @@ class QueueMachine(RuleBasedStateMachine):
                           if p.status == "claimed" and p.holder)
         self.report_started(self.aimed(claimers, pick, aim, anyone(pick)[0]))
 
-    def close(self, member: str, printer: str, outcome: str, photo: str | None) -> None:
+    def close(self, member: str, printer: str, outcome: str, photo: str | None,
+              took: int | None = None) -> None:
+        """``took``: the member says how long the print took (minutes), so its duration
+        is known; without it, close - start is kept as an upper bound (issue 14, defect 2).
+        """
         before, now = self.snap(), self.clock.now()
         p = before.printers.get(printer)
+        started = None
+        if p is not None and p.print_ticket is not None:
+            started = before.tickets[p.print_ticket].started_at
         expect = (outcome in ("finished", "failed") and (outcome == "finished" or bool(photo))
                   and p is not None and p.print_ticket is not None
-                  and member in (p.print_member, p.holder))
+                  and member in (p.print_member, p.holder)
+                  and (took is None or (started is not None
+                                        and started + timedelta(minutes=took) <= now)))
 
         def effect(after: Snap, ticket: Any) -> dict[int, set[str]]:
-            assert p is not None and p.print_ticket is not None
+            assert p is not None and p.print_ticket is not None and started is not None
             done = after.tickets[p.print_ticket]
-            started = before.tickets[p.print_ticket].started_at
-            assert started is not None
-            minutes = max(1, round((now - started).total_seconds() / 60))
-            assert (done.outcome, done.photo_url, done.actual_minutes, done.closed_at) == (
-                outcome, photo, minutes, now), done
+            lasted = now - started if took is None else timedelta(minutes=took)
+            minutes = max(1, round(lasted.total_seconds() / 60))
+            known, bound = (minutes, None) if took is not None else (None, minutes)
+            ended = None if took is None else started + timedelta(minutes=took)
+            assert (done.outcome, done.photo_url, done.actual_minutes, done.bound_minutes,
+                    done.ended_at, done.closed_at) == (
+                outcome, photo, known, bound, ended, now), done
             return {p.print_ticket: {"done"}}
 
         self.step("close", before, expect,
-                  lambda: self.svc.close(member, printer, outcome, photo), effect,
-                  (Actor("member", MEMBERS[member]),))
+                  lambda: self.svc.close(member, printer, outcome, photo,
+                                         took=None if took is None else timedelta(minutes=took)),
+                  effect, (Actor("member", MEMBERS[member]),))
 
-    @rule(pick=PICK, aim=AIM, by_holder=st.booleans(), outcome=OUTCOMES)
+    @rule(pick=PICK, aim=AIM, by_holder=st.booleans(), outcome=OUTCOMES,
+          took=st.sampled_from([None, None, 0, 4, 45]))
     def close_print(self, pick: int, aim: int, by_holder: bool,
-                    outcome: tuple[str, str | None]) -> None:
+                    outcome: tuple[str, str | None], took: int | None) -> None:
         """The member who printed, or the one the printer is offered to / claimed by."""
         s = self.snap()
         found = sorted((p.holder if by_holder and p.holder else p.print_member or "", p.name)
                        for p in s.printers.values() if p.print_ticket is not None)
-        self.close(*self.aimed(found, pick, aim, anyone(pick)), *outcome)
+        self.close(*self.aimed(found, pick, aim, anyone(pick)), *outcome, took=took)
 
     def notdone(self, member: str, remaining: int | None) -> None:
         before, now = self.snap(), self.clock.now()
@@ -560,22 +613,39 @@ class QueueMachine(RuleBasedStateMachine):
         holding = sorted(t.member for t in s.tickets.values() if t.is_open)
         self.update_time_as(self.aimed(holding, pick, aim, anyone(pick)[0]), est)
 
-    def update_time_as(self, member: str, est: int) -> None:
+    def update_time_as(self, member: str, est: int | timedelta) -> None:
+        """``est`` in minutes, or any duration (rounded to whole minutes on the ticket; a
+        print's predicted end is its start + the duration as given)."""
         before = self.snap()
         t = self.open_ticket(before, member)
+        duration = est if isinstance(est, timedelta) else timedelta(minutes=est)
 
         def effect(after: Snap, placement: Any) -> dict[int, set[str]]:
             assert t is not None and t.id is not None
             updated = after.tickets[t.id]
-            assert updated.est_minutes == est and updated.status == t.status
+            minutes = max(1, round(duration.total_seconds() / 60))
+            assert updated.est_minutes == minutes and updated.status == t.status
             if t.status == "printing" and t.started_at is not None:
                 on = after.printers[t.printer or ""]
-                assert on.predicted_end == t.started_at + timedelta(minutes=est), on
+                assert on.predicted_end == t.started_at + duration, on
             return {t.id: {t.status}}
 
         self.step("update_time", before, t is not None,
-                  lambda: self.svc.update_time(member, timedelta(minutes=est)), effect,
+                  lambda: self.svc.update_time(member, duration), effect,
                   (Actor("member", MEMBERS[member]),))
+
+    @rule(minutes=st.integers(1, 30))
+    def prints_end_together(self, minutes: int) -> None:
+        """Simultaneous deadlines, the other way: every member printing says their print
+        ends at one instant (``update_time`` with start + duration = now + ``minutes``), so
+        one sweep frees those printers together and offers them at one instant."""
+        s, now = self.snap(), self.clock.now()
+        ends = now + timedelta(minutes=minutes)
+        for t in sorted(s.tickets.values(), key=lambda t: t.id or 0):
+            # Estimates are 1 minute to 7 days: a print started longer ago is left alone.
+            if (t.status == "printing" and t.started_at is not None
+                    and ends - t.started_at <= timedelta(days=7)):
+                self.update_time_as(t.member, ends - t.started_at)
 
     @rule(who=st.integers(0, 255), outcome=OUTCOMES, remaining=REMAINING)
     def members_move_on(self, who: int, outcome: tuple[str, str | None],
@@ -636,6 +706,7 @@ class QueueMachine(RuleBasedStateMachine):
                     else:
                         statuses[i] = "queued"
                         self.misses[i] += 1
+                        self.ever_missed.add(i)
                         self.behind_next(i, statuses)
                         moved[i] = {"queued"}
                         missed += 1
@@ -695,23 +766,64 @@ class QueueMachine(RuleBasedStateMachine):
             order = [(t.id, t.status, t.printer, t.misses) for t in u.tickets.open_tickets()]
         return printers, order
 
-    def sweep_at_every_instant(self, to: datetime) -> tuple[Any, ...] | None:
+    def sweep_at_every_instant(self, to: datetime,
+                               stagger: bool = False) -> tuple[Any, ...] | None:
         """The outcome of sweeping at every instant of (now, ``to``] on a copy: at each
-        deadline and each moment a printer goes free in the period, then at ``to``."""
+        deadline and each moment a printer goes free in the period, then at ``to``.
+
+        With ``stagger`` (simultaneous deadlines): first, on the copy, the windows that
+        lapse together by ``to`` are moved a microsecond apart in queue order (see
+        :meth:`stagger_ties`), so each lapses in a sweep of its own; None when no two
+        share a deadline."""
         forked = self.fork()
         if forked is None:
             return None
         svc, clock, uow = forked
-        now = self.clock.now()
+        now, end = self.clock.now(), to
+        if stagger:
+            staggered = self.stagger_ties(uow, to)
+            if staggered is None:
+                return None
+            end = staggered
         with uow() as u:
             printers = u.printers.list()
         instants = sorted({at for p in printers
                            for at in (_deadline(p), _free_at(p))
-                           if at is not None and now < at < to})
-        for at in [*instants, to]:
+                           if at is not None and now < at < end})
+        for at in [*instants, end]:
             clock.current = at
             svc.sweep()
         return self.outcome(uow)
+
+    @staticmethod
+    def stagger_ties(uow: UowFactory, to: datetime) -> datetime | None:
+        """Windows lapsing at one instant, at or before ``to``, moved apart: the k-th
+        holder in queue order (0-based) gets the shared deadline + k microseconds. Every
+        time in this test is on a whole second, so nothing else falls between. Returns the
+        last instant to sweep (``to``, or the last moved deadline after it), or None when
+        no two windows share a deadline."""
+        with uow() as u:
+            keys = {t.id: (t.queue_key, t.id or 0) for t in u.tickets.open_tickets()}
+            ties: dict[datetime, list[Printer]] = {}
+            for p in u.printers.list():
+                deadline = _deadline(p)
+                if deadline is not None and deadline <= to and p.holder_ticket is not None:
+                    ties.setdefault(deadline, []).append(p)
+            end: datetime | None = None
+            for deadline, group in ties.items():
+                if len(group) < 2:
+                    continue
+                group.sort(key=lambda p: keys[p.holder_ticket])
+                for k, p in enumerate(group):
+                    at = deadline + timedelta(microseconds=k)
+                    if p.status == "offered":
+                        p.claim_deadline = at
+                    else:
+                        p.start_deadline = at
+                    u.printers.update(p)
+                    end = max(end or to, at)
+            u.commit()
+        return end
 
     def time_passes(self, to: datetime, then_sweep: bool) -> None:
         """The clock moves; with ``then_sweep`` the bot's loop sweeps at once, else the
@@ -723,20 +835,50 @@ class QueueMachine(RuleBasedStateMachine):
         # instant makes no offer), and shorter than a claim window (offers
         # count their window from when they are made, so a longer late sweep gives the
         # members offered in it their full window instead of lapsing it unseen).
-        every = None
+        # Simultaneous deadlines: windows that lapse at one instant give the outcome of the
+        # same windows lapsing a moment apart in queue order, each in its own sweep (the
+        # first in the queue is never overtaken by the one behind because their windows
+        # ended together).
+        every = staggered = None
         if (then_sweep and to - now < POLICY.claim_window and HOURS.is_open(to)
                 and HOURS.open_seconds_between(now, to) == (to - now).total_seconds()):
             every = self.sweep_at_every_instant(to)
+            staggered = self.sweep_at_every_instant(to, stagger=True)
         self.clock.current = to
         self.check(self.snap())
         if then_sweep:
             self.sweep()
+            outcome = self.outcome(self.uow)
             if every is not None:
-                assert self.outcome(self.uow) == every, "sweeping once ≠ sweeping throughout"
+                assert outcome == every, "sweeping once ≠ sweeping throughout"
+            if staggered is not None:
+                self.tied_checks += 1
+                if currently_in_test_context():
+                    event("windows lapsing together, checked against staggered")
+                assert outcome == staggered, (
+                    "windows lapsing together ≠ the same windows lapsing a moment apart "
+                    "in queue order")
 
     @rule(minutes=st.integers(1, 12), then_sweep=st.booleans())
     def minutes_pass(self, minutes: int, then_sweep: bool) -> None:
         self.time_passes(self.clock.now() + timedelta(minutes=minutes), then_sweep)
+
+    @rule(which=st.integers(0, 5), seconds=st.sampled_from([0, 1, 20, 59, 65]))
+    def deadlines_pass(self, which: int, seconds: int) -> None:
+        """Time runs to a pending claim or start deadline (``seconds`` past it; 0: exactly
+        at it), with the sweep on time: windows that share a deadline lapse in one sweep,
+        and deadlines seconds apart lapse in one sweep or in two. The clock stops 9
+        minutes before first, so that the last stretch is shorter than a claim window
+        (where sweeping at every instant must equal sweeping once)."""
+        now = self.clock.now()
+        pending = sorted({d for p in self.snap().printers.values()
+                          if (d := _deadline(p)) is not None and d > now})
+        if not pending:
+            return
+        to = pending[which % len(pending)] + timedelta(seconds=seconds)
+        if to - timedelta(minutes=9) > now:
+            self.time_passes(to - timedelta(minutes=9), then_sweep=True)
+        self.time_passes(to, then_sweep=True)
 
     @rule(where=st.sampled_from(["print_ends", "before_closing", "closing", "opening",
                                  "after_opening", "overnight", "weekend"]),
@@ -850,7 +992,8 @@ class QueueMachine(RuleBasedStateMachine):
                 assert (mine.ticket.id, mine.position, mine.eta) == (
                     pl.ticket.id, pl.position, pl.eta)
         history = self.svc.history()
-        assert all(t.status == "done" and t.actual_minutes for t in history)
+        assert all(t.status == "done" and (t.actual_minutes or t.bound_minutes)
+                   for t in history)
         assert [t.id for t in history] == sorted(
             (i for i, t in s.tickets.items() if t.status == "done"), reverse=True)[:20]
 
@@ -917,3 +1060,32 @@ def test_the_queue_against_a_model(storage: tuple[str, Storage]) -> None:
                           suppress_health_check=[HealthCheck.too_slow,
                                                  HealthCheck.filter_too_much]),
     )
+
+
+def test_windows_lapsing_together_keep_the_queue_order(storage: tuple[str, Storage]) -> None:
+    """Issue 14, defect 1, driven through the model on every storage: five members gather
+    before the Monday opening, the three printers are offered at 08:00 with one claim
+    deadline (08:10), the third member claims, and the other two windows lapse together.
+    Ann (first in the queue) goes behind Dan, who gets X1C-1; Bob then goes behind Ann,
+    who gets X1C-2. The old sweep (every due window lapsed first, offers after) put Bob
+    behind Dan as well, ahead of Ann, and offered him X1C-2: the model's order, and on the
+    in-memory storage the staggered sweep of :meth:`QueueMachine.time_passes`, refuse it.
+    """
+    name, fresh = storage
+    machine = QueueMachine(fresh)
+    try:
+        machine.configure(start=STARTS[0], printers=3, joins=[], crowd=OPENINGS[0])
+        opening = datetime(2026, 9, 14, 13, 0, tzinfo=UTC)
+        held = {p.name: p.holder for p in machine.snap().printers.values()}
+        assert held == {"X1C-1": "ann", "X1C-2": "bob", "X1C-3": "cat"}
+        machine.claim("cat", "X1C-3")
+        machine.time_passes(opening + timedelta(minutes=9), then_sweep=True)
+        machine.time_passes(opening + timedelta(minutes=11), then_sweep=True)
+        s = machine.snap()
+        held = {p.name: p.holder for p in s.printers.values()}
+        assert held == {"X1C-1": "dan", "X1C-2": "ann", "X1C-3": "cat"}, held
+        waiting = [s.tickets[i].member for i in s.open_order]
+        assert waiting == ["cat", "dan", "ann", "bob", "eve"], waiting
+        assert machine.tied_checks == (1 if name == "memory" else 0)
+    finally:
+        machine.teardown()
