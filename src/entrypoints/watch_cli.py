@@ -124,7 +124,7 @@ def cmd_watch(settings: Settings, args: argparse.Namespace) -> int:
                                          data=lambda: {"printers": watcher.health()}).start())
 
         try:
-            return run_watch(settings, sink, stop,  # type: ignore[arg-type]
+            return run_watch(settings, sink, stop,
                              out=lambda line: print(line, flush=True), on_started=beat)
         except AccessCodeError as err:
             print(f"printcore: {err}", file=sys.stderr)

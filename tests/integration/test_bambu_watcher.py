@@ -311,3 +311,30 @@ def test_a_restarted_watcher_keeps_the_key_of_a_print_the_printer_does_not_name(
     again.wait_kinds("A1-2", ["finished"])
     assert again.reports[-1].print_key == key
     wait_until(lambda: json.loads(state.read_text()) == {}, what="the state emptied")
+
+
+def test_a_reconnect_never_asks_for_a_full_report_sooner_than_the_gap(tmp_path: Path,
+                                                                      rig: Rig) -> None:
+    import time
+
+    broker = OwnBroker(tmp_path / "broker").start()
+    try:
+        s = serial()
+        sim = rig.sim(s, broker.port, model="P1")
+        sink = RecordingSink()
+        watcher = rig.watch([plain("P1S-9", s, broker.port)], sink, pushall_gap=5.0,
+                            backoff_base=0.1, backoff_cap=0.2)
+        wait_until(lambda: sim.pushalls == 1, what="the first pushall")
+        asked = time.monotonic()
+        broker.stop()
+        wait_until(lambda: not watcher.health()["P1S-9"]["connected"], what="the drop")
+        broker.start()
+        wait_until(lambda: watcher.health()["P1S-9"]["connected"], timeout=10,
+                   what="the reconnect")
+        wait_until(lambda: sim.client.is_connected(), timeout=10, what="the sim back")
+        time.sleep(max(0.0, asked + 4.0 - time.monotonic()))
+        assert sim.pushalls == 1  # reconnected, but the gap is not over
+        wait_until(lambda: sim.pushalls == 2, timeout=6, what="the deferred pushall")
+        assert time.monotonic() - asked >= 5.0
+    finally:
+        broker.stop()

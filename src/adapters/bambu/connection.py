@@ -32,6 +32,7 @@ from typing import Any, Literal
 import attrs
 import paho.mqtt.client as mqtt
 import structlog
+from paho.mqtt.enums import CallbackAPIVersion
 
 from adapters.bambu.certs import PinError, check_presented, mismatch_reason
 from adapters.printers_file import WatchedPrinter
@@ -44,8 +45,10 @@ _log = structlog.get_logger("printcore.bambu")
 #: The full-report request (Bambu LAN protocol), published to ``device/{serial}/request``.
 PUSHALL = {"pushing": {"sequence_id": "0", "command": "pushall", "version": 1,
                        "push_target": 1}}
-#: A new session asks for a full report unless one was asked for this recently (seconds).
-PUSHALL_GAP_SECONDS = 60.0
+#: Least time between two full-report requests, also across reconnects (seconds): a new
+#: session asks at once unless one was asked for this recently, else as soon as this much
+#: has passed (P1/A1 printers must not be asked more than every ~5 minutes).
+PUSHALL_GAP_SECONDS = 300.0
 USERNAME = "bblp"
 
 
@@ -140,7 +143,7 @@ class PrinterConnection:
 
     def _client(self) -> mqtt.Client:
         client_id = f"printcore-{socket.gethostname()}-{os.getpid()}-{self.printer.name}"[:64]
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id,
                              protocol=mqtt.MQTTv311, clean_session=True)
         client.username_pw_set(USERNAME, self._code)
         client.connect_timeout = self._connect_timeout
@@ -251,7 +254,7 @@ class PrinterConnection:
         if not self._heard:
             self._heard = True
             self._backoff.reset()  # a working session: start the delays again from 1 s
-        self._emit(Event(self.printer.name, "message", self._now(), payload=message.payload))
+        self._emit(Event(self.printer.name, "message", self._now(), payload=bytes(message.payload)))
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any,
                        reason_code: Any, properties: Any) -> None:

@@ -56,7 +56,7 @@ class WatchSettings:
     offline_after: float = 330.0
     debounce: float = 5.0
     pushall_seconds: float = 300.0
-    pushall_gap: float = 60.0
+    pushall_gap: float = 300.0
     keepalive: int = 30
     backoff_base: float = 1.0
     backoff_cap: float = 60.0
