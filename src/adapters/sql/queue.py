@@ -12,12 +12,14 @@ Rows map one-to-one onto the entities' attrs fields.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from operator import attrgetter
 from typing import Any, TypeVar
 
 import attrs
-from sqlalchemy import Connection, Table, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, select, text, update
 
 from adapters.sql.base import HasConnection
+from adapters.sql.batch import DriverRows, Recordset, chunks, is_postgresql
 from adapters.sql.tables import printers, tickets
 from printcore.errors import ConcurrentChangeError, NotFoundError
 from printcore.queue.entities import OPEN_TICKET_STATUSES, Printer, Ticket
@@ -34,6 +36,20 @@ def _to_row(entity: Printer | Ticket) -> dict[str, Any]:
 
 def _from_row(cls: type[_E], row: Mapping[str, Any]) -> _E:
     return cls(**{f.name: row[f.name] for f in attrs.fields(cls)})
+
+
+def _rows_of(entities: Sequence[Printer | Ticket]) -> list[dict[str, Any]]:
+    """:func:`_to_row` of each (one attrgetter per class: a batch is thousands of rows)."""
+    rows = []
+    getters: dict[type, tuple[list[str], attrgetter[Any]]] = {}
+    for entity in entities:
+        kind = type(entity)
+        if kind not in getters:
+            names = [f.name for f in attrs.fields(kind)]
+            getters[kind] = names, attrgetter(*names)
+        names, get = getters[kind]
+        rows.append(dict(zip(names, get(entity), strict=True)))
+    return rows
 
 
 class _Queue:
@@ -66,37 +82,63 @@ class _Queue:
         entity.version += 1
 
     def _cas_many(self, table: Table, entities: Sequence[Printer | Ticket], what: str) -> None:
-        """Compare-and-set of many rows in one ``executemany`` (one statement compiled
-        once): the same guarantee as :meth:`_cas` — when any row's version moved, nothing
-        of the unit of work may commit (ConcurrentChangeError), and which one is named
-        by checking them one by one. Falls back to :meth:`_cas` per row where the driver
-        cannot count the rows an ``executemany`` matched."""
+        """Compare-and-set of many rows: the same guarantee as :meth:`_cas` — when any
+        row's version moved (or the row is gone), nothing of the unit of work may commit:
+        ConcurrentChangeError saying how many of the batch were changed, raised after the
+        statement (the unit of work rolls the batch back). PostgreSQL: one
+        ``UPDATE … FROM json_to_recordset`` per :data:`~adapters.sql.batch.CHUNK_ROWS`
+        rows (:meth:`_cas_many_pg`); SQLite: one ``executemany`` (a statement compiled
+        once). Falls back to :meth:`_cas` per row where the driver cannot count the rows
+        an ``executemany`` matched. Raises ValueError for an entity without an id."""
         if not entities:
             return
-        if not self._conn.dialect.supports_sane_multi_rowcount or len(entities) == 1:
+        pg = is_postgresql(self._conn)
+        if len(entities) == 1 or not (pg or self._conn.dialect.supports_sane_multi_rowcount):
             for entity in entities:
                 self._cas(table, entity, what)
             return
-        rows = []
-        for entity in entities:
-            if entity.id is None:
-                raise ValueError(f"This {what} has no id yet; add it first.")
-            values = _to_row(entity)
-            rows.append({f"v_{k}": v for k, v in values.items()})
-        columns = [c for c in rows[0] if c not in ("v_id", "v_version")]
-        statement = (
-            update(table)
-            .where(table.c.id == bindparam("v_id"), table.c.version == bindparam("v_version"))
-            .values({**{c[2:]: bindparam(c) for c in columns},
-                     "version": table.c.version + 1})
-        )
-        result = self._conn.execute(statement, rows)
-        if result.rowcount != len(rows):
+        if any(entity.id is None for entity in entities):
+            raise ValueError(f"This {what} has no id yet; add it first.")
+        rows = _rows_of(entities)
+        if pg:
+            matched = self._cas_many_pg(table, rows)
+        else:
+            matched = self._cas_many_executemany(table, rows)
+        if matched != len(rows):
             raise ConcurrentChangeError(
-                message=f"{len(rows) - result.rowcount} of {len(rows)} {what}s were changed "
+                message=f"{len(rows) - matched} of {len(rows)} {what}s were changed "
                         "by someone else just now; try again.")
         for entity in entities:
             entity.version += 1
+
+    def _cas_many_pg(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+        """``UPDATE table AS t SET col = v.col, …, version = t.version + 1 FROM
+        <rows as a recordset> AS v WHERE t.id = v.id AND t.version = v.version``
+        (:mod:`adapters.sql.batch`), in chunks; the number of rows matched. A row
+        changed by a concurrent transaction is checked again by PostgreSQL once that one
+        commits (its version no longer matches), as with a one-row UPDATE."""
+        source = Recordset(self._conn, table, list(rows[0]))
+        sets = [f"{q} = {v}, " for name, q, v in zip(source.names, source.quoted,
+                                                     source.values, strict=True)
+                if name not in ("id", "version")]
+        statement = text(
+            f"UPDATE {source.table_sql} AS t SET {''.join(sets)}version = t.version + 1 "
+            f"FROM {source.sql} WHERE t.id = v.id AND t.version = v.version")
+        return sum(self._conn.execute(statement, source.params(chunk)).rowcount
+                   for chunk in chunks(rows))
+
+    def _cas_many_executemany(self, table: Table, rows: Sequence[Mapping[str, Any]]) -> int:
+        """``UPDATE table SET col = ?, …, version = version + 1 WHERE id = ? AND
+        version = ?`` as one driver executemany (:class:`~adapters.sql.batch.DriverRows`:
+        the values processed as SQLAlchemy would, without its per-row cost); the rows
+        matched."""
+        names = [name for name in rows[0] if name not in ("id", "version")]
+        source = DriverRows(self._conn, table, [*names, "id", "version"])
+        *marks, id_mark, version_mark = source.marks
+        sets = "".join(f"{q} = {m}, " for q, m in zip(source.quoted, marks, strict=False))
+        statement = (f"UPDATE {source.table_sql} SET {sets}version = version + 1 "
+                     f"WHERE id = {id_mark} AND version = {version_mark}")
+        return int(self._conn.exec_driver_sql(statement, source.params(rows)).rowcount)
 
     def _insert(self, table: Table, entity: Printer | Ticket) -> int:
         values = _to_row(entity)

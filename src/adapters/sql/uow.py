@@ -18,7 +18,7 @@ is enough (the loser's UPDATE waits for the winner's row lock and then matches n
 from __future__ import annotations
 
 import builtins
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -45,6 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.sql import ColumnElement
 
+from adapters.sql.batch import DriverRows, Recordset, chunks, is_postgresql
 from adapters.sql.convert import (
     event_to_row,
     job_to_row,
@@ -295,7 +296,11 @@ class SqlEventLog(_Repository):
         return attrs.evolve(event, id=event_id)
 
     def append_many(self, many: Sequence[Event]) -> None:
-        """Insert ``many`` in one ``executemany`` (psycopg's pipeline; no ids read back)."""
+        """Insert ``many``, ids ascending in the given order, none read back. PostgreSQL:
+        ``INSERT … SELECT … FROM json_to_recordset … ORDER BY ord`` per
+        :data:`~adapters.sql.batch.CHUNK_ROWS` events; SQLite: one driver
+        ``executemany`` (:class:`~adapters.sql.batch.DriverRows`).
+        Raises ValueError for an event with a naive ``at``."""
         if not many:
             return
         rows = []
@@ -303,8 +308,18 @@ class SqlEventLog(_Repository):
             row = event_to_row(event)
             row.pop("id", None)
             rows.append(row)
-        self._conn.execute(insert(events), rows)
+        if is_postgresql(self._conn):
+            self._append_many_pg(rows)
+        else:
+            source = DriverRows(self._conn, events, list(rows[0]))
+            self._conn.exec_driver_sql(source.insert_sql(), source.params(rows))
         self._uow.changed = True
+
+    def _append_many_pg(self, rows: Sequence[Mapping[str, Any]]) -> None:
+        source = Recordset(self._conn, events, list(rows[0]))
+        statement = source.insert()
+        for chunk in chunks(rows):
+            self._conn.execute(statement, source.params(chunk))
 
     def for_subject(self, subject: str, subject_id: int) -> list[Event]:
         """Events of one subject (e.g. ``"job"``, 42), oldest first."""
