@@ -240,6 +240,15 @@ class Watcher:
                 setattr(status, key, value)
 
     def _consume(self) -> None:
+        """The consumer thread: never ends before :meth:`stop`, whatever one event does."""
+        while True:
+            try:
+                self._consume_until_stopped()
+                return
+            except Exception:  # a bug here must not silence every printer
+                _log.exception("printer watcher consumer failed; going on")
+
+    def _consume_until_stopped(self) -> None:
         next_tick = time.monotonic()
         while True:
             try:
