@@ -25,7 +25,7 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -185,7 +185,8 @@ class Readiness:
                  now: Callable[[], datetime] | None = None,
                  outbox_max_age_seconds: int = OUTBOX_MAX_AGE_SECONDS,
                  min_free_bytes: int = MIN_FREE_BYTES, discord: bool = False,
-                 heartbeat_max_age_seconds: int = HEARTBEAT_MAX_AGE_SECONDS) -> None:
+                 heartbeat_max_age_seconds: int = HEARTBEAT_MAX_AGE_SECONDS,
+                 watched_printers: Sequence[str] = ()) -> None:
         self._engine = engine
         self._root = Path(storage_root)
         self._redis_url = redis_url
@@ -194,6 +195,7 @@ class Readiness:
         self._min_free = min_free_bytes
         self._discord = discord
         self._heartbeat_max_age = heartbeat_max_age_seconds
+        self._watched = tuple(watched_printers)
 
     def run(self) -> ReadinessReport:
         """Every check, in order: database, storage, redis and worker (with Redis), bot
@@ -207,6 +209,8 @@ class Readiness:
             checks += [redis_check, self.worker(redis_check.ok)]
         if self._discord:
             checks.append(self.bot(db_ok))
+        if self._watched:
+            checks.append(self.watcher(db_ok))
         checks.append(self.outbox(db_ok))
         return ReadinessReport(tuple(checks))
 
@@ -355,6 +359,40 @@ class Readiness:
             "Start `printcore bot` (systemd: `systemctl start printcore-bot`; Docker: the "
             "bot service) and check its log for a Discord login or network error. Until "
             "then no offers are made and no deadline fires.")
+
+    def watcher(self, db_ok: bool = True) -> Check:
+        """The printer watcher's heartbeat (``printcore watch``, or ``printcore bot`` with
+        watched printers) and, in it, each watched printer's connection: a printer that is
+        not connected fails the check, with the watcher's last error for it."""
+        if not db_ok:
+            return Check("watcher", False, "Not checked: the database is not usable.",
+                         "Fix the database check first.", {})
+        try:
+            beat = DatabaseHeartbeats(self._engine).last("watcher")
+        except SQLAlchemyError as err:
+            return Check("watcher", False, f"Cannot read the watcher's heartbeat: {_safe(err)}",
+                         "Run `printcore db upgrade`.", {})
+        action = ("Start `printcore watch` (or `printcore bot`, which watches too) and check "
+                  "its log; docs/printers.md has the troubleshooting. Until then members "
+                  "report their prints by hand, as ever.")
+        check = self._heartbeat("watcher", beat, "the printer watcher", action)
+        if not check.ok or beat is None:
+            return check
+        printers = (beat.data or {}).get("printers") or {}
+        down = []
+        for name in self._watched:
+            state = printers.get(name)
+            if not state or not state.get("connected"):
+                why = (state or {}).get("last_error") or "not connected"
+                down.append(f"{name} ({why})")
+        data = {**check.data, "printers": printers}
+        if down:
+            return Check("watcher", False, f"The watcher runs, but cannot reach: "
+                         f"{'; '.join(down)}.", "Check that the printer is on, in LAN mode, "
+                         "with the access code and certificate in the config "
+                         "(docs/printers.md).", data)
+        return Check("watcher", True, f"{check.detail} All {len(self._watched)} watched "
+                     "printer(s) connected.", None, data)
 
     def _heartbeat(self, name: str, beat: Beat | None, what: str, action: str) -> Check:
         limit = self._heartbeat_max_age

@@ -238,6 +238,26 @@ def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
     from adapters.heartbeat import DatabaseHeartbeats
 
     container = _container(settings)
+    # The printers that report for themselves (issue 15; docs/printers.md), watched from
+    # this process when the printers file names any; `printcore watch` does it alone.
+    from adapters.bambu.secrets import AccessCodeError
+    from adapters.heartbeat import HeartbeatThread
+    from adapters.printers_file import PrintersFileError
+    from entrypoints.watch_cli import start_watcher
+
+    try:
+        watcher = start_watcher(settings, container.queue)
+    except (PrintersFileError, AccessCodeError) as err:
+        container.close()
+        print(f"printcore bot: {err}", file=sys.stderr)
+        return 2
+    beats = None
+    if watcher is not None:
+        beats = HeartbeatThread(DatabaseHeartbeats(container.engine), "watcher",
+                                data=lambda: {"printers": watcher.health()})
+        beats.start()
+        print(f"printcore bot: watching {len(watcher.health())} printer(s) over their LAN",
+              flush=True)
     print(f"printcore bot: database {_describe_database(settings)}; sweeping every "
           f"{settings.sweep_seconds} s; commands sync to "
           + (f"guild {settings.discord_guild_id}" if settings.discord_guild_id
@@ -252,6 +272,10 @@ def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
         print(f"printcore bot: {err}", file=sys.stderr)
         return 2
     finally:
+        if beats is not None:
+            beats.stop()
+        if watcher is not None:
+            watcher.stop()
         container.close()
     return 0
 

@@ -40,7 +40,20 @@ def readiness_for(settings: Settings, engine: Engine,
                      outbox_max_age_seconds=settings.outbox_alert_seconds,
                      min_free_bytes=settings.storage_min_free_mb * 1_000_000,
                      discord=bool(settings.discord_token),
-                     heartbeat_max_age_seconds=settings.heartbeat_max_age_seconds)
+                     heartbeat_max_age_seconds=settings.heartbeat_max_age_seconds,
+                     watched_printers=_watched_printers(settings))
+
+
+def _watched_printers(settings: Settings) -> list[str]:
+    """The printers file's watched printers (``serial`` and ``host`` set); none when the
+    file is missing or cannot be read (the web app's start reports a bad file)."""
+    from adapters.printers_file import PrintersFileError, read_watch_config
+
+    try:
+        config = read_watch_config(settings.printers_file)
+    except (PrintersFileError, OSError):
+        return []
+    return [printer.name for printer in config.watched]
 
 
 def cmd_doctor(settings: Settings, args: argparse.Namespace) -> int:
