@@ -38,7 +38,7 @@ SQLAlchemy would send: UTCDateTime's naive UTC wall time in SQLite's text format
 as ``json.dumps`` text), for ``Connection.exec_driver_sql``.
 
 In both, a batch repeats its datetimes (a sweep's ``now``, the windows it opens), so
-each distinct one is encoded once: equal datetimes are one instant, hence one UTC text.
+each distinct one (instant and time zone) is encoded once per column type.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ CHUNK_ROWS = 5000
 
 _T = TypeVar("_T")
 _Encode = Callable[[Any], Any]
+#: Encoded datetimes of one batch, by (encoder, instant, time zone).
+_Done = dict[tuple[_Encode, datetime, Any], Any]
 
 
 def is_postgresql(conn: Connection) -> bool:
@@ -143,7 +145,7 @@ class Recordset(_Columns):
         """``{"rows": <JSON text>}`` for ``rows``, each with exactly the columns of
         :attr:`names`. Raises KeyError for a row with other columns, ValueError for a
         naive datetime, TypeError for a value JSON cannot carry."""
-        done: dict[tuple[_Encode, datetime], Any] = {}
+        done: _Done = {}
         batch = []
         for row in rows:
             self.check(row)
@@ -184,7 +186,7 @@ class DriverRows(_Columns):
         """One tuple per row. Raises KeyError for a row with other columns than
         :attr:`names`, ValueError for a naive datetime (UTCDateTime)."""
         names = self.names
-        done: dict[tuple[_Encode, datetime], Any] = {}
+        done: _Done = {}
         tuples = []
         for row in rows:
             self.check(row)
@@ -196,12 +198,12 @@ class DriverRows(_Columns):
         return tuples
 
 
-def _encoded(encode: _Encode, value: Any, done: dict[tuple[_Encode, datetime], Any]) -> Any:
-    """``encode(value)``, once per encoder and distinct datetime of a batch (``done``
-    remembers)."""
+def _encoded(encode: _Encode, value: Any, done: _Done) -> Any:
+    """``encode(value)``, once per encoder and distinct datetime (instant and time zone)
+    of a batch: ``done`` remembers."""
     if not isinstance(value, datetime):
         return encode(value)
-    key = (encode, value)
+    key = (encode, value, value.tzinfo)
     found = done.get(key)
     if found is None:
         found = done[key] = encode(value)

@@ -39,17 +39,10 @@ def _from_row(cls: type[_E], row: Mapping[str, Any]) -> _E:
 
 
 def _rows_of(entities: Sequence[Printer | Ticket]) -> list[dict[str, Any]]:
-    """:func:`_to_row` of each (one attrgetter per class: a batch is thousands of rows)."""
-    rows = []
-    getters: dict[type, tuple[list[str], attrgetter[Any]]] = {}
-    for entity in entities:
-        kind = type(entity)
-        if kind not in getters:
-            names = [f.name for f in attrs.fields(kind)]
-            getters[kind] = names, attrgetter(*names)
-        names, get = getters[kind]
-        rows.append(dict(zip(names, get(entity), strict=True)))
-    return rows
+    """:func:`_to_row` of each entity of one class (one attrgetter for the batch)."""
+    names = [f.name for f in attrs.fields(type(entities[0]))]
+    get = attrgetter(*names)
+    return [dict(zip(names, get(entity), strict=True)) for entity in entities]
 
 
 class _Queue:
@@ -87,8 +80,8 @@ class _Queue:
         ConcurrentChangeError saying how many of the batch were changed, raised after the
         statement (the unit of work rolls the batch back). PostgreSQL: one
         ``UPDATE … FROM json_to_recordset`` per :data:`~adapters.sql.batch.CHUNK_ROWS`
-        rows (:meth:`_cas_many_pg`); SQLite: one ``executemany`` (a statement compiled
-        once). Falls back to :meth:`_cas` per row where the driver cannot count the rows
+        rows (:meth:`_cas_many_pg`); SQLite: one driver ``executemany``
+        (:meth:`_cas_many_executemany`). Falls back to :meth:`_cas` per row where the driver cannot count the rows
         an ``executemany`` matched. Raises ValueError for an entity without an id."""
         if not entities:
             return
@@ -135,7 +128,7 @@ class _Queue:
         names = [name for name in rows[0] if name not in ("id", "version")]
         source = DriverRows(self._conn, table, [*names, "id", "version"])
         *marks, id_mark, version_mark = source.marks
-        sets = "".join(f"{q} = {m}, " for q, m in zip(source.quoted, marks, strict=False))
+        sets = "".join(f"{q} = {m}, " for q, m in zip(source.quoted[:-2], marks, strict=True))
         statement = (f"UPDATE {source.table_sql} SET {sets}version = version + 1 "
                      f"WHERE id = {id_mark} AND version = {version_mark}")
         return int(self._conn.exec_driver_sql(statement, source.params(rows)).rowcount)
