@@ -41,6 +41,22 @@ printers, tickets, events and notices are compared before and after. After every
   of a period (within open hours, shorter than a claim window) gives the same holders,
   states and order as sweeping once at its end (issue 14: the test that would have caught
   two windows lapsing in one sweep swapping the members' order);
+* simultaneous deadlines (issue 14): several printers are offered at one instant (a crowd
+  gathered before an opening, or prints made to end together) and their windows lapse
+  together. Windows lapsing at one instant must give the outcome of the same windows
+  lapsing a microsecond apart in queue order, each swept on its own; and, read off the
+  store alone, a ticket that never missed a window has no later joiner ahead of it (a
+  later joiner passes an earlier one only by the missed-window rule).
+
+Why these fail on the sweep of defect 1 (every due window lapsed first, one offer pass
+after): Ann, Bob and Cat are offered X1C-1..3 at 08:00 (deadline 08:10), Cat claims.
+At 08:10 the old sweep moved Ann behind Dan, then Bob behind Dan too (Dan not offered yet),
+ahead of Ann, and offered X1C-2 to Bob. Staggered, Ann lapses first, Dan is offered X1C-1,
+then Bob lapses behind the next queued member, Ann, who gets X1C-2: the outcomes differ,
+and the model's order (queue-order ties, offers after each) differs from the store's.
+Checked by putting the old loop back in a scratch copy of ``printcore/queue/sweep.py``:
+the scenario test and the random runs both fail there (model order, staggered and
+sweep-partition comparisons, offers not to the head).
 * events are append-only; every successful change appends at least one, with an actor
   (the member who acted, staff, or the system for offers and missed windows), and each
   ticket that changed has one of its own.
