@@ -574,7 +574,8 @@ class QueueMachine(RuleBasedStateMachine):
         s = self.snap()
         found = sorted((p.holder if by_holder and p.holder else p.print_member or "", p.name)
                        for p in s.printers.values() if p.print_ticket is not None)
-        self.close(*self.aimed(found, pick, aim, anyone(pick)), *outcome, took=took)
+        member, printer = self.aimed(found, pick, aim, anyone(pick))
+        self.close(member, printer, outcome[0], outcome[1], took=took)
 
     def notdone(self, member: str, remaining: int | None) -> None:
         before, now = self.snap(), self.clock.now()
