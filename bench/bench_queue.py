@@ -416,6 +416,48 @@ def bench_sweep(engine: Engine, count: int) -> dict[str, Any]:
             "load_before": load_average()}
 
 
+# --- profile ------------------------------------------------------------------------------
+
+
+def profile_commands(engine: Engine, queued: int, calls: int, top: int) -> dict[str, Any]:
+    """cProfile of ``calls`` joins (each with its cancel) and ``calls`` full ``status()``
+    with ``queued`` tickets: the ``top`` functions by cumulative time, as text, so that
+    whoever speeds the service up can see where the time goes."""
+    import cProfile
+    import io
+    import pstats
+
+    clock = FixedClock(T0)
+    svc = service(engine, clock, AccessHours.parse(HOURS, ZONE))
+    svc.sync_printers([(f"X1C-{i}", "") for i in range(1, 11)])
+    for i in range(10):
+        offered = svc.join(f"p{i}", f"Printing {i}", "part", timedelta(hours=3))
+        svc.claim(f"p{i}", offered.ticket.printer or "")
+        svc.report_started(f"p{i}")
+    bulk_tickets(engine, queued, T0)
+
+    def joins() -> None:
+        svc.join("bench", "Bench", "bench part", timedelta(minutes=45))
+        svc.cancel("bench")
+
+    out: dict[str, Any] = {}
+    for name, call in (("join + cancel", joins), ("status", svc.status)):
+        call()  # warm
+        prof = cProfile.Profile()
+        started = time.perf_counter()
+        prof.enable()
+        for _ in range(calls):
+            call()
+        prof.disable()
+        per_call = (time.perf_counter() - started) / calls * 1000
+        text_out = io.StringIO()
+        pstats.Stats(prof, stream=text_out).strip_dirs().sort_stats("cumulative").print_stats(
+            top)
+        out[name] = {"ms_per_call_under_cprofile": round(per_call, 1),
+                     "top": text_out.getvalue()}
+    return out
+
+
 # --- the tables -------------------------------------------------------------------------
 
 
@@ -491,6 +533,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="CPU burners for the ETA under load (default: one per CPU)")
     parser.add_argument("--sweep-deadlines", default="10000",
                         help="due deadlines per sweep, comma-separated")
+    parser.add_argument("--profile", action="store_true",
+                        help="instead: cProfile of join and status with the largest --queued "
+                             "on each backend, top functions printed")
     args = parser.parse_args(argv)
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     for b in backends:
@@ -511,6 +556,17 @@ def main(argv: list[str] | None = None) -> int:
                   "eta_ms_max": ETA_GOAL_MS, "sweep_s_max": SWEEP_GOAL_S},
     }
     dbs = Databases()
+    if args.profile:
+        try:
+            for backend in backends:
+                found = profile_commands(dbs.fresh(backend), max(sizes), 20, 25)
+                for name, r in found.items():
+                    print(f"\n=== {name}, {backend}, {max(sizes):,} queued: "
+                          f"{r['ms_per_call_under_cprofile']} ms per call under cProfile")
+                    print(r["top"])
+        finally:
+            dbs.close()
+        return 0
     try:
         if args.only in (None, "commands"):
             for backend in backends:
