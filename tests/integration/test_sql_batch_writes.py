@@ -4,8 +4,8 @@ PostgreSQL: ``update_many`` of printers and tickets (compare-and-set on ``versio
 the one-row path stores, since PostgreSQL takes a batch as one JSON recordset and SQLite
 as the driver's executemany of pre-processed rows (``adapters.sql.batch``).
 
-Every column is changed (strings with quotes, backslashes, newlines and non-ASCII;
-datetimes at a +02:00 offset with microseconds; floats that need all 17 digits; NULLs
+Every column is changed (strings with quotes, backslashes, newlines and non-ASCII, an
+emoji among them: a surrogate pair in JSON; datetimes at a +02:00 offset with microseconds; floats that need all 17 digits; NULLs
 where values were; bytes with a NUL), batches cross the statement chunk size, and the
 rows are compared with the one-row path's, JSON text included.
 
@@ -34,7 +34,7 @@ from printcore.queue.entities import Printer, Ticket
 
 T0 = datetime(2026, 12, 1, 9, 0, 0, 123456, tzinfo=UTC)
 PLUS2 = timezone(timedelta(hours=2))
-ODD = "O'Brien \"the\" \\ back\\slash, né ✓\nline two\t{a,b} NULL"
+ODD = "O'Brien \"the\" \\ back\\slash, né ✓ 😀\nline two\t{a,b} NULL"
 
 
 @pytest.fixture(autouse=True)
