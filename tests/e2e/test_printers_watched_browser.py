@@ -8,7 +8,9 @@ in ``printcore bot`` would: X1C-1 prints Ann's claimed job (RUNNING 45 %, layer 
 error code. Staff read what each printer says, see X1C-1's progress move from 45 % to
 55 % without reloading (the live region follows ``reported`` printer events), and release
 X1C-2 once the walk-up print is off the bed. Screenshots at desktop (1280x900) and phone
-(390x844) widths go to ``$PRINTCORE_SCREENSHOTS`` (else the test's tmp_path).
+(390x844) widths go to ``$PRINTCORE_SCREENSHOTS`` (else the test's tmp_path); the
+desktop page with all three cases is checked by axe-core (as tests/e2e/test_accessibility.py
+does for every page) and no width scrolls sideways.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, Playwright, expect, sync_playwright
+from test_accessibility import BLOCKING, describe, run_axe
 
 from _live import PASSWORD, STAFF, LiveServer
 from _support import service_missing
@@ -219,6 +222,8 @@ def test_staff_see_what_watched_printers_say(
 
         _shot(page, shots, "01-desktop")
         _no_sideways_scroll(page)
+        blocking = [v for v in run_axe(page) if v["impact"] in BLOCKING]
+        assert not blocking, f"critical/serious axe violations\n{describe(blocking)}"
         _phone(browser, server, shots, "02-phone")
 
         # A new report arrives while the page is open: the live region changes without a
