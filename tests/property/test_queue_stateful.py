@@ -1139,3 +1139,42 @@ def test_windows_lapsing_together_keep_the_queue_order(storage: tuple[str, Stora
         assert machine.tied_checks == 1, "the staggered comparison did not run"
     finally:
         machine.teardown()
+
+
+def test_printers_freed_in_one_sweep_lapse_together(storage: tuple[str, Storage]) -> None:
+    """Simultaneous deadlines the other way: Ann and Bob print on the two printers, their
+    prints made to end at one instant (08:21; not closed: a printer printing past its
+    predicted end may be offered), so one sweep offers both printers at once, to Cat and
+    Dan, with one deadline (08:31); Eve waits. Both windows lapse together: Cat goes behind
+    Eve, who gets X1C-1; then Dan goes behind the next queued member, Cat, who gets X1C-2.
+    The old sweep (all lapses first) put Dan behind Eve too, ahead of Cat, and offered him
+    X1C-2. Every step is checked against the model, and the lapse against the same
+    windows lapsing a moment apart."""
+    _, fresh = storage
+    machine = QueueMachine(fresh)
+    try:
+        machine.configure(start=STARTS[0], printers=2, joins=[], crowd=OPENINGS[0])
+        opening = datetime(2026, 9, 14, 13, 0, tzinfo=UTC)
+        machine.time_passes(opening + timedelta(minutes=1), then_sweep=True)
+        for member, printer in (("ann", "X1C-1"), ("bob", "X1C-2")):
+            machine.claim(member, printer)
+            machine.report_started(member)
+        machine.prints_end_together(minutes=20)
+        ends = {p.predicted_end for p in machine.snap().printers.values()}
+        assert ends == {opening + timedelta(minutes=21)}, ends
+        machine.time_passes(opening + timedelta(minutes=12), then_sweep=True)
+        machine.time_passes(opening + timedelta(minutes=21), then_sweep=True)
+        s = machine.snap()
+        assert {p.name: (p.status, p.holder) for p in s.printers.values()} == {
+            "X1C-1": ("offered", "cat"), "X1C-2": ("offered", "dan")}
+        deadlines = {p.claim_deadline for p in s.printers.values()}
+        assert deadlines == {opening + timedelta(minutes=31)}, deadlines
+        machine.deadlines_pass(which=0, seconds=20)
+        s = machine.snap()
+        assert {p.name: (p.status, p.holder) for p in s.printers.values()} == {
+            "X1C-1": ("offered", "eve"), "X1C-2": ("offered", "cat")}
+        assert [(s.tickets[i].member, s.tickets[i].misses) for i in s.open_order
+                if s.tickets[i].status in WAITING] == [("eve", 0), ("cat", 1), ("dan", 1)]
+        assert machine.tied_checks >= 1, "the staggered comparison did not run"
+    finally:
+        machine.teardown()
