@@ -42,6 +42,7 @@ from printcore.queue.durations import format_duration, parse_duration
 from printcore.queue.end_times import parse_end_time
 from printcore.queue.entities import Ticket
 from printcore.queue.ports import QueueNotice, queue_notice_of
+from printcore.queue.printer_status import live_summary
 from printcore.queue.service import Placement, QueueService
 from printcore.requests.job import Actor
 
@@ -74,9 +75,11 @@ def _ticket_line(ticket: Ticket, settings: Settings) -> str:
 
 
 def _placement_line(placement: Placement, settings: Settings) -> str:
-    where = (f"position {placement.position}" if placement.position
-             else placement.ticket.status)
-    return f"{_ticket_line(placement.ticket, settings)}; {where}, ETA {_when(placement.eta, settings)}"
+    ticket = placement.ticket
+    if ticket.status == "printing":
+        return f"{_ticket_line(ticket, settings)}; started {_when(ticket.started_at, settings)}"
+    where = f"position {placement.position}" if placement.position else ticket.status
+    return f"{_ticket_line(ticket, settings)}; {where}, ETA {_when(placement.eta, settings)}"
 
 
 def _estimate_from_sliced(path: Path) -> timedelta:
@@ -247,6 +250,11 @@ def _run(queue: QueueService, settings: Settings, args: argparse.Namespace) -> N
             if p.print_member:
                 detail += (f" (print of {names.get(p.print_member, p.print_member)}, "
                            f"predicted end {_when(p.predicted_end, settings)})")
+            if p.unclaimed_since is not None:
+                detail += (f"; running a print nobody claimed since "
+                           f"{_when(p.unclaimed_since, settings)} (not offered until it ends)")
+            if p.live_state is not None:
+                detail += f" — the printer says: {live_summary(p)}"
             print(f"  {p.name:12} {p.status.replace('_', ' ')}{detail}")
         print("queue:" if placements else "queue: empty")
         for placement in placements:

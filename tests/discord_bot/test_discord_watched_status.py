@@ -83,7 +83,7 @@ def test_status_carries_what_each_printer_says(
         "— the printer says: printing, 45 %, layer 120/300, 32m left")
     walkup = line(status.text, "X1C-2")
     assert walkup.startswith("**X1C-2** (Bambu X1C, bench 2): ")
-    assert f"running a print nobody claimed (since {stamp(lab.clock.now())})" in walkup
+    assert f"busy with a print nobody claimed (since {stamp(lab.clock.now())})" in walkup
     assert walkup.endswith("— the printer says: printing, 3 %, layer 4/410, 3h 5m left")
     assert "claim" not in walkup.split("nobody claimed")[0]  # no /claim is suggested
     assert "__Queue__ (1 waiting)" in status.text
@@ -179,7 +179,8 @@ def test_notices_after_the_printer_reports_read_well(
         "`/close X1C-1 failed photo:` with the picture.",
         f"**X1C-1** reports your print (ticket #{c}) started; predicted end "
         f"{stamp(lab.clock.now() - timedelta(minutes=2) + timedelta(minutes=20))}.",
-        f"**X1C-1** reports your print (ticket #{c}) was cancelled.",
+        f"**X1C-1** reports your print (ticket #{c}) was cancelled. `/join` again when you "
+        "want to print it; if you did not cancel it, tell staff.",
     ]
     # In the channel each is addressed to its member; the DM is the same sentence.
     assert [text for text, _ in channel.posts] == [
@@ -201,10 +202,6 @@ def _image(name: str) -> FakeAttachment:
                           url=f"https://cdn.discordapp.com/attachments/1/2/{name}")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "QueueService._etas counts a printer running a print nobody claimed as free now "
-    "(it ignores unclaimed_since and the printer's remaining time), so /status and /join "
-    "promise a start no printer can give"))
 def test_the_eta_waits_for_a_print_nobody_claimed(
         lab: Lab, alice: FakeUser, bob: FakeUser) -> None:
     lab.ask(alice, "join", job="bracket", est_time="1h")

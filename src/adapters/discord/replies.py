@@ -203,7 +203,10 @@ def _printer_line(printer: Printer, holders: dict[int, Ticket]) -> str:
         state += f"; print predicted to end {when(printer.predicted_end)}"
     elif printer.has_open_print:
         state += "; previous print not closed yet"
-    if printer.unclaimed_since is not None:
+    if printer.unclaimed_since is not None and printer.status == "idle":
+        state = (f"busy with a print nobody claimed (since {when(printer.unclaimed_since)}); "
+                 "not offered until it ends")
+    elif printer.unclaimed_since is not None:
         state += f"; running a print nobody claimed (since {when(printer.unclaimed_since)})"
     if printer.live_state is not None:
         state += f" — the printer says: {live_words(printer)}"
@@ -340,5 +343,7 @@ def notice_body(notice: QueueNotice) -> str:
         return (f"{printer} reports your print (ticket #{notice.ticket_id}) failed. Please add "
                 f"a photo of it: `/close {notice.printer} failed photo:` with the picture.")
     if notice.kind == "print_cancelled":
-        return f"{printer} reports your print (ticket #{notice.ticket_id}) was cancelled."
+        return (f"{printer} reports your print (ticket #{notice.ticket_id}) was cancelled. "
+                "`/join` again when you want to print it; if you did not cancel it, tell "
+                "staff.")
     return f"ticket #{notice.ticket_id}: {notice.kind.replace('_', ' ')}."

@@ -164,6 +164,8 @@ def release_printer(queue: QueueService, name: str, who: Actor, version: int | N
     queue.release_printer(name, who)
     if before.holder_ticket is not None:
         done = f"Released {name}: {holder} is back at the head of the queue"
+    elif before.print_ticket is None and before.unclaimed_since is not None:
+        done = f"Freed {name} for the queue (the print nobody claimed is off the bed)"
     else:
         done = f"Closed {printed}'s print on {name} as finished"
     return f"{done}; {name} is {_describe(queue, name)}."

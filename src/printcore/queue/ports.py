@@ -135,7 +135,10 @@ class QueueUnitOfWork(Protocol):
 @attrs.frozen
 class QueueNotice:
     """A message to a member: ``kind`` is ``offered`` (claim by ``deadline``), ``missed``
-    (dropped behind the next member), ``expired``, or ``claimed``; ``deadline`` is UTC."""
+    (dropped behind the next member), ``expired``, ``claimed``, or what a watched printer
+    reported of the member's print: ``print_started`` (``deadline`` = the predicted end),
+    ``print_finished``, ``print_failed`` (asks for the photo), ``print_cancelled``;
+    ``deadline`` is UTC."""
 
     kind: str
     member: str

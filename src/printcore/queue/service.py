@@ -898,6 +898,11 @@ class QueueService:
             free = now_ts
             if p.has_open_print and p.predicted_end is not None:
                 free = max(now_ts, p.predicted_end.timestamp())
+            if p.unclaimed_since is not None:  # busy with a print nobody claimed
+                if p.live_remaining_minutes is None:
+                    continue  # no known end: it gives nobody a start time
+                reported = p.live_at.timestamp() if p.live_at is not None else now_ts
+                free = max(free, reported + 60.0 * p.live_remaining_minutes)
             if p.holder_ticket is not None and p.holder_ticket in estimate:
                 start = self.access.next_opening_ts(free)
                 etas[p.holder_ticket] = start
