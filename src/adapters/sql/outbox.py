@@ -132,8 +132,9 @@ class SqlOutboxRepository:
         first = int(key[0])
         ids = list(range(first, first + len(rows)))
         if len(rows) > 1:
-            rest = [{**row, "id": message_id}
-                    for row, message_id in zip(rows[1:], ids[1:], strict=True)]
+            rest = rows[1:]
+            for row, message_id in zip(rest, ids[1:], strict=True):
+                row["id"] = message_id
             source = DriverRows(self._conn, outbox, list(rest[0]))
             self._conn.exec_driver_sql(source.insert_sql(), source.params(rest))
         return ids
