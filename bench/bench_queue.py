@@ -36,6 +36,7 @@ removed or stopped at the end, also after an error. Only 127.0.0.1 is used.
 from __future__ import annotations
 
 import argparse
+import gc
 import heapq
 import json
 import multiprocessing
@@ -170,8 +171,13 @@ def bulk_tickets(engine: Engine, count: int, start: datetime, status: str = "que
 # --- 1. commands ----------------------------------------------------------------------
 
 
-def bench_commands(engine: Engine, queued: int, samples: int) -> dict[str, Any]:
-    """Every member command with ``queued`` tickets waiting behind 10 printing members."""
+def bench_commands(engine: Engine, queued: int, samples: int,
+                   gc_freeze: bool = False) -> dict[str, Any]:
+    """Every member command with ``queued`` tickets waiting behind 10 printing members.
+    With ``gc_freeze``, the objects alive after the set-up are moved out of the cyclic
+    garbage collector's reach (``gc.freeze()``), as a long-running bot or web process
+    could do after start-up: its full collections then scan only what the commands
+    allocate."""
     clock = FixedClock(T0)
     svc = service(engine, clock, AccessHours.always())
     svc.sync_printers([(f"X1C-{i}", "") for i in range(1, 11)])
@@ -251,6 +257,9 @@ def bench_commands(engine: Engine, queued: int, samples: int) -> dict[str, Any]:
     for _ in range(3):  # warm-up: pools, statement caches
         bare()
         join_cancel()
+    if gc_freeze:
+        gc.collect()
+        gc.freeze()
     for _ in range(samples):
         t = time.perf_counter()
         bare()
@@ -277,8 +286,10 @@ def bench_commands(engine: Engine, queued: int, samples: int) -> dict[str, Any]:
         row["p50_vs_baseline"] = round(row["p50_ms"] / base, 1)
         row["p99_vs_baseline"] = round(row["p99_ms"] / base, 1)
         table[name] = row
+    if gc_freeze:
+        gc.unfreeze()
     return {"queued": queued, "queued_at_end": waiting, "load_before": load_average(),
-            "commands": table}
+            "gc_freeze": gc_freeze, "commands": table}
 
 
 # --- 2. ETA -----------------------------------------------------------------------------
@@ -533,6 +544,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="CPU burners for the ETA under load (default: one per CPU)")
     parser.add_argument("--sweep-deadlines", default="10000",
                         help="due deadlines per sweep, comma-separated")
+    parser.add_argument("--gc-freeze", action="store_true",
+                        help="commands: gc.freeze() after the set-up (see bench_commands)")
     parser.add_argument("--profile", action="store_true",
                         help="instead: cProfile of join and status with the largest --queued "
                              "on each backend, top functions printed")
@@ -572,7 +585,8 @@ def main(argv: list[str] | None = None) -> int:
             for backend in backends:
                 for queued in sizes:
                     started = time.perf_counter()
-                    run = bench_commands(dbs.fresh(backend), queued, args.samples)
+                    run = bench_commands(dbs.fresh(backend), queued, args.samples,
+                                         args.gc_freeze)
                     run["backend"] = backend
                     run["seconds"] = round(time.perf_counter() - started, 1)
                     results[f"commands_{backend}_{queued}"] = run
