@@ -82,6 +82,14 @@ def _stored(engine: Engine, table: Any) -> list[dict[str, Any]]:
         return [dict(row) for row in conn.execute(select(table).order_by(table.c.id)).mappings()]
 
 
+def _stored_with_json_text(engine: Engine, table: Any, json_column: str) -> list[dict[str, Any]]:
+    """The rows, oldest first, with the JSON column's stored text as ``<column>_text``."""
+    text = cast(table.c[json_column], String).label(f"{json_column}_text")
+    with engine.connect() as conn:
+        query = select(*table.c, text).order_by(table.c.id)
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
 def _assert_utc(rows: list[dict[str, Any]]) -> None:
     for row in rows:
         for name, value in row.items():
@@ -226,13 +234,6 @@ def _events(subject_id: int) -> list[Event]:
             for i, kind in enumerate(["missed", "expired", "offered", "note", "missed"])]
 
 
-def _event_rows(engine: Engine) -> list[dict[str, Any]]:
-    query = (select(*events.c, cast(events.c.details, String).label("details_text"))
-             .order_by(events.c.id))
-    with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
-
-
 def test_append_many_stores_what_append_stores(sql_engine: Engine) -> None:
     with SqlUnitOfWork(sql_engine) as uow:
         for event in _events(100):
@@ -241,7 +242,7 @@ def test_append_many_stores_what_append_stores(sql_engine: Engine) -> None:
     with SqlUnitOfWork(sql_engine) as uow:
         uow.events.append_many(_events(100))
         uow.commit()
-    rows = _event_rows(sql_engine)
+    rows = _stored_with_json_text(sql_engine, events, "details")
     assert len(rows) == 10
     ids = [r.pop("id") for r in rows]
     assert ids == sorted(ids) and len(set(ids)) == 10  # the batch's order kept
@@ -269,13 +270,6 @@ def _messages() -> list[OutboxMessage]:
     ]
 
 
-def _outbox_rows(engine: Engine) -> list[dict[str, Any]]:
-    query = (select(*outbox.c, cast(outbox.c.payload, String).label("payload_text"))
-             .order_by(outbox.c.id))
-    with engine.connect() as conn:
-        return [dict(row) for row in conn.execute(query).mappings()]
-
-
 def test_add_many_stores_what_add_stores_and_sets_the_ids(sql_engine: Engine) -> None:
     handed: list[list[int]] = []
     one_by_one, batch_of = _messages(), _messages() + _messages()
@@ -293,7 +287,7 @@ def test_add_many_stores_what_add_stores_and_sets_the_ids(sql_engine: Engine) ->
     assert ids == [m.id for m in batch_of] == handed[0]
     assert ids == sorted(ids) and ids[0] > (one_by_one[-1].id or 0)
     assert [m.next_attempt_at for m in batch_of] == [m.next_attempt_at for m in one_by_one] * 2
-    rows = _outbox_rows(sql_engine)
+    rows = _stored_with_json_text(sql_engine, outbox, "payload")
     assert [r.pop("id") for r in rows] == [one_by_one[0].id, one_by_one[1].id, *ids]
     assert rows[2:5] == rows[5:8]
     assert rows[:2] == rows[2:4]  # payload's stored JSON text and the bytes included
