@@ -534,6 +534,7 @@ class QueueService:
             events: list[Event] = []
             notices: list[OutboxMessage] = []
             told_at = min(now, self.clock.now())  # due at once, as in _notify
+            system = Actor.system("printcore")  # frozen: one for every event
             for kind, ticket, printer in plan.log:
                 details: dict[str, Any] = {"member": ticket.member, "printer": printer.name}
                 deadline = None
@@ -541,8 +542,8 @@ class QueueService:
                     deadline = printer.claim_deadline
                     assert deadline is not None
                     details["claim_by"] = deadline.isoformat()
-                events.append(Event("ticket", ticket.id or 0, kind, Actor.system("printcore"),
-                                    now, details=details))
+                events.append(Event("ticket", ticket.id or 0, kind, system, now,
+                                    details=details))
                 notices.append(queue_notice_message(
                     QueueNotice("offered" if kind == "offer" else kind, ticket.member,
                                 ticket.member_name, ticket.id or 0, printer.name, deadline),
