@@ -258,6 +258,9 @@ def cmd_bot(settings: Settings, args: argparse.Namespace) -> int:
         beats.start()
         print(f"printcore bot: watching {len(watcher.health())} printer(s) over their LAN",
               flush=True)
+    import gc
+
+    gc.freeze()  # start-up's objects stay for the process: out of full GC passes
     print(f"printcore bot: database {_describe_database(settings)}; sweeping every "
           f"{settings.sweep_seconds} s; commands sync to "
           + (f"guild {settings.discord_guild_id}" if settings.discord_guild_id
