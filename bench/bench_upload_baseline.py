@@ -1,0 +1,487 @@
+"""Upload receive path against a bare streaming endpoint, same server settings (issue 16).
+
+One run, on one machine, with the same 200 MB binary STL (``bench_print_requests``'s
+generator) and the same client (``httpx`` multipart, the file streamed from disk):
+
+1. ``cp`` of the file (page cache, ``sync`` before), for continuity with
+   docs/benchmarks.md.
+2. A **bare Starlette endpoint** on uvicorn with the same settings as ``printcore serve``
+   (``uvicorn.run(app, host, port)`` with its defaults: one process, ``http="auto"``
+   which is httptools here, ``loop="auto"`` which is asyncio without uvloop; the resolved
+   implementations are recorded). Three routes, each taking the same multipart body:
+
+   * ``/raw``: ``request.stream()`` written to ``<staging>/<uuid>.part``, then removed
+     (the baseline the goal is about);
+   * ``/sha256``: the same plus ``hashlib.sha256().update(chunk)`` per chunk;
+   * ``/multipart``: python-multipart's ``MultipartParser`` (as printcore uses it), the
+     file part written and hashed, the fields kept (what printcore's receive does,
+     without its collector code).
+
+   The two extra routes give the split by subtraction; the profile gives it directly.
+3. The **real** receive path: ``printcore serve`` (SQLite), ``POST /api/v1/submissions``
+   with an invalid email (body streamed to staging with SHA-256, then refused before the
+   inspector, staged file removed: ``bench_print_requests``'s "receive-only") and a full
+   valid submission.
+4. Memory: server VmHWM (reset before each request via ``/proc/<pid>/clear_refs``) minus
+   VmRSS before, per request, for both servers.
+5. A **profile** of the real server during ``--profile-uploads`` receive-only uploads:
+   ``py-spy record --format raw`` on the server's pid (not in the timed runs); each sample
+   is put in one bucket by its innermost printcore/library frame: HTTP parsing (uvicorn's
+   httptools protocol), ASGI plumbing (Starlette's request stream, asyncio), multipart
+   parsing (python-multipart, printcore's collector callbacks), hashing (the
+   ``_hash.update`` line of ``StagedUpload.write``), writing (its ``_file.write`` line),
+   other.
+
+Goal (issue 16): real receive >= 0.8 x bare ``/raw``, server memory growth < 50 MB for a
+200 MB upload. Writes ``bench/results/upload_baseline.json``; prints a table.
+
+Run: ``.venv/bin/python bench/bench_upload_baseline.py [--size-mb 200 --repeats 3]``.
+Only 127.0.0.1. The temporary folder and both servers are removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_print_requests as bpr  # the shared generator, server and probes
+
+ROOT = bpr.ROOT
+RESULTS = ROOT / "bench" / "results" / "upload_baseline.json"
+MB = bpr.MB
+PY_SPY = Path(sys.executable).with_name("py-spy")
+
+GOALS = {"receive_ratio_to_bare_min": 0.8, "server_rss_growth_mb_max": 50.0}
+
+BARE_ROUTES = ("raw", "sha256", "multipart")
+
+
+# --- the bare server (run as a subprocess: this file with --bare-server) ----------------
+
+
+def bare_app(staging: Path) -> Any:
+    """The Starlette app of the bare endpoint; each route answers 201 with the byte count."""
+    import hashlib
+    import uuid
+
+    from python_multipart.multipart import MultipartParser, parse_options_header
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    staging.mkdir(parents=True, exist_ok=True)
+
+    async def raw(request: Request) -> JSONResponse:
+        path = staging / f"{uuid.uuid4().hex}.part"
+        size = 0
+        with open(path, "xb") as handle:
+            async for chunk in request.stream():
+                handle.write(chunk)
+                size += len(chunk)
+        path.unlink()
+        return JSONResponse({"bytes": size}, status_code=201)
+
+    async def sha256(request: Request) -> JSONResponse:
+        path = staging / f"{uuid.uuid4().hex}.part"
+        digest = hashlib.sha256()
+        size = 0
+        with open(path, "xb") as handle:
+            async for chunk in request.stream():
+                digest.update(chunk)
+                handle.write(chunk)
+                size += len(chunk)
+        path.unlink()
+        return JSONResponse({"bytes": size, "sha256": digest.hexdigest()}, status_code=201)
+
+    async def multipart(request: Request) -> JSONResponse:
+        _, params = parse_options_header(request.headers["content-type"])
+        path = staging / f"{uuid.uuid4().hex}.part"
+        digest = hashlib.sha256()
+        state: dict[str, Any] = {"headers": b"", "file": None, "data": bytearray(),
+                                 "fields": 0, "size": 0}
+        handle = open(path, "xb")  # noqa: SIM115 - closed below
+
+        def on_header_value(data: bytes, start: int, end: int) -> None:
+            state["headers"] += data[start:end]
+
+        def on_headers_finished() -> None:
+            state["file"] = b"filename=" in state["headers"]
+            state["headers"] = b""
+
+        def on_part_data(data: bytes, start: int, end: int) -> None:
+            if state["file"]:
+                chunk = data[start:end]
+                digest.update(chunk)
+                handle.write(chunk)
+                state["size"] += end - start
+            else:
+                state["data"] += data[start:end]
+
+        def on_part_end() -> None:
+            if not state["file"]:
+                state["fields"] += 1
+                state["data"] = bytearray()
+
+        parser = MultipartParser(params[b"boundary"], {
+            "on_header_value": on_header_value, "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data, "on_part_end": on_part_end})
+        try:
+            async for chunk in request.stream():
+                parser.write(chunk)
+            parser.finalize()
+        finally:
+            handle.close()
+            path.unlink()
+        return JSONResponse({"bytes": state["size"], "fields": state["fields"],
+                             "sha256": digest.hexdigest()}, status_code=201)
+
+    async def health(_request: Request) -> JSONResponse:
+        return JSONResponse({"ok": True})
+
+    routes = [Route("/api/v1/health", health)]
+    for name, handler in (("raw", raw), ("sha256", sha256), ("multipart", multipart)):
+        routes.append(Route(f"/{name}/api/v1/submissions", handler, methods=["POST"]))
+    return Starlette(routes=routes)
+
+
+def serve_bare(port: int, staging: Path) -> None:
+    """uvicorn.run as ``entrypoints.cli.cmd_serve`` calls it (no workers, auto http/loop)."""
+    import uvicorn
+
+    uvicorn.run(bare_app(staging), host="127.0.0.1", port=port, log_level="warning",
+                proxy_headers=False, forwarded_allow_ips="")
+
+
+class BareServer(bpr.Server):
+    """The bare endpoint as a subprocess; reuses ``bench_print_requests.Server``'s
+    start/stop (health poll, clean-up by pid)."""
+
+    def start(self, timeout: float = 60) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._log_handle = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
+        self.process = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--bare-server", str(self.port),
+             str(self.home / "storage" / ".staging")],
+            env=self.env, cwd=str(self.home), stdout=self._log_handle,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bare server exited early:\n{self.log_tail()}")
+            try:
+                if httpx.get(self.url + "/api/v1/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"bare server did not answer within {timeout}s")
+
+
+def bare_upload(server: BareServer, route: str, path: Path, size: int,
+                timeout: float) -> dict[str, Any]:
+    """One POST of the same multipart body to a bare route; time and memory as in
+    ``bench_print_requests.one_upload``."""
+    sync_s = bpr.run_sync()
+    peak_reset = bpr.reset_peak(server.pid)
+    before = bpr.proc_status(server.pid)
+    cpu_before = bpr.proc_cpu_seconds(server.pid)
+    status, body, elapsed = bpr.post_model(server.url + "/" + route, path,
+                                           bpr.BAD_EMAIL_FIELDS, timeout)
+    after = bpr.proc_status(server.pid)
+    cpu_after = bpr.proc_cpu_seconds(server.pid)
+    if status != 201:
+        raise RuntimeError(f"bare /{route}: HTTP {status}: {body[:300]}")
+    answer = json.loads(body)
+    if route == "raw" and answer["bytes"] <= size:
+        raise RuntimeError(f"bare /raw stored {answer['bytes']} bytes for a {size} B file")
+    if route == "multipart" and answer["bytes"] != size:
+        raise RuntimeError(f"bare /multipart stored {answer['bytes']} B, expected {size}")
+    return {
+        "kind": f"bare-{route}", "http_status": status, "seconds": elapsed,
+        "mb_per_s": size / MB / elapsed, "sync_before_s": sync_s, "peak_reset_ok": peak_reset,
+        "server_rss_before_mb": bpr.kb_to_mb(before.get("VmRSS")),
+        "server_hwm_after_mb": bpr.kb_to_mb(after.get("VmHWM")),
+        "server_growth_mb": bpr.kb_to_mb(after.get("VmHWM", 0) - before.get("VmRSS", 0)),
+        "server_cpu_s": (cpu_after or 0) - (cpu_before or 0), "answer": answer,
+    }
+
+
+# --- the profile --------------------------------------------------------------------------
+
+FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
+
+
+def _line_of(path: Path, needle: str) -> int | None:
+    for number, text in enumerate(path.read_text().splitlines(), 1):
+        if needle in text:
+            return number
+    return None
+
+
+def classify(stack: list[str], hash_line: int | None, write_line: int | None) -> str:
+    """The bucket of one py-spy raw stack (root first, as py-spy writes it; file names are
+    relative to their ``sys.path`` entry, e.g. ``asyncio/selector_events.py``)."""
+    for frame in reversed(stack):  # innermost first
+        m = FRAME.match(frame.strip())
+        file = "/" + (m.group("file") if m else frame)
+        func = m.group("func") if m else ""
+        line = int(m.group("line")) if m and m.group("line") else None
+        if file.endswith("/adapters/files/staging.py"):
+            if line == hash_line:
+                return "hashing (SHA-256)"
+            if line == write_line:
+                return "writing (file.write)"
+            return "staging: open, close, unlink"
+        if "/python_multipart/" in file or file.endswith("/adapters/web/uploads.py"):
+            return "multipart parsing"
+        if "/uvicorn/protocols/http/" in file:
+            return "HTTP parsing (uvicorn httptools protocol)"
+        if "/starlette/" in file or "/uvicorn/" in file:
+            return "ASGI plumbing (Starlette, uvicorn)"
+        if file.endswith("/asyncio/selector_events.py") and "_read_ready" in func:
+            return "socket reads (sock.recv)"
+        if "/asyncio/" in file or file.endswith("/selectors.py"):
+            return "event loop (asyncio)"
+    return "other"
+
+
+def profile_real(server: bpr.Server, model: Path, uploads: int, rate: int,
+                 timeout: float, work: Path) -> dict[str, Any]:
+    """py-spy on the server pid during ``uploads`` receive-only requests; the split in %."""
+    if not PY_SPY.is_file():
+        raise RuntimeError(f"{PY_SPY} not found (pip install py-spy)")
+    raw = work / "pyspy.txt"
+    spy = subprocess.Popen(
+        [str(PY_SPY), "record", "--format", "raw", "--rate", str(rate), "--pid",
+         str(server.pid), "--output", str(raw), "--nonblocking"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(1.5)  # attach
+        if spy.poll() is not None:
+            raise RuntimeError(f"py-spy exited: {spy.stdout.read().decode()[-500:]}")  # type: ignore[union-attr]
+        seconds = []
+        for _ in range(uploads):
+            status, body, elapsed = bpr.post_model(server.url, model, bpr.BAD_EMAIL_FIELDS,
+                                                   timeout)
+            if status != 422:
+                raise RuntimeError(f"profiled upload: HTTP {status}: {body[:300]}")
+            seconds.append(elapsed)
+    finally:
+        if spy.poll() is None:
+            spy.send_signal(signal.SIGINT)
+        try:
+            out, _ = spy.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            out, _ = spy.communicate()
+    staging_py = ROOT / "src" / "adapters" / "files" / "staging.py"
+    hash_line = _line_of(staging_py, "self._hash.update(chunk)")
+    write_line = _line_of(staging_py, "self._file.write(chunk)")
+    buckets: collections.Counter[str] = collections.Counter()
+    leaves: collections.Counter[str] = collections.Counter()
+    total = 0
+    if not raw.exists():
+        raise RuntimeError(f"py-spy wrote nothing: {out.decode(errors='replace')[-500:]}")
+    for text in raw.read_text().splitlines():
+        stack_text, _, count_text = text.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        stack = stack_text.split(";")
+        if stack and stack[0].startswith(("process ", "thread ")):
+            stack = [f for f in stack if not f.startswith(("process ", "thread "))]
+        total += count
+        buckets[classify(stack, hash_line, write_line)] += count
+        leaves[stack[-1].strip() if stack else "?"] += count
+    return {
+        "tool": "py-spy record --format raw --nonblocking", "rate_hz": rate,
+        "uploads": uploads, "upload_seconds": seconds, "samples": total,
+        "staging_lines": {"hash": hash_line, "write": write_line},
+        "split_samples": dict(buckets.most_common()),
+        "split_percent": {k: round(100 * v / total, 1) for k, v in buckets.most_common()}
+        if total else {},
+        "top_leaf_frames": [{"frame": f, "samples": n,
+                             "percent": round(100 * n / total, 1)}
+                            for f, n in leaves.most_common(15)] if total else [],
+        "py_spy_output_tail": out.decode(errors="replace")[-800:],
+    }
+
+
+# --- the run ----------------------------------------------------------------------------
+
+
+def median_of(runs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    mine = [r for r in runs if r["kind"] == kind]
+    med = statistics.median(r["seconds"] for r in mine)
+    return {"n": len(mine), "median_s": med, "seconds": [r["seconds"] for r in mine],
+            "server_growth_mb_max": max(r["server_growth_mb"] for r in mine),
+            "server_cpu_s_median": statistics.median(r["server_cpu_s"] for r in mine)}
+
+
+def run(args: argparse.Namespace, work: Path, out: dict[str, Any]) -> None:
+    data = work / "data"
+    data.mkdir()
+    triangles = int(round(args.size_mb * MB / 50))
+    model = data / "bench_grid.stl"
+    bpr.log(f"writing a {args.size_mb} MB binary STL ({triangles:,} triangles)")
+    size = bpr.write_grid_stl(model, triangles)
+    tiny = data / "tiny.stl"
+    bpr.write_grid_stl(tiny, 2000)
+    out.update({"file_bytes": size, "file_mb": size / MB})
+    bpr.log("timing cp (sync before each)")
+    out["cp"] = bpr.bench_cp(model, data / "copy.stl", args.repeats)
+    out["cp_mb_per_s"] = size / MB / out["cp"]["cp_median_s"]
+
+    max_mb = max(300, int(args.size_mb * 1.5) + 1)
+    bare = BareServer(work / "home-bare", {})
+    real = bpr.Server(work / "home-real", {"PRINTCORE_MAX_UPLOAD_MB": str(max_mb)})
+    try:
+        bpr.log("starting the bare endpoint and printcore serve (SQLite)")
+        bare.start()
+        real.start()
+        for route in BARE_ROUTES:  # warm-up
+            bpr.post_model(bare.url + "/" + route, tiny, bpr.BAD_EMAIL_FIELDS, 60)
+        status, body, _ = bpr.post_model(real.url, tiny, bpr.VALID_FIELDS, 120)
+        if status != 201:
+            raise RuntimeError(f"warm-up upload: HTTP {status}: {body[:300]}")
+        out["server_idle_rss_mb"] = {"bare": bpr.kb_to_mb(bpr.proc_status(bare.pid).get("VmRSS")),
+                                     "real": bpr.kb_to_mb(bpr.proc_status(real.pid).get("VmRSS"))}
+        out["uvicorn_resolved"] = resolved_uvicorn(bare.log_tail())
+        runs: list[dict[str, Any]] = []
+        out["runs"] = runs
+        kinds = [f"bare-{r}" for r in BARE_ROUTES] + ["receive-only"] + (
+            ["full"] if args.full else [])
+        for i in range(args.repeats):
+            order = kinds if i % 2 == 0 else kinds[::-1]
+            for kind in order:
+                if kind.startswith("bare-"):
+                    r = bare_upload(bare, kind[5:], model, size, args.upload_timeout)
+                else:
+                    r = bpr.one_upload(real, model, size, kind, args.upload_timeout)
+                    r.pop("response", None)
+                bpr.log(f"  {i + 1}/{args.repeats} {kind:18} {r['seconds']:.3f} s = "
+                        f"{r['mb_per_s']:.0f} MB/s, server growth {r['server_growth_mb']} MB, "
+                        f"server CPU {r['server_cpu_s']:.2f} s")
+                runs.append(r)
+        summary = {kind: median_of(runs, kind) for kind in kinds}
+        bare_s = summary["bare-raw"]["median_s"]
+        for s in summary.values():
+            s["mb_per_s"] = size / MB / s["median_s"]
+            s["ratio_to_bare_raw"] = bare_s / s["median_s"]
+            s["ratio_to_cp"] = out["cp"]["cp_median_s"] / s["median_s"]
+        out["summary"] = summary
+        recv = summary["receive-only"]
+        out["goal_check"] = {
+            "receive_ratio_to_bare": recv["ratio_to_bare_raw"],
+            "receive_ratio_met": recv["ratio_to_bare_raw"] >= GOALS["receive_ratio_to_bare_min"],
+            "server_growth_mb_max": max(s["server_growth_mb_max"] for k, s in summary.items()
+                                        if not k.startswith("bare")),
+        }
+        out["goal_check"]["server_growth_met"] = (
+            out["goal_check"]["server_growth_mb_max"] < GOALS["server_rss_growth_mb_max"])
+        if args.profile_uploads:
+            bpr.log(f"profiling the real server (py-spy, {args.profile_uploads} receive-only)")
+            out["profile"] = profile_real(real, model, args.profile_uploads, args.rate,
+                                          args.upload_timeout, work)
+    finally:
+        bare.stop()
+        real.stop()
+
+
+def resolved_uvicorn(_log: str) -> dict[str, str]:
+    """What uvicorn's ``auto`` picks in this environment (its own import rules)."""
+    import importlib.util
+
+    return {"http": "httptools" if importlib.util.find_spec("httptools") else "h11",
+            "loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+            "workers": "1 (uvicorn.run without workers=, as printcore serve)"}
+
+
+def print_table(out: dict[str, Any]) -> None:
+    s = out.get("summary", {})
+    if not s:
+        return
+    print(f"\n{'request (same ' + format(out['file_mb'], '.0f') + ' MB multipart body)':40} {'median s':>9} {'MB/s':>7} "
+          f"{'x bare':>7} {'x cp':>6} {'growth MB':>10} {'srv CPU s':>10}")
+    for kind, v in s.items():
+        print(f"{kind:40} {v['median_s']:9.3f} {v['mb_per_s']:7.0f} "
+              f"{v['ratio_to_bare_raw']:7.2f} {v['ratio_to_cp']:6.2f} "
+              f"{v['server_growth_mb_max']:10.1f} {v['server_cpu_s_median']:10.2f}")
+    g = out["goal_check"]
+    print(f"receive / bare = {g['receive_ratio_to_bare']:.2f} (goal >= "
+          f"{GOALS['receive_ratio_to_bare_min']}: {'met' if g['receive_ratio_met'] else 'NOT met'})"
+          f"; server growth {g['server_growth_mb_max']:.1f} MB (goal < 50: "
+          f"{'met' if g['server_growth_met'] else 'NOT met'})")
+    p = out.get("profile")
+    if p:
+        print(f"\nprofile of the real receive path ({p['samples']} samples):")
+        for k, v in p["split_percent"].items():
+            print(f"  {k:45} {v:5.1f} %")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--size-mb", type=float, default=200.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-full", dest="full", action="store_false",
+                        help="leave out the full (inspected, stored) submission")
+    parser.add_argument("--profile-uploads", type=int, default=4,
+                        help="receive-only uploads under py-spy (0: no profile)")
+    parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
+    parser.add_argument("--upload-timeout", type=float, default=600)
+    parser.add_argument("--tmpdir", default=None)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    parser.add_argument("--bare-server", nargs=2, metavar=("PORT", "STAGING"),
+                        help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.bare_server:
+        serve_bare(int(args.bare_server[0]), Path(args.bare_server[1]))
+        return 0
+    if args.size_mb <= 0 or args.repeats < 1:
+        parser.error("--size-mb > 0 and --repeats >= 1")
+    signal.signal(signal.SIGTERM, lambda signum, _f: (_ for _ in ()).throw(SystemExit(128 + signum)))
+    work = Path(tempfile.mkdtemp(prefix="printcore-bench-upload-", dir=args.tmpdir))
+    out: dict[str, Any] = {
+        "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "machine": bpr.machine_info(work), "goals": GOALS,
+    }
+    failed = False
+    try:
+        run(args, work, out)
+    except Exception as err:
+        failed = True
+        out.update({"error": repr(err), "traceback": traceback.format_exc()})
+        bpr.log(f"failed: {err!r}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        out["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        out["machine"]["loadavg_at_end"] = list(os.getloadavg())
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(out, indent=2, default=str) + "\n")
+    print_table(out)
+    print(f"JSON written to {args.out}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
