@@ -16,8 +16,12 @@ Hierarchy::
     │   ├── TokenTamperedError          signature does not match
     │   ├── TokenExpiredError           past its expiry
     │   └── TokenUsedError              already used, or replaced by a newer link
-    └── StorageError                    the database cannot be reached, or the file store
-                                        is inconsistent with it               (HTTP 503)
+    └── StorageError                    the database cannot be reached (or its connection
+        │                               was lost mid-request), or the file store is
+        │                               inconsistent with it; ``retry_after`` seconds
+        │                                                                     (HTTP 503)
+        └── InsufficientStorageError    the file store is full (ENOSPC/EDQUOT): nothing of
+                                        the request was kept; ``retry_after`` (HTTP 507)
 
 Every error carries a human message that says what to do instead, a ``reason`` (a stable
 machine-readable name of the refusal, finer than ``code``: ``not_your_turn``,
@@ -37,6 +41,7 @@ __all__ = [
     "AuthenticationError",
     "ConcurrentChangeError",
     "FileTooLargeError",
+    "InsufficientStorageError",
     "InvalidTextError",
     "InvalidTransitionError",
     "NotFoundError",
@@ -182,4 +187,28 @@ class TokenUsedError(TokenError):
 
 
 class StorageError(PrintcoreError):
+    """The database or the file store cannot do what was asked right now. ``retry_after``
+    is the whole number of seconds after which a retry may succeed (a restarted database
+    is back within seconds; the web answers it as ``Retry-After``)."""
+
     code = "storage_error"
+    retry_after: int = 5
+
+
+class InsufficientStorageError(StorageError):
+    """The file store has no room left (the disk or the user's quota is full). Raised
+    after every byte of the refused upload or copy was removed; ``retry_after`` is longer
+    than a database's (staff must free space first). The default message suits the
+    student at the form and staff alike."""
+
+    code = "insufficient_storage"
+    retry_after: int = 300
+
+    def __init__(self, message: str | None = None, *, reason: str | None = None,
+                 details: Mapping[str, Any] | None = None) -> None:
+        super().__init__(
+            message
+            or "The lab's file storage is full, so nothing was saved and nothing changed "
+            "(no print request was made). Please try again later, or tell the lab staff: "
+            "they need to free space on the storage disk.",
+            reason=reason, details=details)

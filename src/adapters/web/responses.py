@@ -1,7 +1,9 @@
 """Mapping printcore errors to HTTP, and the JSON error shape of the API.
 
 Errors are ``{"error": {"code": str, "message": str, "fields": {name: message}?,
-"state": str?, "retry_after": int?}}``; a 429 also carries ``Retry-After`` (seconds).
+"state": str?, "retry_after": int?}}``; a 429, a 503 (the database or the file store cannot
+be used right now: ``StorageError``) and a 507 (the file store is full:
+``InsufficientStorageError``) also carry ``Retry-After`` (seconds).
 
 ``JSONResponse`` here replaces Starlette's everywhere in the web adapter: a text stored
 before printcore refused unencodable input (a lone surrogate) is sent as U+FFFD instead
@@ -19,6 +21,7 @@ from printcore.errors import (
     AuthenticationError,
     ConcurrentChangeError,
     FileTooLargeError,
+    InsufficientStorageError,
     InvalidTransitionError,
     NotFoundError,
     PrintcoreError,
@@ -29,7 +32,8 @@ from printcore.errors import (
     ValidationError,
 )
 
-__all__ = ["JSONResponse", "displayable_json", "error_json", "plain_error", "status_for"]
+__all__ = ["JSONResponse", "displayable_json", "error_json", "plain_error", "retry_headers",
+           "status_for"]
 
 
 def displayable_json(value: Any) -> Any:
@@ -73,11 +77,20 @@ def status_for(error: PrintcoreError) -> int:
         (RateLimitedError, 429),
         (CsrfError, 403),
         (TokenError, 400),
+        (InsufficientStorageError, 507),  # before its base, StorageError
         (StorageError, 503),
     ):
         if isinstance(error, kind):
             return status
     return 400
+
+
+def retry_headers(error: PrintcoreError) -> dict[str, str]:
+    """``{"Retry-After": seconds}`` for an error a retry can get past (429, 503, 507),
+    else ``{}``: for HTML answers, which carry the header but not the JSON body."""
+    if isinstance(error, RateLimitedError | StorageError):
+        return {"Retry-After": str(error.retry_after)}
+    return {}
 
 
 def error_json(error: PrintcoreError, status: int | None = None) -> JSONResponse:
@@ -88,7 +101,7 @@ def error_json(error: PrintcoreError, status: int | None = None) -> JSONResponse
     if isinstance(error, InvalidTransitionError):
         body["state"] = error.state
     headers = None
-    if isinstance(error, RateLimitedError):
+    if isinstance(error, RateLimitedError | StorageError):
         body["retry_after"] = error.retry_after
         headers = {"Retry-After": str(error.retry_after)}
     return JSONResponse({"error": body}, status_code=status or status_for(error),
