@@ -108,6 +108,25 @@ class Recorder:
         self.status: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.times: list[float] = []  # monotonic end time of every HTTP request
         self.examples: dict[str, list[str]] = defaultdict(list)
+        #: requests under way: token -> (route, perf_counter at the start)
+        self.inflight: dict[int, tuple[str, float]] = {}
+        self.next_token = 0
+
+    def begin(self, route: str) -> int:
+        with self.lock:
+            self.next_token += 1
+            self.inflight[self.next_token] = (route, time.perf_counter())
+            return self.next_token
+
+    def end(self, token: int) -> None:
+        with self.lock:
+            self.inflight.pop(token, None)
+
+    def open_requests(self) -> list[dict[str, Any]]:
+        now = time.perf_counter()
+        with self.lock:
+            return sorted(({"route": r, "age_s": round(now - t0, 1)}
+                           for r, t0 in self.inflight.values()), key=lambda x: -x["age_s"])
 
     def add(self, route: str, ms: float, status: str, detail: str = "",
             http: bool = True) -> None:
@@ -139,11 +158,14 @@ class Recorder:
 
 async def timed(rec: Recorder, route: str, coro: Any) -> httpx.Response | None:
     t0 = time.perf_counter()
+    token = rec.begin(route)
     try:
         r = await coro
     except httpx.HTTPError as err:
         rec.add(route, (time.perf_counter() - t0) * 1000, f"error:{type(err).__name__}", repr(err))
         return None
+    finally:
+        rec.end(token)
     rec.add(route, (time.perf_counter() - t0) * 1000, str(r.status_code),
             r.text[:300] if r.status_code >= 500 else "")
     return r
@@ -231,6 +253,10 @@ class Lab:
         self.approved: dict[int, asyncio.Event] = {}
         self.lifecycle: dict[str, int] = defaultdict(int)
         self.sse: dict[str, Any] = defaultdict(int)
+        self.hung: list[str] = []
+        self.hung_requests: list[dict[str, Any]] = []
+        self.failures: dict[str, str] = {}
+        self.staff_errors: list[str] = []
 
     def left(self) -> float:
         return self.deadline - time.monotonic()
@@ -408,32 +434,44 @@ async def staff_member(lab: Lab, index: int) -> None:
             return False
 
         while lab.left() > 2:
-            await timed(lab.rec, "GET /staff (dashboard)",
-                        html.get("/staff", params={"status": tabs[turn % len(tabs)]}))
+            try:
+                await staff_round(lab, api, html, name, index, n, tabs, turn, act)
+            except Exception as err:
+                lab.lifecycle["staff_round_errors"] += 1
+                if len(lab.staff_errors) < 10:
+                    lab.staff_errors.append(f"{name}: {err!r}"[:300])
             turn += 1
-            for status in ("completed", "printing", "ready_to_print", "uploaded"):
-                r = await timed(lab.rec, "GET /api/v1/jobs?status=",
-                                api.get("/jobs", params={"status": status, "limit": 50}))
-                if r is None or r.status_code != 200 or lab.left() < 2:
-                    continue
-                mine = [j for j in r.json()["jobs"] if j["id"] % n == index][:3]
-                for job in mine:
-                    if status == "completed":
-                        await act(job, "payment", {"grams": 12.5, "txn_no": f"TX-{job['id']}",
-                                                   "picked_up_by": job["student_name"]},
-                                  "paid_picked_up")
-                    elif status == "printing":
-                        await act(job, "mark-complete", {}, "completed")
-                    elif status == "ready_to_print":
-                        await act(job, "mark-printing", {"printer": "X1C-1"}, "printing")
-                    else:
-                        await approve(lab, api, name, job)
             await asyncio.sleep(random.uniform(0.3, 0.8))
         stream.cancel()
         try:
             await stream
         except (asyncio.CancelledError, httpx.HTTPError):
             pass
+
+
+async def staff_round(lab: Lab, api: httpx.AsyncClient, html: httpx.AsyncClient, name: str,
+                      index: int, n: int, tabs: list[str], turn: int, act: Any) -> None:
+    """One look at the dashboard, then up to 3 of this desk's jobs moved per state."""
+    lab.lifecycle["staff_rounds"] += 1
+    await timed(lab.rec, "GET /staff (dashboard)",
+                html.get("/staff", params={"status": tabs[turn % len(tabs)]}))
+    for status in ("completed", "printing", "ready_to_print", "uploaded"):
+        r = await timed(lab.rec, "GET /api/v1/jobs?status=",
+                        api.get("/jobs", params={"status": status, "limit": 50}))
+        if r is None or r.status_code != 200 or lab.left() < 2:
+            continue
+        mine = [j for j in r.json()["jobs"] if j["id"] % n == index][:3]
+        for job in mine:
+            if status == "completed":
+                await act(job, "payment", {"grams": 12.5, "txn_no": f"TX-{job['id']}",
+                                           "picked_up_by": job["student_name"]},
+                          "paid_picked_up")
+            elif status == "printing":
+                await act(job, "mark-complete", {}, "completed")
+            elif status == "ready_to_print":
+                await act(job, "mark-printing", {"printer": "X1C-1"}, "printing")
+            else:
+                await approve(lab, api, name, job)
 
 
 async def approve(lab: Lab, api: httpx.AsyncClient, name: str, job: dict[str, Any]) -> None:
@@ -579,25 +617,41 @@ def check_mail(dsn: str, schema: str, mail: Path, wait: float) -> dict[str, Any]
 
 
 async def drive(lab: Lab, queue: Any, args: argparse.Namespace) -> float:
+    """Every simulated person as a task; returns the wall time. Tasks still running
+    ``--grace`` s after the deadline are cancelled and named in ``lab.hung``."""
     pool = ThreadPoolExecutor(max_workers=args.queue_threads, thread_name_prefix="queue")
-    tasks = []
+    work: dict[str, Any] = {}
     spread = max(1.0, args.duration * 0.6)
     for i in range(args.students):
-        tasks.append(student(lab, i, random.uniform(0, spread)))
+        work[f"student{i:03d}"] = student(lab, i, random.uniform(0, spread))
     for k in range(args.big):
-        tasks.append(big_upload(lab, k, args.duration * (0.1 + 0.5 * k / max(1, args.big))))
+        work[f"big{k}"] = big_upload(lab, k, args.duration * (0.1 + 0.5 * k / max(1, args.big)))
     for s in range(args.staff):
-        tasks.append(staff_member(lab, s))
+        work[f"staff{s}"] = staff_member(lab, s)
     for m in range(args.members):
-        tasks.append(queue_member(lab, queue, pool, m))
+        work[f"member{m:02d}"] = queue_member(lab, queue, pool, m)
     t0 = time.monotonic()
-    results = await asyncio.gather(*tasks, return_exceptions=True)
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in work.items()]
+    _done, pending = await asyncio.wait(tasks, timeout=lab.left() + args.grace)
+    lab.hung = sorted(t.get_name() for t in pending)
+    lab.hung_requests = lab.rec.open_requests()
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*pending, return_exceptions=True)
     pool.shutdown(wait=True)
-    failures = [r for r in results if isinstance(r, BaseException)]
-    for f in failures[:5]:
-        log(f"driver task failed: {''.join(traceback.format_exception(f))[-800:]}")
-    lab.lifecycle["driver_task_failures"] = len(failures)
+    failures = [t for t in tasks if not t.cancelled() and t.exception() is not None]
+    for t in failures[:5]:
+        err = t.exception()
+        assert err is not None
+        log(f"driver task {t.get_name()} failed: "
+            f"{''.join(traceback.format_exception(err))[-800:]}")
+    lab.failures = {t.get_name(): repr(t.exception())[:300] for t in failures}
     return time.monotonic() - t0
+
+
+def pg_started(dsn: str) -> str:
+    with psycopg.connect(dsn, connect_timeout=10) as conn:
+        return str(conn.execute("SELECT pg_postmaster_start_time()").fetchone()[0])
 
 
 def machine() -> dict[str, Any]:
@@ -622,6 +676,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", type=float, default=30.0,
                         help="seconds of RSS sampling after the load")
     parser.add_argument("--big", type=int, default=2, help="200 MB uploads")
+    parser.add_argument("--grace", type=float, default=120.0,
+                        help="seconds after the load's end before tasks still running are "
+                             "cancelled (and named under 'hung')")
     parser.add_argument("--pg-dsn", default=os.environ.get(
         "PRINTCORE_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"))
     parser.add_argument("--redis", default="redis://127.0.0.1:6379")
@@ -655,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with psycopg.connect(args.pg_dsn, autocommit=True, connect_timeout=10) as conn:
             conn.execute(f'CREATE SCHEMA "{schema}"')
+        out["postgres_started_at_before"] = pg_started(args.pg_dsn)
         db, redis_url = claim_redis_db(args.redis)
         out["redis_db"] = db
         (home / "printers.yaml").write_text("printers:\n" + "".join(
@@ -700,6 +758,13 @@ def main(argv: list[str] | None = None) -> int:
         wall = asyncio.run(drive(lab, container.queue, args))
         sampler.phase = "after"
         out["loadavg_end_of_load"] = os.getloadavg()
+        out["hung_tasks"], out["failed_tasks"] = lab.hung, lab.failures
+        out["hung_requests"] = lab.hung_requests
+        out["staff_round_error_examples"] = lab.staff_errors
+        out["exited_during_load"] = {c.log.stem: c.process.returncode for c in children
+                                     if c.process.poll() is not None}
+        if server.process is not None and server.process.poll() is not None:
+            out["exited_during_load"]["serve"] = server.process.returncode
         log(f"load done in {wall:.1f} s; sampling RSS for {args.after:.0f} s and checking")
         after_started = time.monotonic()
         out["mail"] = check_mail(args.pg_dsn, schema, home / "mail", wait=args.after)
@@ -747,7 +812,10 @@ def main(argv: list[str] | None = None) -> int:
                 "after_max": round(max(after_kb) / 1024, 1) if after_kb else None},
             "rss_samples": [(t, round(kb / 1024, 1), p) for t, kb, p in rss],
             "loadavg_after": os.getloadavg(),
+            "postgres_started_at_after": pg_started(args.pg_dsn),
         })
+        out["postgres_restarted_during_run"] = (
+            out["postgres_started_at_after"] != out["postgres_started_at_before"])
         out["verdict"] = {
             "server_errors": out["server_error_count"] <= GOALS["server_errors_max"],
             "dashboard_p95": (dash.get("p95_ms") or 1e9) < GOALS["dashboard_p95_ms_max"],
