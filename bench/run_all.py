@@ -382,6 +382,7 @@ def from_upload_baseline(j: dict[str, Any], g: dict[str, float]) -> list[Row]:
                 f"{j['cp_mb_per_s']:.0f} MB/s", ratio="for reference")]
     recv_goal = goals["receive_ratio_to_bare_min"]
     gm = goals["server_rss_growth_mb_max"]
+    bare_cpu = s["bare-raw"]["server_cpu_s_median"] or float("nan")
     for kind, v in s.items():
         goal, met = "", None
         if kind == "receive-only":
@@ -390,7 +391,8 @@ def from_upload_baseline(j: dict[str, Any], g: dict[str, float]) -> list[Row]:
                         f"{_s(v['median_s'])} = {v['mb_per_s']:.0f} MB/s (server CPU "
                         f"{v['server_cpu_s_median']:.2f} s)", goal, met,
                         "baseline" if kind == "bare-raw"
-                        else f"{v['ratio_to_bare_raw']:.2f} × bare ({v['ratio_to_cp']:.2f} × cp)"))
+                        else f"{v['ratio_to_bare_raw']:.2f} × bare ({v['ratio_to_cp']:.2f} × cp);"
+                        f" server CPU {v['server_cpu_s_median'] / bare_cpu:.2f} × bare's"))
     for kind in ("bare-raw", "receive-only", "full"):
         if kind in s:
             v = s[kind]
@@ -457,6 +459,12 @@ BENCHES: list[Bench] = [
 
 
 # --- machine -------------------------------------------------------------------------------
+
+
+def unlisted() -> list[str]:
+    """``bench/bench_*.py`` files that ``BENCHES`` does not run (a new bench to add)."""
+    known = {b.script for b in BENCHES}
+    return sorted(p.name for p in BENCH.glob("bench_*.py") if p.name not in known)
 
 
 def loadavg() -> list[float]:
@@ -668,6 +676,9 @@ def render(doc: dict[str, Any]) -> str:
                              f"{_cell(r['ratio'])} |")
         if rec["name"] == "upload_baseline" and rec.get("result"):
             lines += split_paragraph(rec["result"])
+    if doc.get("unlisted"):
+        lines += ["", "Not run (in bench/ but not yet in `run_all.BENCHES`): "
+                  + ", ".join(f"`{n}`" for n in doc["unlisted"]) + "."]
     lines += ["", END]
     return "\n".join(lines)
 
@@ -714,6 +725,8 @@ def main(argv: list[str] | None = None) -> int:
         if name not in names:
             parser.error(f"unknown bench {name!r}; one of: {', '.join(names)}")
     chosen = [b for b in BENCHES if not args.only or b.name in args.only]
+    if unlisted():
+        print(f"not in run_all.BENCHES (not run): {', '.join(unlisted())}", file=sys.stderr)
     if args.list or args.dry_run:
         for b in chosen:
             print(f"{b.name:16} {b.command()}" if args.dry_run else
@@ -758,13 +771,14 @@ def main(argv: list[str] | None = None) -> int:
         if rec["status"] != "ok":
             print("    " + "\n    ".join(rec["output_tail"].rstrip().splitlines()[-8:]))
     doc["wall_s"] = round(time.perf_counter() - t0, 1)
+    doc["unlisted"] = unlisted()
     doc["finished_at"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     doc["machine"]["loadavg_end"] = loadavg()
     if previous:  # --only: keep the other benches' last records, in BENCHES order
         kept = {r["name"]: r for r in previous.get("benches", [])}
         kept.update({r["name"]: r for r in records})
         records = [kept[n] for n in names if n in kept]
-        doc = {**previous, "benches": records,
+        doc = {**previous, "benches": records, "unlisted": unlisted(),
                "partial_runs": [*previous.get("partial_runs", []),
                                 {"at": doc["started_at"], "only": args.only,
                                  "wall_s": doc["wall_s"]}]}
