@@ -369,10 +369,12 @@ def run(args: argparse.Namespace, work: Path, out: dict[str, Any]) -> None:
         runs: list[dict[str, Any]] = []
         out["runs"] = runs
         kinds = [f"bare-{r}" for r in BARE_ROUTES] + ["receive-only"] + (
-            ["full"] if args.full else [])
+            ["full"] if args.full_repeats else [])
         for i in range(args.repeats):
             order = kinds if i % 2 == 0 else kinds[::-1]
             for kind in order:
+                if kind == "full" and i >= args.full_repeats:
+                    continue
                 if kind.startswith("bare-"):
                     r = bare_upload(bare, kind[5:], model, size, args.upload_timeout)
                 else:
@@ -381,6 +383,7 @@ def run(args: argparse.Namespace, work: Path, out: dict[str, Any]) -> None:
                 bpr.log(f"  {i + 1}/{args.repeats} {kind:18} {r['seconds']:.3f} s = "
                         f"{r['mb_per_s']:.0f} MB/s, server growth {r['server_growth_mb']} MB, "
                         f"server CPU {r['server_cpu_s']:.2f} s")
+                r["round"] = i
                 runs.append(r)
         summary = {kind: median_of(runs, kind) for kind in kinds}
         bare_s = summary["bare-raw"]["median_s"]
@@ -389,6 +392,18 @@ def run(args: argparse.Namespace, work: Path, out: dict[str, Any]) -> None:
             s["ratio_to_bare_raw"] = bare_s / s["median_s"]
             s["ratio_to_cp"] = out["cp"]["cp_median_s"] / s["median_s"]
         out["summary"] = summary
+        # the same ratio per round (the two requests a second apart), then the median:
+        # less exposed to the load drifting over the run than the ratio of the medians
+        by_round = {(r["round"], r["kind"]): r for r in runs}
+        for kind in kinds:
+            pairs = [by_round[(i, "bare-raw")]["seconds"] / by_round[(i, kind)]["seconds"]
+                     for i in range(args.repeats) if (i, kind) in by_round]
+            summary[kind]["paired_ratio_to_bare_raw_median"] = statistics.median(pairs)
+            summary[kind]["paired_ratios_to_bare_raw"] = pairs
+            bare_cpu = summary["bare-raw"]["server_cpu_s_median"]
+            summary[kind]["cpu_ratio_bare_over_this"] = (
+                bare_cpu / summary[kind]["server_cpu_s_median"]
+                if summary[kind]["server_cpu_s_median"] else None)
         recv = summary["receive-only"]
         out["goal_check"] = {
             "receive_ratio_to_bare": recv["ratio_to_bare_raw"],
@@ -441,9 +456,10 @@ def print_table(out: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size-mb", type=float, default=200.0)
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--no-full", dest="full", action="store_false",
-                        help="leave out the full (inspected, stored) submission")
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="rounds of the bare routes and the receive-only upload")
+    parser.add_argument("--full-repeats", type=int, default=2,
+                        help="full (inspected, stored) submissions, in the first rounds")
     parser.add_argument("--profile-uploads", type=int, default=4,
                         help="receive-only uploads under py-spy (0: no profile)")
     parser.add_argument("--rate", type=int, default=500, help="py-spy samples per second")
