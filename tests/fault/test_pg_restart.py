@@ -43,7 +43,7 @@ import httpx
 import psycopg
 import pytest
 
-from _live import PG_DSN, STAFF, LiveServer, login, start_server, stop_server
+from _live import PASSWORD, PG_DSN, STAFF, LiveServer, login, start_server, stop_server
 from _support import service_missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -144,9 +144,18 @@ class Load:
                     sha256=hashlib.sha256(data).hexdigest())
                 i += 1
 
+    def _login(self, api: httpx.Client, workstation: str) -> dict[str, str]:
+        """Logs in, trying again while the database is away (a 503 is a fair answer)."""
+        while True:
+            r = self._record("login", lambda: api.post("/auth/login", json={
+                "workstation": workstation, "password": PASSWORD}))
+            if r is not None and r.status_code == 200:
+                return {"Authorization": f"Bearer {r.json()['token']}"}
+            time.sleep(0.1)
+
     def _staff(self) -> None:
         with self.server.api() as api:
-            headers = login(api, "Restart desk")
+            headers = self._login(api, "Restart desk")
             body = {"staff_name": STAFF, "custom_reason": "Restart test"}
             while not self.stop.is_set():
                 r = self._record("list", lambda: api.get(
@@ -161,7 +170,7 @@ class Load:
 
     def _reader(self) -> None:
         with self.server.api() as api:
-            headers = login(api, "Dashboard")
+            headers = self._login(api, "Dashboard")
             while not self.stop.is_set():
                 self._record("read", lambda: api.get("/jobs", headers=headers,
                                                      params={"limit": 20}))
