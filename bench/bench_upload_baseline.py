@@ -15,7 +15,10 @@ generator) and the same client (``httpx`` multipart, the file streamed from disk
    * ``/sha256``: the same plus ``hashlib.sha256().update(chunk)`` per chunk;
    * ``/multipart``: python-multipart's ``MultipartParser`` (as printcore uses it), the
      file part written and hashed, the fields kept (what printcore's receive does,
-     without its collector code).
+     without its collector code);
+   * ``/multipart-thread``: the same with SHA-256 and the writes in a thread fed through
+     a bounded queue (16 chunks), overlapping the socket reads (a candidate change to
+     ``StagedUpload``, measured here before anyone makes it).
 
    The two extra routes give the split by subtraction; the profile gives it directly.
 3. The **real** receive path: ``printcore serve`` (SQLite), ``POST /api/v1/submissions``
@@ -72,7 +75,7 @@ PY_SPY = Path(sys.executable).with_name("py-spy")
 
 GOALS = {"receive_ratio_to_bare_min": 0.8, "server_rss_growth_mb_max": 50.0}
 
-BARE_ROUTES = ("raw", "sha256", "multipart")
+BARE_ROUTES = ("raw", "sha256", "multipart", "multipart-thread")
 
 
 # --- the bare server (run as a subprocess: this file with --bare-server) ----------------
@@ -155,11 +158,65 @@ def bare_app(staging: Path) -> Any:
         return JSONResponse({"bytes": state["size"], "fields": state["fields"],
                              "sha256": digest.hexdigest()}, status_code=201)
 
+    async def multipart_thread(request: Request) -> JSONResponse:
+        """As ``multipart``, but SHA-256 and the writes run in one thread per upload fed
+        through a bounded queue (16 chunks), so they overlap the socket reads: what moving
+        ``StagedUpload.write``'s work off the event loop would give."""
+        import queue
+        import threading
+
+        _, params = parse_options_header(request.headers["content-type"])
+        path = staging / f"{uuid.uuid4().hex}.part"
+        digest = hashlib.sha256()
+        chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=16)
+        state: dict[str, Any] = {"headers": b"", "file": None, "fields": 0, "size": 0}
+        handle = open(path, "xb")  # noqa: SIM115 - closed below
+
+        def writer() -> None:
+            while (chunk := chunks.get()) is not None:
+                digest.update(chunk)
+                handle.write(chunk)
+
+        thread = threading.Thread(target=writer, daemon=True)
+        thread.start()
+
+        def on_header_value(data: bytes, start: int, end: int) -> None:
+            state["headers"] += data[start:end]
+
+        def on_headers_finished() -> None:
+            state["file"] = b"filename=" in state["headers"]
+            state["headers"] = b""
+
+        def on_part_data(data: bytes, start: int, end: int) -> None:
+            if state["file"]:
+                chunks.put(data[start:end])
+                state["size"] += end - start
+
+        def on_part_end() -> None:
+            if not state["file"]:
+                state["fields"] += 1
+
+        parser = MultipartParser(params[b"boundary"], {
+            "on_header_value": on_header_value, "on_headers_finished": on_headers_finished,
+            "on_part_data": on_part_data, "on_part_end": on_part_end})
+        try:
+            async for chunk in request.stream():
+                parser.write(chunk)
+            parser.finalize()
+        finally:
+            chunks.put(None)
+            thread.join()
+            handle.close()
+            path.unlink()
+        return JSONResponse({"bytes": state["size"], "fields": state["fields"],
+                             "sha256": digest.hexdigest()}, status_code=201)
+
     async def health(_request: Request) -> JSONResponse:
         return JSONResponse({"ok": True})
 
     routes = [Route("/api/v1/health", health)]
-    for name, handler in (("raw", raw), ("sha256", sha256), ("multipart", multipart)):
+    for name, handler in (("raw", raw), ("sha256", sha256), ("multipart", multipart),
+                          ("multipart-thread", multipart_thread)):
         routes.append(Route(f"/{name}/api/v1/submissions", handler, methods=["POST"]))
     return Starlette(routes=routes)
 
@@ -215,7 +272,7 @@ def bare_upload(server: BareServer, route: str, path: Path, size: int,
     answer = json.loads(body)
     if route == "raw" and answer["bytes"] <= size:
         raise RuntimeError(f"bare /raw stored {answer['bytes']} bytes for a {size} B file")
-    if route == "multipart" and answer["bytes"] != size:
+    if route.startswith("multipart") and answer["bytes"] != size:
         raise RuntimeError(f"bare /multipart stored {answer['bytes']} B, expected {size}")
     return {
         "kind": f"bare-{route}", "http_status": status, "seconds": elapsed,
