@@ -716,8 +716,15 @@ def main(argv: list[str] | None = None) -> int:
     redis_url = None
     db_url = f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
     try:
-        with psycopg.connect(args.pg_dsn, autocommit=True, connect_timeout=10) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
+        for attempt in range(30):  # PostgreSQL may be restarting (the fault runs do it)
+            try:
+                with psycopg.connect(args.pg_dsn, autocommit=True, connect_timeout=10) as conn:
+                    conn.execute(f'CREATE SCHEMA "{schema}"')
+                break
+            except psycopg.OperationalError:
+                if attempt == 29:
+                    raise
+                time.sleep(2)
         out["postgres_started_at_before"] = pg_started(args.pg_dsn)
         db, redis_url = claim_redis_db(args.redis)
         out["redis_db"] = db
