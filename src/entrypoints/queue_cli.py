@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from printcore.errors import ValidationError
+from printcore.errors import StorageError, ValidationError
 from printcore.outbox import MessageSender, OutboxMessage, OutboxService
 from printcore.queue.durations import format_duration, parse_duration
 from printcore.queue.end_times import parse_end_time
@@ -343,18 +344,31 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     beats = DatabaseHeartbeats(container.engine)
     previous = beats.last("sweeper")
     timings = SweepTimings.from_snapshot(previous.data.get("sweep") if previous else None)
+    from sqlalchemy.exc import SQLAlchemyError
+
     try:
         while True:
             started = time.perf_counter()
             try:
-                report = container.queue.sweep()
-            finally:
-                timings.observe(time.perf_counter() - started)
-            beats.beat("sweeper", {"sweep": timings.snapshot()})
-            print(f"sweep: {report.offered} offered, {report.missed} missed, "
-                  f"{report.expired} expired", flush=True)
-            if outbox.senders:  # no Discord bot: the notices go to the log
-                outbox.deliver_due()
+                try:
+                    report = container.queue.sweep()
+                finally:
+                    timings.observe(time.perf_counter() - started)
+                beats.beat("sweeper", {"sweep": timings.snapshot()})
+                print(f"sweep: {report.offered} offered, {report.missed} missed, "
+                      f"{report.expired} expired", flush=True)
+                if outbox.senders:  # no Discord bot: the notices go to the log
+                    outbox.deliver_due()
+            except (StorageError, SQLAlchemyError) as err:
+                if args.once:
+                    raise
+                # The database restarted or is away: nothing was changed (each sweep is one
+                # transaction); deadlines are on the rows, so the next sweep fires them.
+                print(f"sweep: the database is not usable now ({str(err).splitlines()[0]}); "
+                      f"trying again in {settings.sweep_seconds} s", file=sys.stderr,
+                      flush=True)
+                time.sleep(settings.sweep_seconds)
+                continue
             if args.once:
                 return 0
             time.sleep(settings.sweep_seconds)

@@ -58,6 +58,7 @@ class Settings:
     notdone_default_minutes: int = 30
     max_open_tickets: int = 1
     sweep_seconds: int = 15
+    inspect_workers: int = 2  # model/sliced-file checking processes of the web app
     discord_token: str | None = None
     discord_guild_id: int | None = None
     discord_channel_id: int | None = None
@@ -452,6 +453,8 @@ def load_settings(
         notdone_default_minutes=_int(env, "PRINTCORE_NOTDONE_MINUTES", 30, 1, 7 * 24 * 60),
         max_open_tickets=_int(env, "PRINTCORE_MAX_OPEN_TICKETS", 1, 1, 100),
         sweep_seconds=_int(env, "PRINTCORE_SWEEP_SECONDS", 15, 1, 3600),
+        inspect_workers=_int(env, "PRINTCORE_INSPECT_WORKERS",
+                             min(2, os.cpu_count() or 1), 1, 32),
         discord_token=(env.get("DISCORD_TOKEN") or "").strip() or None,
         discord_guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
         discord_channel_id=_snowflake(env, "DISCORD_CHANNEL_ID"),

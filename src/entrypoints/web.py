@@ -69,7 +69,7 @@ def _printer_choices(s: Settings) -> tuple[str, ...]:
 
 def app_from_container(container: Container, isolated_inspection: bool = True) -> Starlette:
     s = container.settings
-    inspector = Inspector(isolated=isolated_inspection)
+    inspector = Inspector(isolated=isolated_inspection, workers=s.inspect_workers)
     ctx = WebContext(
         requests=container.requests,
         staff=container.staff,

@@ -59,7 +59,7 @@ from adapters.sql.outbox import SqlOutboxRepository
 from adapters.sql.queue import SqlPrinterRepository, SqlTicketRepository
 from adapters.sql.sessions import SqlSessionRepository
 from adapters.sql.tables import events, jobs, settings, staff
-from printcore.errors import ConcurrentChangeError, NotFoundError
+from printcore.errors import ConcurrentChangeError, NotFoundError, StorageError
 from printcore.events import Event
 from printcore.outbox import OutboxRepository
 from printcore.ports import (
@@ -408,7 +408,11 @@ def _upsert(conn: Connection, table: Table, values: dict[str, Any], key: str) ->
 class SqlUnitOfWork:
     """One database transaction per ``with`` block (``printcore.ports.UnitOfWork``).
 
-    Raises StorageError on entering when the database cannot be reached.
+    Raises StorageError on entering when the database cannot be reached, and on leaving
+    when the connection was lost inside the block (a database restarted mid-request:
+    SQLAlchemy marks the error ``connection_invalidated``); the transaction was rolled
+    back then, unless the connection broke during COMMIT itself, when its fate is
+    unknown (the message says so). pool_pre_ping replaces the dead connections.
     """
 
     def __init__(
@@ -466,11 +470,21 @@ class SqlUnitOfWork:
         self.changed = False
         if conn is None:
             return
+        lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
         try:
             if conn.in_transaction():
                 conn.rollback()
+        except DBAPIError as failed:
+            # A rollback on a connection lost meanwhile: the server dropped the
+            # transaction with the connection, which is what the rollback was for.
+            if not (lost or failed.connection_invalidated):
+                raise
         finally:
             conn.close()
+        if lost:
+            raise StorageError(
+                "The database connection was lost while this was being saved (the database "
+                "restarted?); nothing was changed. Try again in a few seconds.") from exc
 
     def commit(self) -> None:
         """Commit the work so far; later statements in the block start a new transaction.
@@ -480,7 +494,15 @@ class SqlUnitOfWork:
         live updates' wake-up); neither hook may raise (both are best effort: the relay
         and the live feed poll for what they missed).
         """
-        self.connection.commit()
+        try:
+            self.connection.commit()
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            raise StorageError(
+                "The database connection was lost while this was being committed (the "
+                "database restarted?); it may or may not have been saved. Reload to check "
+                "before trying again.") from exc
         added, self._outbox.added = self._outbox.added, []
         changed, self.changed = self.changed, False
         if added and self.after_commit is not None:

@@ -81,6 +81,7 @@ SETTING_DESCRIPTIONS: dict[str, str] = {
     "notdone_default_minutes": "PRINTCORE_NOTDONE_MINUTES: minutes added when /notdone gives no time.",
     "max_open_tickets": "PRINTCORE_MAX_OPEN_TICKETS: queue places one member may hold at once.",
     "sweep_seconds": "PRINTCORE_SWEEP_SECONDS: how often deadlines (claim, start windows) are enforced.",
+    "inspect_workers": "PRINTCORE_INSPECT_WORKERS: processes checking uploaded models at once (each up to ~0.5 GB for a 200 MB file).",
     "discord_token": "DISCORD_TOKEN: the queue bot's Discord token (masked).",
     "discord_guild_id": "DISCORD_GUILD_ID: the Discord server the bot serves.",
     "discord_channel_id": "DISCORD_CHANNEL_ID: the channel the bot posts queue news to.",

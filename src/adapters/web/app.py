@@ -26,7 +26,7 @@ from adapters.web.live import live_routes
 from adapters.web.locks_api import lock_form_routes
 from adapters.web.pricing_api import pricing_api_routes
 from adapters.web.render import Renderer
-from adapters.web.responses import error_json, plain_error, status_for
+from adapters.web.responses import error_json, plain_error, retry_headers, status_for
 from adapters.web.retention_web import retention_routes
 from adapters.web.staff import staff_routes
 from adapters.web.student import student_routes
@@ -105,7 +105,9 @@ def create_app(ctx: WebContext) -> Starlette:
         assert isinstance(exc, PrintcoreError)
         if request.url.path.startswith("/api/"):
             return error_json(exc)
-        return render(request, "error.html", {"error": exc}, status_code=status_for(exc))
+        response = render(request, "error.html", {"error": exc}, status_code=status_for(exc))
+        response.headers.update(retry_headers(exc))  # 503/507: when to try again
+        return response
 
     def guard_error(request: Request, exc: PrintcoreError, status: int) -> Response:
         return render(request, "error.html", {"error": exc}, status_code=status)

@@ -834,27 +834,32 @@ class PrintRequests:
         **kwargs: Any,
     ) -> Job:
         now = self.clock.now()
-        with self.uow() as uow:
-            self._require_staff(uow, actor)
-            job = uow.jobs.get(job_id)
-            self._check_version(job, expected_version)
-            if check is not None:
-                check(job)
-            if actor is None:
-                actor = Actor.student(job.student_name)
-            old = job.status
-            fire(job, event, now=now, pricing=self.pricing, staff_name=actor.name, **kwargs)
-            new = job.status
-            if event in ("confirm", "force_confirm"):
-                job.confirmed_at = now  # the print line's order (place_in_line)
-            job.updated_at = now
-            deleting = new == JobStatus.DELETED.value
-            try:
-                if not deleting:
-                    self.files.copy_job(job, old, new)
+        # Set once our copy into the new status folder has begun: a failure after that (the
+        # copy itself, a full disk, the commit) removes it — after this unit of work has
+        # ended, so _undo_copy's own read never waits on this one's lock (SQLite).
+        copying: tuple[Job, str] | None = None
+        try:
+            with self.uow() as uow:
+                self._require_staff(uow, actor)
+                job = uow.jobs.get(job_id)
+                self._check_version(job, expected_version)
+                if check is not None:
+                    check(job)
+                if actor is None:
+                    actor = Actor.student(job.student_name)
+                old = job.status
+                fire(job, event, now=now, pricing=self.pricing, staff_name=actor.name,
+                     **kwargs)
+                new = job.status
+                if event in ("confirm", "force_confirm"):
+                    job.confirmed_at = now  # the print line's order (place_in_line)
+                job.updated_at = now
+                deleting = new == JobStatus.DELETED.value
                 if deleting:
                     uow.jobs.remove(job)
                 else:
+                    copying = (job, new)
+                    self.files.copy_job(job, old, new)
                     uow.jobs.update(job)
                 uow.events.append(
                     Event(
@@ -872,10 +877,10 @@ class PrintRequests:
                 for notice in notices(job) if notices is not None else ():
                     uow.outbox.add(OutboxMessage.email(notice, now))
                 uow.commit()
-            except BaseException:
-                if not deleting:
-                    self._undo_copy(job, new)
-                raise
+        except BaseException:
+            if copying is not None:
+                self._undo_copy(*copying)
+            raise
         self.files.remove_copy(job, old)
         return job
 
