@@ -17,8 +17,8 @@ generator) and the same client (``httpx`` multipart, the file streamed from disk
      file part written and hashed, the fields kept (what printcore's receive does,
      without its collector code);
    * ``/multipart-thread``: the same with SHA-256 and the writes in a thread fed through
-     a bounded queue (16 chunks), overlapping the socket reads (a candidate change to
-     ``StagedUpload``, measured here before anyone makes it).
+     a bounded queue (16 chunks), overlapping the socket reads (measured before
+     ``StagedUpload.feed`` did the same for printcore's path; kept as its reference).
 
    The two extra routes give the split by subtraction; the profile gives it directly.
 3. The **real** receive path: ``printcore serve`` (SQLite), ``POST /api/v1/submissions``
@@ -289,14 +289,13 @@ def bare_upload(server: BareServer, route: str, path: Path, size: int,
 FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::(?P<line>\d+))?\)$")
 
 
-def _line_of(path: Path, needle: str) -> int | None:
-    for number, text in enumerate(path.read_text().splitlines(), 1):
-        if needle in text:
-            return number
-    return None
+def _lines_of(path: Path, *needles: str) -> set[int]:
+    """The line numbers of ``path`` holding any of ``needles`` (stripped line equal)."""
+    return {number for number, text in enumerate(path.read_text().splitlines(), 1)
+            if text.strip() in needles}
 
 
-def classify(stack: list[str], hash_line: int | None, write_line: int | None) -> str:
+def classify(stack: list[str], hash_lines: set[int], write_lines: set[int]) -> str:
     """The bucket of one py-spy raw stack (root first, as py-spy writes it; file names are
     relative to their ``sys.path`` entry, e.g. ``asyncio/selector_events.py``)."""
     for frame in reversed(stack):  # innermost first
@@ -305,9 +304,9 @@ def classify(stack: list[str], hash_line: int | None, write_line: int | None) ->
         func = m.group("func") if m else ""
         line = int(m.group("line")) if m and m.group("line") else None
         if file.endswith("/adapters/files/staging.py"):
-            if line == hash_line:
+            if line in hash_lines:
                 return "hashing (SHA-256)"
-            if line == write_line:
+            if line in write_lines:
                 return "writing (file.write)"
             return "staging: open, close, unlink"
         if "/python_multipart/" in file or file.endswith("/adapters/web/uploads.py"):
@@ -353,8 +352,9 @@ def profile_real(server: bpr.Server, model: Path, uploads: int, rate: int,
             spy.kill()
             out, _ = spy.communicate()
     staging_py = ROOT / "src" / "adapters" / "files" / "staging.py"
-    hash_line = _line_of(staging_py, "self._hash.update(chunk)")
-    write_line = _line_of(staging_py, "self._file.write(chunk)")
+    # In the caller's thread (StagedUpload.write) and in the upload's writer thread (feed).
+    hash_lines = _lines_of(staging_py, "self._hash.update(chunk)", "digest.update(chunk)")
+    write_lines = _lines_of(staging_py, "self._file.write(chunk)", "file.write(chunk)")
     buckets: collections.Counter[str] = collections.Counter()
     leaves: collections.Counter[str] = collections.Counter()
     total = 0
@@ -369,12 +369,12 @@ def profile_real(server: bpr.Server, model: Path, uploads: int, rate: int,
         if stack and stack[0].startswith(("process ", "thread ")):
             stack = [f for f in stack if not f.startswith(("process ", "thread "))]
         total += count
-        buckets[classify(stack, hash_line, write_line)] += count
+        buckets[classify(stack, hash_lines, write_lines)] += count
         leaves[stack[-1].strip() if stack else "?"] += count
     return {
         "tool": "py-spy record --format raw --nonblocking", "rate_hz": rate,
         "uploads": uploads, "upload_seconds": seconds, "samples": total,
-        "staging_lines": {"hash": hash_line, "write": write_line},
+        "staging_lines": {"hash": sorted(hash_lines), "write": sorted(write_lines)},
         "split_samples": dict(buckets.most_common()),
         "split_percent": {k: round(100 * v / total, 1) for k, v in buckets.most_common()}
         if total else {},
