@@ -1,7 +1,8 @@
 """Run every benchmark in bench/ in one go and regenerate the top of docs/benchmarks.md.
 
-Each ``bench/bench_*.py`` (``fuzz.py`` is not a benchmark) runs as its own subprocess, one
-after another, with the quick arguments in ``BENCHES`` (sized so the whole run stays under
+Each ``bench/bench_*.py``, then ``bench/load.py`` (the whole system under load) and the
+fault benches ``bench/faults*.py`` (``fuzz.py`` is not a benchmark) runs as its own
+subprocess, one after another, with the quick arguments in ``BENCHES`` (sized so the whole run stays under
 30 minutes on a 2-core machine), in its own process group and with its own time limit.
 For each: the exit code, the wall time, the load average before and after, the tail of
 its stdout/stderr, and the JSON it wrote (the path in ``BENCHES``; a JSON file older than
@@ -17,7 +18,7 @@ from ``GOALS`` below (one place, each with the bench or doc it comes from).
 
 Usage::
 
-    .venv/bin/python bench/run_all.py               # everything (~10-15 min), docs updated
+    .venv/bin/python bench/run_all.py               # everything (< 30 min), docs updated
     .venv/bin/python bench/run_all.py --list        # the benches and their arguments
     .venv/bin/python bench/run_all.py --dry-run     # what would run, nothing run
     .venv/bin/python bench/run_all.py --only upload_baseline --only cli
@@ -409,6 +410,79 @@ def from_upload_baseline(j: dict[str, Any], g: dict[str, float]) -> list[Row]:
     return rows
 
 
+def from_load(j: dict[str, Any], g: dict[str, float]) -> list[Row]:
+    """The last run of ``bench/load.py`` (it keeps its last 10 in ``runs``)."""
+    r = j["runs"][-1]
+    goals = r.get("goals", g)
+    st = r["settings"]
+    subs, mail, rss = r["submissions"], r["mail"], r["rss_mb"]
+    dash = r["routes"].get("GET /staff (dashboard)", {})
+    queue = r["queue_all_commands"]
+    lost = (len(subs["missing"]) + len(subs["file_missing"]) + len(subs["file_wrong_size"])
+            + len(mail["sent_without_file"]))
+    doubled = (len(subs["doubled"]) + len(subs["in_database_without_2xx"])
+               + len(mail["file_more_than_once"]) + len(mail["file_without_sent_row"]))
+    transport = sum(sum(v.values()) for v in r["transport_errors"].values())
+    who = (f"{st['students']} students (+{st['big']} × 200 MB), {st['staff']} staff desks, "
+           f"{st['members']} queue members, {st['duration']:.0f} s")
+    return [
+        Row(f"load: {who}: HTTP requests", f"{r['http_requests']:,} = "
+            f"{r['requests_per_second']:.1f} req/s; {transport} client-side transport errors"),
+        Row("load: server errors (5xx)", str(r["server_error_count"]),
+            f"{goals['server_errors_max']:.0f}",
+            r["server_error_count"] <= goals["server_errors_max"]),
+        Row(f"load: dashboard `GET /staff` p95 (n {dash.get('count', 0)})",
+            _ms(r["dashboard_p95_ms"]), f"< {goals['dashboard_p95_ms_max']:.0f} ms",
+            r["dashboard_p95_ms"] < goals["dashboard_p95_ms_max"]),
+        Row(f"load: queue commands p99 (n {queue['count']:,})",
+            f"{_ms(queue['p99_ms'])} (p50 {_ms(queue['p50_ms'])})",
+            f"< {goals['queue_p99_ms_max']:.0f} ms", queue["p99_ms"] < goals["queue_p99_ms_max"]),
+        Row("load: submissions answered 2xx → in the database once, file at its size",
+            f"{subs['accepted_2xx']} → {subs['in_database']}; lost {lost}, doubled {doubled}",
+            "lost 0, doubled 0", lost == 0 and doubled == 0),
+        Row("load: emails (outbox rows sent → `.eml` once by Message-ID)",
+            f"{mail['by_status'].get('sent', 0)} of {mail['outbox_rows']} sent → "
+            f"{mail['eml_files']} files"),
+        Row("load: web process RSS before / max during / after the load",
+            f"{rss['before']:.0f} / {rss['load_max']:.0f} / {rss['after_max']:.0f} MB",
+            "no growth after the load", r["verdict"]["rss_no_growth_after"]),
+    ]
+
+
+def _fault_rows(summary: dict[str, Any], where: str) -> Row:
+    """One row per fault: what went wrong over its runs, against lost 0 / doubled 0."""
+    bad_keys = [k for k in ("lost", "doubled", "half_written", "server_errors", "early",
+                            "emails_missing", "audit_findings_after_repair") if k in summary]
+    bad = {k: summary[k] if isinstance(summary[k], int) else len(summary[k]) for k in bad_keys}
+    extra = [f"{k.replace('_', ' ')} {v}" for k, v in summary.items()
+             if k not in bad_keys and k not in ("fault", "runs")
+             and isinstance(v, int | float) and not isinstance(v, bool)][:6]
+    runs = int(summary.get("runs", 0))
+    return Row(f"fault `{summary.get('fault', '?')}` × {runs} ({where})",
+               ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in bad.items())
+               + (f"; {', '.join(extra)}" if extra else ""),
+               "≥ 20 runs; " + ", ".join(f"{k.replace('_', ' ')} 0" for k in bad_keys),
+               runs >= 20 and not any(bad.values()))
+
+
+def _summaries(j: dict[str, Any]) -> list[dict[str, Any]]:
+    """The per-fault summaries of a fault bench's JSON: ``results`` (bench/faults.py) or
+    ``summary`` (one summary, a list of them, or a dict of them by fault)."""
+    if "results" in j:
+        return list(j["results"])
+    s = j["summary"]
+    if isinstance(s, list):
+        return s
+    if "fault" in s or "runs" in s:
+        return [s]
+    return [dict(v, fault=v.get("fault", k)) for k, v in s.items() if isinstance(v, dict)]
+
+
+def from_faults(j: dict[str, Any], g: dict[str, float]) -> list[Row]:
+    where = j.get("command", "").split(" ")[0] or "fault bench"
+    return [_fault_rows(s, where) for s in _summaries(j)]
+
+
 BENCHES: list[Bench] = [
     Bench("upload_baseline", "bench_upload_baseline.py", [],
           RESULTS / "upload_baseline.json", 600, from_upload_baseline,
@@ -460,6 +534,26 @@ BENCHES: list[Bench] = [
           RESULTS / "opener.json", 900, from_opener,
           "slicer opener: link → slicer started, script and PyInstaller one-file build",
           "quick: 10 runs instead of 20; the frozen build is made in the run"),
+    # Last: the whole system at once, then the faults (faults.py restarts PostgreSQL).
+    Bench("load", "load.py",
+          ["--students", "200", "--staff", "2", "--members", "50", "--duration", "90",
+           "--big", "2", "--grace", "45", "--after", "20"],
+          RESULTS / "load.json", 900, from_load,
+          "the first week of term: students, staff desks, queue members, worker and sweep "
+          "at once on PostgreSQL + Redis (issue 16)",
+          "quick: 90 s of load instead of 120"),
+    Bench("faults", "faults.py", ["--runs", "20"],
+          RESULTS / "faults.json", 900, from_faults,
+          "PostgreSQL restarted and the storage disk filled mid-load, 20 times each"),
+    Bench("faults_web_kill", "faults_web_kill.py", ["--runs", "20"],
+          RESULTS / "faults_web_kill.json", 600, from_faults,
+          "the web process SIGKILLed mid-upload and mid-transition, 20 times"),
+    Bench("faults_mail", "faults_mail.py", ["--runs", "20"],
+          RESULTS / "faults_mail.json", 600, from_faults,
+          "the worker and Redis SIGKILLed and restarted: every email once by Message-ID"),
+    Bench("faults_sweep", "faults_sweep.py", ["--runs", "20"],
+          RESULTS / "faults_sweep.json", 900, from_faults,
+          "the sweeper killed between a deadline and its offer; the clock stepped (NTP, DST)"),
 ]
 
 
@@ -467,9 +561,11 @@ BENCHES: list[Bench] = [
 
 
 def unlisted() -> list[str]:
-    """``bench/bench_*.py`` files that ``BENCHES`` does not run (a new bench to add)."""
+    """Benchmarks in bench/ (``bench_*.py``, ``load*.py``, ``faults*.py``) that ``BENCHES``
+    does not run (a new bench to add)."""
     known = {b.script for b in BENCHES}
-    return sorted(p.name for p in BENCH.glob("bench_*.py") if p.name not in known)
+    return sorted(p.name for pattern in ("bench_*.py", "load*.py", "faults*.py")
+                  for p in BENCH.glob(pattern) if p.name not in known)
 
 
 def loadavg() -> list[float]:
