@@ -11,6 +11,7 @@ several threads); a connection the server dropped is opened again once.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import smtplib
 import ssl
@@ -35,8 +36,13 @@ class MailTransport(Protocol):
 
 
 class FileTransport:
-    """Writes each message as ``<UTC time>-job<id>-<kind>-<random>.eml`` in ``folder``,
-    through a temporary name and a rename, so a reader never sees half a message."""
+    """Writes each message as ``<UTC time>-job<id>-<kind>-<key>.eml`` in ``folder``,
+    through a temporary name and a rename, so a reader never sees half a message.
+
+    ``key`` comes from the Message-ID (random without one), and a message whose file is
+    already there is not written again: an outbox row delivered twice (its deliverer
+    killed after writing the file, before recording it sent) stays one file, as a mail
+    client folds such a repeat by its Message-ID."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = Path(folder)
@@ -47,7 +53,12 @@ class FileTransport:
             stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
             job = message.get("X-Printcore-Job", "0")
             kind = message.get("X-Printcore-Kind", "message")
-            name = f"{stamp}-job{job}-{kind}-{uuid.uuid4().hex[:8]}.eml"
+            message_id = message.get("Message-ID")
+            key = (hashlib.sha256(str(message_id).encode()).hexdigest()[:8] if message_id
+                   else uuid.uuid4().hex[:8])
+            if message_id and any(self.folder.glob(f"*-job{job}-{kind}-{key}.eml")):
+                return  # written by an earlier attempt of the same row
+            name = f"{stamp}-job{job}-{kind}-{key}.eml"
             temp = self.folder / f".{name}.tmp"
             temp.write_bytes(bytes(message))
             os.replace(temp, self.folder / name)
