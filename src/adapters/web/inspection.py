@@ -2,8 +2,14 @@
 
 Parsing a student's mesh (trimesh) or a sliced archive can take hundreds of megabytes
 for a large model, and it is the part of printcore that touches hostile input. It runs
-in a small process pool (spawned, recycled every few files), so the web process's
+in a small process pool (spawned, replaced every few dozen files), so the web process's
 memory stays flat and a crash in a parser fails one upload, not the server.
+
+The pools are replaced whole (:class:`_RecycledPool`) rather than with
+``ProcessPoolExecutor(max_tasks_per_child=…)``: on Python 3.11 to 3.13 a worker that
+reaches that limit while files are queued is not always replaced (CPython gh-115634), and
+the queued uploads then wait until a later upload happens to spawn one. Under load this
+held submissions for over a minute (bench/faults.py, docs/benchmarks.md).
 
 Thumbnails (:meth:`Inspector.thumbnail`, :meth:`Inspector.plate_image`) run in a second
 pool of one spawned process, so a slow drawing never holds up an upload's check. Each
@@ -67,6 +73,49 @@ def _plate_then_collect(path: Path, limits: ArchiveLimits, time_limit: float) ->
         return read_plate_image(path, limits)
 
 
+class _RecycledPool:
+    """A spawned ``ProcessPoolExecutor`` of ``workers`` processes, replaced by a new one
+    after ``files`` submissions. The old pool is shut down without waiting: the files it
+    was given still run to the end, then its processes exit."""
+
+    def __init__(self, workers: int, files: int) -> None:
+        self.workers = workers
+        self.files = files
+        self.pool: ProcessPoolExecutor | None = None
+        self._given = 0
+
+    def executor(self) -> ProcessPoolExecutor:
+        """The pool for the next file (a new one after ``files`` of them)."""
+        if self.pool is not None and self._given >= self.files:
+            self.pool.shutdown(wait=False)
+            self.pool = None
+        if self.pool is None:
+            self.pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+            self._given = 0
+        self._given += 1
+        return self.pool
+
+    def forget(self) -> None:
+        """Drop a broken pool (the next file gets a new one)."""
+        self.pool = None
+
+    def kill(self) -> None:
+        """End the pool's processes now, even in the middle of a file."""
+        pool, self.pool = self.pool, None
+        if pool is None:
+            return
+        # ProcessPoolExecutor has no public way to stop a running task: kill its workers.
+        for process in list((getattr(pool, "_processes", None) or {}).values()):
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        pool, self.pool = self.pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
 #: Extra seconds the web process waits beyond a thumbnail's own time limit (a process
 #: being spawned, trimesh and numpy imported) before it kills the worker.
 THUMBNAIL_GRACE_SECONDS = 10.0
@@ -76,27 +125,25 @@ class Inspector:
     """``await inspector.model(path, ext)`` / ``await inspector.sliced(path, ext)``.
 
     ``isolated=False`` parses in a thread of this process instead (tests, tiny setups).
-    Raises UnsupportedFileError as the readers do, and also when the parser process dies.
+    ``workers`` parser processes; the pool is replaced after ``files_per_process`` files
+    per worker (a new process re-imports the app, ~1 s, so only now and then: each runs
+    ``gc.collect()`` after every file, so memory does not creep), the thumbnail pool after
+    ``thumbnails_per_process``. Raises UnsupportedFileError as the readers do, and also
+    when the parser process dies.
     """
 
     def __init__(
-        self, limits: ArchiveLimits | None = None, isolated: bool = True, workers: int = 1
+        self, limits: ArchiveLimits | None = None, isolated: bool = True, workers: int = 1,
+        files_per_process: int = 64, thumbnails_per_process: int = 8,
     ) -> None:
         self.limits = limits or ArchiveLimits()
         self.isolated = isolated
         self.workers = workers
-        self._pool: ProcessPoolExecutor | None = None
+        self._parsers = _RecycledPool(workers, files_per_process * workers)
+        self._thumbnails = _RecycledPool(1, thumbnails_per_process)
 
     def _executor(self) -> ProcessPoolExecutor:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=multiprocessing.get_context("spawn"),
-                # A new worker re-imports the app (~1 s): replace one only now and then
-                # (each runs gc.collect() after every file, so memory does not creep).
-                max_tasks_per_child=64,
-            )
-        return self._pool
+        return self._parsers.executor()
 
     async def _run(self, func, *args):  # type: ignore[no-untyped-def]
         loop = asyncio.get_running_loop()
@@ -105,7 +152,7 @@ class Inspector:
         try:
             return await loop.run_in_executor(self._executor(), func, *args)
         except BrokenProcessPool:
-            self._pool = None
+            self._parsers.forget()
             raise UnsupportedFileError(
                 "The file could not be read (the reader stopped); check the file and try again."
             ) from None
@@ -141,15 +188,7 @@ class Inspector:
         return result
 
     def _thumbnail_executor(self) -> ProcessPoolExecutor:
-        pool: ProcessPoolExecutor | None = getattr(self, "_thumbnail_pool", None)
-        if pool is None:
-            pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                max_tasks_per_child=8,
-            )
-            self._thumbnail_pool = pool
-        return pool
+        return self._thumbnails.executor()
 
     async def _run_limited(self, func, time_limit: float, *args):  # type: ignore[no-untyped-def]
         if not self.isolated:
@@ -185,14 +224,7 @@ class Inspector:
 
     def _kill_thumbnail_pool(self) -> None:
         """End the thumbnail worker now, even in the middle of a drawing."""
-        pool: ProcessPoolExecutor | None = getattr(self, "_thumbnail_pool", None)
-        self._thumbnail_pool = None
-        if pool is None:
-            return
-        # ProcessPoolExecutor has no public way to stop a running task: kill its workers.
-        for process in list((getattr(pool, "_processes", None) or {}).values()):
-            process.kill()
-        pool.shutdown(wait=False, cancel_futures=True)
+        self._thumbnails.kill()
 
     def close_thumbnails(self) -> None:
         """Stop the thumbnail worker (call it with :meth:`close`)."""
@@ -200,6 +232,4 @@ class Inspector:
 
     def close(self) -> None:
         self.close_thumbnails()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            self._pool = None
+        self._parsers.close()
