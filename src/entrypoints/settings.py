@@ -59,6 +59,9 @@ class Settings:
     max_open_tickets: int = 1
     sweep_seconds: int = 15
     inspect_workers: int = 2  # model/sliced-file checking processes of the web app
+    #: Uploads waiting to be checked (queued + being checked) past which the web app
+    #: answers new uploads 503 + Retry-After before reading them; 0 = no limit.
+    inspect_queue_max: int = 40
     discord_token: str | None = None
     discord_guild_id: int | None = None
     discord_channel_id: int | None = None
@@ -455,6 +458,7 @@ def load_settings(
         sweep_seconds=_int(env, "PRINTCORE_SWEEP_SECONDS", 15, 1, 3600),
         inspect_workers=_int(env, "PRINTCORE_INSPECT_WORKERS",
                              min(2, os.cpu_count() or 1), 1, 32),
+        inspect_queue_max=_int(env, "PRINTCORE_INSPECT_QUEUE_MAX", 40, 0, 100_000),
         discord_token=(env.get("DISCORD_TOKEN") or "").strip() or None,
         discord_guild_id=_snowflake(env, "DISCORD_GUILD_ID"),
         discord_channel_id=_snowflake(env, "DISCORD_CHANNEL_ID"),

@@ -69,7 +69,8 @@ def _printer_choices(s: Settings) -> tuple[str, ...]:
 
 def app_from_container(container: Container, isolated_inspection: bool = True) -> Starlette:
     s = container.settings
-    inspector = Inspector(isolated=isolated_inspection, workers=s.inspect_workers)
+    inspector = Inspector(isolated=isolated_inspection, workers=s.inspect_workers,
+                          max_waiting=s.inspect_queue_max)
     ctx = WebContext(
         requests=container.requests,
         staff=container.staff,

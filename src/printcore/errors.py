@@ -12,6 +12,8 @@ Hierarchy::
     │   └── FileTooLargeError           over the configured upload limit            (HTTP 413)
     ├── AuthenticationError             wrong password, missing or ended session    (HTTP 401)
     ├── RateLimitedError                too many tries; ``retry_after`` seconds     (HTTP 429)
+    ├── BusyError                       the server has too much of this work waiting
+    │                                   to take more now; ``retry_after``           (HTTP 503)
     ├── TokenError                      a confirmation link that cannot be used     (HTTP 400)
     │   ├── TokenTamperedError          signature does not match
     │   ├── TokenExpiredError           past its expiry
@@ -39,6 +41,7 @@ from typing import Any
 
 __all__ = [
     "AuthenticationError",
+    "BusyError",
     "ConcurrentChangeError",
     "FileTooLargeError",
     "InsufficientStorageError",
@@ -151,6 +154,19 @@ class RateLimitedError(PrintcoreError):
     def __init__(self, message: str, retry_after: int) -> None:
         self.retry_after = max(int(retry_after), 1)
         super().__init__(message)
+
+
+class BusyError(PrintcoreError):
+    """Too much of this kind of work is already waiting (e.g. uploaded files queued for
+    checking), so the request is refused before anything of it is kept. ``retry_after``
+    is the whole number of seconds after which a retry is likely to get in (at least 1)."""
+
+    code = "busy"
+
+    def __init__(self, message: str, retry_after: int, *, reason: str | None = None,
+                 details: Mapping[str, Any] | None = None) -> None:
+        self.retry_after = max(int(retry_after), 1)
+        super().__init__(message, reason=reason, details=details)
 
 
 class TokenError(PrintcoreError):

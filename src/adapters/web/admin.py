@@ -82,6 +82,7 @@ SETTING_DESCRIPTIONS: dict[str, str] = {
     "max_open_tickets": "PRINTCORE_MAX_OPEN_TICKETS: queue places one member may hold at once.",
     "sweep_seconds": "PRINTCORE_SWEEP_SECONDS: how often deadlines (claim, start windows) are enforced.",
     "inspect_workers": "PRINTCORE_INSPECT_WORKERS: processes checking uploaded models at once (each up to ~0.5 GB for a 200 MB file).",
+    "inspect_queue_max": "PRINTCORE_INSPECT_QUEUE_MAX: uploads waiting to be checked past which new uploads are asked to retry (503); 0 = no limit.",
     "discord_token": "DISCORD_TOKEN: the queue bot's Discord token (masked).",
     "discord_guild_id": "DISCORD_GUILD_ID: the Discord server the bot serves.",
     "discord_channel_id": "DISCORD_CHANNEL_ID: the channel the bot posts queue news to.",

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import math
 import multiprocessing
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -38,7 +40,7 @@ from adapters.meshes.thumbnails import (
     stop_after,
 )
 from adapters.meshes.thumbnails import plate_image as read_plate_image
-from printcore.errors import UnsupportedFileError
+from printcore.errors import BusyError, UnsupportedFileError
 from printcore.slicing import SliceEstimate
 
 __all__ = ["Inspector"]
@@ -130,25 +132,46 @@ class Inspector:
     ``gc.collect()`` after every file, so memory does not creep), the thumbnail pool after
     ``thumbnails_per_process``. Raises UnsupportedFileError as the readers do, and also
     when the parser process dies.
+
+    ``max_waiting`` (0 = no limit) bounds the files waiting for a parser: the web app
+    calls :meth:`check_room` before it reads an upload's body.
     """
 
     def __init__(
         self, limits: ArchiveLimits | None = None, isolated: bool = True, workers: int = 1,
-        files_per_process: int = 64, thumbnails_per_process: int = 8,
+        files_per_process: int = 64, thumbnails_per_process: int = 8, max_waiting: int = 0,
     ) -> None:
         self.limits = limits or ArchiveLimits()
         self.isolated = isolated
         self.workers = workers
+        self.max_waiting = max_waiting
+        #: Files given to the parsers and not yet answered (queued or being read).
+        self.waiting = 0
+        #: A running mean of the seconds one file takes from hand-over to answer.
+        self._seconds_per_file = 1.0
         self._parsers = _RecycledPool(workers, files_per_process * workers)
         self._thumbnails = _RecycledPool(1, thumbnails_per_process)
 
     def _executor(self) -> ProcessPoolExecutor:
         return self._parsers.executor()
 
+    def check_room(self) -> None:
+        """Raises BusyError (``retry_after``: the seconds the files already waiting should
+        take) when ``max_waiting`` files already wait for a parser."""
+        if self.max_waiting and self.waiting >= self.max_waiting:
+            seconds = math.ceil(self.waiting * self._seconds_per_file / max(self.workers, 1))
+            raise BusyError(
+                f"The lab's server is checking {self.waiting} uploaded files right now, so "
+                f"yours was not taken (nothing was kept). Please send it again in about "
+                f"{max(seconds, 5)} seconds.", max(seconds, 5), reason="uploads_waiting",
+                details={"waiting": self.waiting, "retry_after_seconds": max(seconds, 5)})
+
     async def _run(self, func, *args):  # type: ignore[no-untyped-def]
         loop = asyncio.get_running_loop()
         if not self.isolated:
             return await asyncio.to_thread(func, *args)
+        self.waiting += 1
+        started = time.monotonic()
         try:
             return await loop.run_in_executor(self._executor(), func, *args)
         except BrokenProcessPool:
@@ -156,6 +179,12 @@ class Inspector:
             raise UnsupportedFileError(
                 "The file could not be read (the reader stopped); check the file and try again."
             ) from None
+        finally:
+            self.waiting -= 1
+            # Seconds per file as the queue sees them, divided back by those it waited on.
+            took = (time.monotonic() - started) / max(1, math.ceil(
+                (self.waiting + 1) / max(self.workers, 1)))
+            self._seconds_per_file += 0.2 * (took - self._seconds_per_file)
 
     async def model(self, path: Path, extension: str) -> ModelInfo:
         result: ModelInfo = await self._run(_model_then_collect, path, extension, self.limits)

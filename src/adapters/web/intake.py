@@ -78,7 +78,9 @@ async def receive_submission(
     ctx: WebContext, request: Request, before_file: BeforeFile | None = None,
 ) -> tuple[Submission, StagedFile]:
     """Raises FormRejected (with the typed values) or FileTooLargeError / ValidationError
-    when the body itself cannot be read; ``before_file`` as in ``receive_form``."""
+    when the body itself cannot be read; ``before_file`` as in ``receive_form``. Raises
+    BusyError before reading the body when too many uploads wait to be checked."""
+    ctx.inspector.check_room()
     form = await receive_form(
         request.headers.get("content-type", ""),
         request.stream(),
@@ -142,8 +144,10 @@ async def receive_sliced_file(
     """A staff-made sliced file (.gcode.3mf, .3mf, .gcode) and what its slicer says.
 
     Returns the staged file, the estimate and the other form fields. Raises
-    UnsupportedFileError, FileTooLargeError, ValidationError (nothing kept).
+    UnsupportedFileError, FileTooLargeError, ValidationError (nothing kept), and BusyError
+    before reading the body when too many uploads wait to be checked.
     """
+    ctx.inspector.check_room()
     form = await receive_form(
         request.headers.get("content-type", ""),
         request.stream(),

@@ -63,8 +63,10 @@ _ERROR_TEXT = {
          "of range, a body that is not a JSON object",
     429: "Too many attempts (`rate_limited`); `retry_after` and the Retry-After header say "
          "in how many seconds to try again",
-    503: "Not available on this server (`storage_error`, `opener_not_configured`, the "
-         "self-service queue not set up)",
+    503: "Not available on this server now (`storage_error`, `opener_not_configured`, the "
+         "self-service queue not set up; `busy`: too many uploads waiting to be checked, "
+         "refused before the body is read); `retry_after` and the Retry-After header say "
+         "in how many seconds to try again",
 }
 
 

@@ -2,7 +2,8 @@
 
 Errors are ``{"error": {"code": str, "message": str, "fields": {name: message}?,
 "state": str?, "retry_after": int?}}``; a 429, a 503 (the database or the file store cannot
-be used right now: ``StorageError``) and a 507 (the file store is full:
+be used right now: ``StorageError``; too many uploads waiting to be checked:
+``BusyError``) and a 507 (the file store is full:
 ``InsufficientStorageError``) also carry ``Retry-After`` (seconds).
 
 ``JSONResponse`` here replaces Starlette's everywhere in the web adapter: a text stored
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse as _StarletteJSON
 
 from printcore.errors import (
     AuthenticationError,
+    BusyError,
     ConcurrentChangeError,
     FileTooLargeError,
     InsufficientStorageError,
@@ -79,6 +81,7 @@ def status_for(error: PrintcoreError) -> int:
         (TokenError, 400),
         (InsufficientStorageError, 507),  # before its base, StorageError
         (StorageError, 503),
+        (BusyError, 503),
     ):
         if isinstance(error, kind):
             return status
@@ -88,7 +91,7 @@ def status_for(error: PrintcoreError) -> int:
 def retry_headers(error: PrintcoreError) -> dict[str, str]:
     """``{"Retry-After": seconds}`` for an error a retry can get past (429, 503, 507),
     else ``{}``: for HTML answers, which carry the header but not the JSON body."""
-    if isinstance(error, RateLimitedError | StorageError):
+    if isinstance(error, RateLimitedError | StorageError | BusyError):
         return {"Retry-After": str(error.retry_after)}
     return {}
 
@@ -101,7 +104,7 @@ def error_json(error: PrintcoreError, status: int | None = None) -> JSONResponse
     if isinstance(error, InvalidTransitionError):
         body["state"] = error.state
     headers = None
-    if isinstance(error, RateLimitedError | StorageError):
+    if isinstance(error, RateLimitedError | StorageError | BusyError):
         body["retry_after"] = error.retry_after
         headers = {"Retry-After": str(error.retry_after)}
     return JSONResponse({"error": body}, status_code=status or status_for(error),
