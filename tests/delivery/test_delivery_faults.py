@@ -10,8 +10,9 @@ outbox with what the server accepted.
 The one duplicate the design cannot prevent is a kill after the server's 250 and before
 the worker commits ``sent`` (tests/delivery/test_delivery_worker.py): a duplicate is "in
 the known window" when its first copy came over a connection of a worker killed after
-that copy was accepted and the row was still not ``sent`` once the worker was dead. Any
-other duplicate, and any row never accepted, fails.
+that copy was accepted (or just before: the worker had handed it over whole, and died
+waiting for the 250) and the row was still not ``sent`` once the worker was dead
+(:func:`in_known_window`). Any other duplicate, and any row never accepted, fails.
 """
 
 from __future__ import annotations
@@ -179,6 +180,15 @@ def all_sent(container: Container) -> bool:
     return not not_sent_ids(container)
 
 
+def in_known_window(first: Accepted, row_id: int, kill: Kill) -> bool:
+    """Whether ``kill`` fell between the server's acceptance of a row's first copy and
+    the commit of ``sent``: the copy came over a connection of a worker killed then, the
+    server accepted it before (or, the client having handed it over whole before dying,
+    at most 1 s after) the kill, and the row was still not ``sent`` once it was dead."""
+    return (first.port in kill.ports and first.at <= kill.at + 1.0
+            and row_id in kill.not_sent)
+
+
 def once_tally(container: Container, smtp: TimedSmtp, kills: list[Kill]) -> dict[str, Any]:
     """``committed`` (outbox rows), ``delivered`` (rows accepted at least once),
     ``accepted`` (messages), ``lost``, ``doubled``, ``doubled_in_known_window`` (see the
@@ -200,17 +210,23 @@ def once_tally(container: Container, smtp: TimedSmtp, kills: list[Kill]) -> dict
     for mid, n in counts.items():
         if n < 2:
             continue
-        first = next(a for a in accepted if a.message_id == mid)
+        copies = [a for a in accepted if a.message_id == mid]
+        first = copies[0]
         found = _ROW_ID.match(mid)
         row_id = int(found.group(1)) if found else -1
-        hits = [k for k in kills
-                if first.port in k.ports and first.at <= k.at and row_id in k.not_sent]
+        hits = [k for k in kills if in_known_window(first, row_id, k)]
         if hits:
             in_window.append({"row": row_id, "copies": n,
                               "kill_after_250_ms": round((hits[0].at - first.at) * 1000, 2)})
-        else:
-            other.append(f"doubled outside the known window: row {row_id} accepted {n} "
-                         f"times (first on port {first.port})")
+            continue
+        near = min(kills, key=lambda k: abs(k.at - first.at), default=None)
+        where = "no kill" if near is None else (
+            f"nearest kill {(near.at - first.at) * 1000:+.1f} ms after the first 250, "
+            f"its port {'among' if first.port in near.ports else 'not among'} the killed "
+            f"worker's, row {'not yet' if row_id in near.not_sent else 'already'} sent then")
+        other.append(f"doubled outside the known window: row {row_id} accepted {n} times "
+                     f"(ports {[a.port for a in copies]}, "
+                     f"{[round((a.at - first.at) * 1000, 1) for a in copies]} ms; {where})")
     return {
         "committed": len(expected),
         "delivered": sum(1 for mid in expected if counts[mid]),
