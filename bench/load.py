@@ -158,6 +158,16 @@ class Recorder:
         return out
 
 
+def is_busy(r: httpx.Response) -> bool:
+    """A 503 that asks to come back later because too many uploads wait to be checked
+    (``BusyError``): a designed refusal, counted as ``busy``, not as a server error."""
+    if r.status_code != 503 or "Retry-After" not in r.headers:
+        return False
+    if r.headers.get("content-type", "").startswith("application/json"):
+        return bool(r.json().get("error", {}).get("code") == "busy")
+    return "uploaded files right now" in r.text
+
+
 async def timed(rec: Recorder, route: str, coro: Any) -> httpx.Response | None:
     t0 = time.perf_counter()
     token = rec.begin(route)
@@ -168,6 +178,9 @@ async def timed(rec: Recorder, route: str, coro: Any) -> httpx.Response | None:
         return None
     finally:
         rec.end(token)
+    if is_busy(r):
+        rec.add(route, (time.perf_counter() - t0) * 1000, "busy", "")
+        return r
     rec.add(route, (time.perf_counter() - t0) * 1000, str(r.status_code),
             r.text[:300] if r.status_code >= 500 else "")
     return r
@@ -252,6 +265,7 @@ class Lab:
         self.rec = Recorder()
         self.accepted: dict[str, dict[str, Any]] = {}  # tag -> {id?, model, size, via}
         self.refused: dict[str, str] = {}  # tag -> status of a non-2xx submission
+        self.busy_retries = 0  # submissions sent again after a 503 busy (Retry-After)
         self.approved: dict[int, asyncio.Event] = {}
         self.lifecycle: dict[str, int] = defaultdict(int)
         self.sse: dict[str, Any] = defaultdict(int)
@@ -284,7 +298,34 @@ def confirm_token(mail: Path, job_id: int) -> str | None:
 
 async def submit(lab: Lab, client: httpx.AsyncClient, tag: str, model: Path, via: str,
                  name: str, addr: str) -> int | None:
-    """One submission; returns the job id (API) or 0 (form: id from the status page)."""
+    """One submission; returns the job id (API) or 0 (form: id from the status page).
+    Told the server is busy (503 ``busy``), the student waits its Retry-After and sends
+    the file again, while the load lasts."""
+    for _attempt in range(10):
+        r = await submit_once(lab, client, tag, model, via, name, addr)
+        if r is None or not is_busy(r):
+            break
+        lab.busy_retries += 1
+        wait = float(r.headers.get("Retry-After", "5"))
+        if lab.left() < wait + 5:
+            break
+        await asyncio.sleep(wait)
+    ok = r is not None and r.status_code == (303 if via == "form" else 201)
+    if not ok:
+        lab.refused.setdefault(tag, "transport error" if r is None else
+                               "busy" if is_busy(r) else str(r.status_code))
+        return None
+    assert r is not None
+    job_id = int(r.json()["id"]) if via != "form" else 0
+    status_url = r.json()["status_url"] if via != "form" else r.headers["location"]
+    lab.accepted[tag] = {"id": job_id or None, "model": model.name, "via": via,
+                         "size": model.stat().st_size, "status_url": status_url}
+    return job_id
+
+
+async def submit_once(lab: Lab, client: httpx.AsyncClient, tag: str, model: Path, via: str,
+                      name: str, addr: str) -> httpx.Response | None:
+    """One try: the response, or None (transport error or no form)."""
     data = fields(name, addr, tag)
     with model.open("rb") as handle:
         files = {"file": (model.name, handle, "application/octet-stream")}
@@ -294,23 +335,11 @@ async def submit(lab: Lab, client: httpx.AsyncClient, tag: str, model: Path, via
             if match is None:
                 lab.refused[tag] = "no form"
                 return None
-            r = await timed(lab.rec, "POST /submit", client.post(
+            return await timed(lab.rec, "POST /submit", client.post(
                 "/submit", data={"csrf_token": match.group(1), **data}, files=files))
-            ok = r is not None and r.status_code == 303
-        else:
-            route = "POST /api/v1/submissions" + (" (200 MB)" if via == "big" else "")
-            r = await timed(lab.rec, route, client.post("/api/v1/submissions", data=data,
-                                                        files=files))
-            ok = r is not None and r.status_code == 201
-    if not ok:
-        lab.refused[tag] = "transport error" if r is None else str(r.status_code)
-        return None
-    assert r is not None
-    job_id = int(r.json()["id"]) if via != "form" else 0
-    status_url = r.json()["status_url"] if via != "form" else r.headers["location"]
-    lab.accepted[tag] = {"id": job_id or None, "model": model.name, "via": via,
-                         "size": model.stat().st_size, "status_url": status_url}
-    return job_id
+        route = "POST /api/v1/submissions" + (" (200 MB)" if via == "big" else "")
+        return await timed(lab.rec, route, client.post("/api/v1/submissions", data=data,
+                                                       files=files))
 
 
 async def student(lab: Lab, i: int, start_in: float) -> None:
@@ -583,7 +612,8 @@ def check_submissions(lab: Lab, dsn: str, schema: str, storage: Path) -> dict[st
             "missing": missing, "doubled": doubled, "wrong_id": wrong_id,
             "file_missing": file_missing, "file_wrong_size": wrong_size,
             "in_database_without_2xx": unexpected,
-            "refused": dict(sorted(lab.refused.items()))}
+            "refused": dict(sorted(lab.refused.items())),
+            "sent_again_after_busy": lab.busy_retries}
 
 
 def outbox_state(dsn: str, schema: str) -> list[tuple[int, str, str, Any]]:
