@@ -9,9 +9,11 @@ fault, the three starter printers, a queue kept at least six members long (joine
 ``QueueService`` in this process). The sweeper is a real process sweeping every second
 (``PRINTCORE_SWEEP_SECONDS=1``), without Discord, so the ``discord`` notices are delivered
 to its log (``adapters.queue_log.LogSender``, one ``queue notice … message=ID`` line per
-delivery): ``printcore sweep`` or the Discord bot's own loops (``adapters.discord.bot.sweep_forever`` and ``deliver_forever``, the code ``printcore
+delivery): ``printcore sweep`` or the Discord bot's own loops
+(``adapters.discord.bot.sweep_forever`` and ``deliver_forever``, the code ``printcore
 bot`` runs, here started by ``bench/faults_sweep.py --bot-loops``); for ``kill`` the
-killed one is followed by the other kind in every other run, for ``clock`` the first half
+killed one (``printcore sweep`` and the bot's loops in turn) is followed by the other
+kind, for ``clock`` the first half
 of the runs use ``printcore sweep``, the second half the bot's loops. In each run the claim
 deadlines of the three offered printers are set on their rows ("planted") to instants a
 second or two ahead (two of them often at the same instant), as a claim window lapsing
@@ -207,7 +209,7 @@ class Lab:
                + f"?options=-csearch_path%3D{self.schema}")
         self.env = {**os.environ, "PRINTCORE_HOME": str(folder / "home"), "DATABASE_URL": url,
                     "PRINTCORE_SECRET_KEY": "faults-sweep", "PRINTCORE_SWEEP_SECONDS": "1",
-                    "PYTHONUNBUFFERED": "1", "PYTHONPATH": str(ROOT / "src"),
+                    "PYTHONUNBUFFERED": "1",
                     **(extra_env or {})}
         for key in ("DISCORD_TOKEN", "REDIS_URL", "PRINTCORE_STORAGE"):
             self.env.pop(key, None)
@@ -358,24 +360,36 @@ class Plant:
     ticket: int
     deadline: datetime  # as the sweeper's clock reads it
     offset: float = 0.0  # the sweeper's clock minus the true time when planted
+    after: int = 0  # the last event id when planted
 
 
 @attrs.define
 class RunTally:
+    """What one run did (its deadlines are counted by :func:`audit`)."""
+
     run: int
     case: str
     sweeper: str
+    first_event: int = 0
+    started_at: datetime = attrs.Factory(lambda: datetime.now(UTC))
+    kill_point: str | None = None
+    settled: bool = False
+    seconds: float = 0.0
+
+
+@attrs.define
+class Audit:
+    """The whole history of a lab's queue, checked: see the module doc."""
+
     deadlines: int = 0
     fired: int = 0
     lost: list[str] = attrs.Factory(list)
     doubled: list[str] = attrs.Factory(list)
     early: list[str] = attrs.Factory(list)
     held_by_lease: int = 0
-    shortfall_seconds: float = 0.0
-    kill_point: str | None = None
     offers: int = 0
     notices: int = 0
-    seconds: float = 0.0
+    shortfalls: list[float] = attrs.Factory(list)
 
 
 def _lapses(events: list[dict[str, Any]], plant: Plant) -> list[dict[str, Any]]:
@@ -383,15 +397,14 @@ def _lapses(events: list[dict[str, Any]], plant: Plant) -> list[dict[str, Any]]:
             and e["ticket"] == plant.ticket and e["printer"] == plant.printer]
 
 
-def settled(lab: Lab, before: tuple[int, int], plants: list[Plant], logs: list[Path],
-            expect_offers: bool = True) -> bool:
+def settled(lab: Lab, before: tuple[int, int], plants: list[Plant], logs: list[Path]) -> bool:
     """Every planted deadline fired, its printer offered again, every notice row of the
     run delivered (or held by a lease)."""
     events = lab.events_after(before[0])
     if any(not _lapses(events, p) for p in plants):
         return False
     offered = {e["printer"] for e in events if e["kind"] == "offer"}
-    if expect_offers and any(p.printer not in offered for p in plants):
+    if any(p.printer not in offered for p in plants):
         return False
     seen = deliveries(logs)
     rows = lab.outbox_after(before[1])
@@ -404,74 +417,116 @@ def _leased(row: dict[str, Any]) -> bool:
     return row["status"] == "pending" and row["lease"] is not None
 
 
-def tally_run(tally: RunTally, lab: Lab, before: tuple[int, int], plants: list[Plant],
-              logs: list[Path], expect_offers: bool = True, dst: bool = False,
-              true_fire: Callable[[datetime], datetime] | None = None) -> RunTally:
-    events = lab.events_after(before[0])
-    rows = lab.outbox_after(before[1])
-    seen = deliveries(logs)
-    tag = f"run {tally.run} ({tally.case}, {tally.sweeper})"
-    shortfalls = [0.0]
-    for plant in plants:
-        tally.deadlines += 1
-        lapses = _lapses(events, plant)
-        if not lapses:
-            tally.lost.append(f"{tag}: {plant.printer}'s deadline {plant.deadline:%H:%M:%S.%f}"
-                              f" for ticket {plant.ticket} never fired")
+def audit(lab: Lab, plants: list[Plant], logs: list[Path], runs: list[RunTally],
+          clock: FakeClock | None = None, dst: bool = False) -> Audit:
+    """Walk every offer and lapse of the lab's history in commit order: each offer opens a
+    deadline (its ``claim_by``, or the one planted on its printer later), each lapse must
+    close the open deadline of its printer and ticket, at or after it; what is still open
+    and due at the end is lost. Then each event against its notice row, and each row
+    against its deliveries."""
+    events, rows, seen = lab.events_after(0), lab.outbox_after(0), deliveries(logs)
+    result = Audit()
+    end_now = clock.now() if clock is not None else datetime.now(UTC)
+
+    def run_of(event_id: int) -> int:
+        return next((i for i in range(len(runs) - 1, -1, -1)
+                     if runs[i].first_event < event_id), -1)
+
+    def true(stamp: datetime, event_id: int) -> datetime:
+        if clock is None:
+            return stamp
+        i = run_of(event_id)
+        since = runs[i].started_at if i >= 0 else datetime.min.replace(tzinfo=UTC)
+        until = runs[i + 1].started_at if i + 1 < len(runs) else datetime.now(UTC)
+        return clock.true_time(stamp, since, until)
+
+    def tag(event_id: int) -> str:
+        i = run_of(event_id)
+        return ("before run 1" if i < 0 else
+                f"run {runs[i].run} ({runs[i].case}, {runs[i].sweeper})")
+
+    pending = sorted(plants, key=lambda p: p.after)
+    open_: dict[str, dict[str, Any]] = {}
+    holding: dict[int, str] = {}
+    for e in events:
+        while pending and pending[0].after < e["id"]:
+            plant = pending.pop(0)
+            offer = open_.get(plant.printer)
+            if offer is None or offer["ticket"] != plant.ticket:
+                result.lost.append(f"{tag(plant.after + 1)}: planted {plant.printer} for "
+                                   f"ticket {plant.ticket}, not its open offer")
+                continue
+            offer["deadline"] = plant.deadline
+            offer["true_deadline"] = plant.deadline - timedelta(seconds=plant.offset)
+        if e["kind"] == "offer":
+            result.offers += 1
+            if e["printer"] in open_:
+                result.doubled.append(f"{tag(e['id'])}: {e['printer']} offered to ticket "
+                                      f"{e['ticket']} while offered to "
+                                      f"{open_[e['printer']]['ticket']}")
+            if e["ticket"] in holding:
+                result.doubled.append(f"{tag(e['id'])}: ticket {e['ticket']} offered "
+                                      f"{e['printer']} while offered {holding[e['ticket']]}")
+            claim_by = datetime.fromisoformat(e["claim_by"])
+            open_[e["printer"]] = {"ticket": e["ticket"], "deadline": claim_by,
+                                   "true_deadline": true(e["at"], e["id"]) + (claim_by - e["at"])}
+            holding[e["ticket"]] = e["printer"]
+            if dst and closed_at(e["at"]):
+                result.early.append(f"{tag(e['id'])}: {e['printer']} offered at {e['at']} "
+                                    "while the lab is closed")
+            if dst and claim_by != expected_claim_by(e["at"]) and _near_dst(e["at"]):
+                result.early.append(f"{tag(e['id'])}: offered at {e['at']}, claim by "
+                                    f"{claim_by}, expected {expected_claim_by(e['at'])}")
             continue
-        tally.fired += 1
-        if len(lapses) > 1:
-            tally.doubled.append(f"{tag}: ticket {plant.ticket} lapsed {len(lapses)} times on "
-                                 f"{plant.printer}")
-        if lapses[0]["at"] < plant.deadline:
-            tally.early.append(f"{tag}: {plant.printer} lapsed at {lapses[0]['at']} before "
-                               f"its deadline {plant.deadline}")
-        if true_fire is not None:
-            true_deadline = plant.deadline - timedelta(seconds=plant.offset)
-            shortfalls.append((true_deadline - true_fire(lapses[0]["at"])).total_seconds())
-    tally.shortfall_seconds = round(max(shortfalls), 3)
-    offers = [e for e in events if e["kind"] == "offer"]
-    tally.offers = len(offers)
-    by_printer = Counter(e["printer"] for e in offers)
-    by_ticket = Counter(e["ticket"] for e in offers)
-    for plant in plants:
-        if expect_offers and by_printer[plant.printer] == 0:
-            tally.lost.append(f"{tag}: {plant.printer} lapsed and was not offered again")
-    for name, n in by_printer.items():
-        if n > 1:
-            tally.doubled.append(f"{tag}: {name} offered {n} times")
-    for ticket, n in by_ticket.items():
-        if n > 1:
-            tally.doubled.append(f"{tag}: ticket {ticket} offered {n} times")
-    if dst:
-        for offer in offers:
-            if closed_at(offer["at"]):
-                tally.early.append(f"{tag}: offer of {offer['printer']} at {offer['at']} "
-                                   "while the lab is closed")
-            claim_by = datetime.fromisoformat(offer["claim_by"])
-            if claim_by != expected_claim_by(offer["at"]):
-                tally.early.append(f"{tag}: offer at {offer['at']} claim by {claim_by}, "
-                                   f"expected {expected_claim_by(offer['at'])}")
+        offer = open_.get(e["printer"])
+        if offer is None or offer["ticket"] != e["ticket"]:
+            result.doubled.append(f"{tag(e['id'])}: ticket {e['ticket']} {e['kind']} on "
+                                  f"{e['printer']} with no open offer of it")
+            continue
+        del open_[e["printer"]]
+        holding.pop(e["ticket"], None)
+        result.deadlines += 1
+        result.fired += 1
+        if e["at"] < offer["deadline"]:
+            result.early.append(f"{tag(e['id'])}: {e['printer']} lapsed at {e['at']}, its "
+                                f"deadline {offer['deadline']}")
+        result.shortfalls.append(
+            (offer["true_deadline"] - true(e["at"], e["id"])).total_seconds())
+    for name, offer in open_.items():
+        if offer["deadline"] <= end_now - timedelta(seconds=2):
+            result.deadlines += 1
+            result.lost.append(f"{name}'s deadline {offer['deadline']} for ticket "
+                               f"{offer['ticket']} never fired")
+    idle = lab.conn.execute("SELECT count(*) FROM printers WHERE status = 'idle'").fetchone()[0]
+    queued = lab.conn.execute(
+        "SELECT count(*) FROM tickets WHERE status = 'queued'").fetchone()[0]
+    if idle and queued and not closed_at(end_now):
+        result.lost.append(f"at the end {idle} printer(s) idle with {queued} queued")
     kinds = {"offer": "offered", "missed": "missed", "expired": "expired"}
     wanted = Counter((e["ticket"], kinds[e["kind"]], e["printer"]) for e in events)
     have = Counter((r["ticket"], r["kind"], r["printer"]) for r in rows)
     for key in wanted.keys() | have.keys():
         if have[key] > wanted[key]:
-            tally.doubled.append(f"{tag}: {have[key]} notice rows for {wanted[key]} {key}")
+            result.doubled.append(f"{have[key]} notice rows for {wanted[key]} {key}")
         elif have[key] < wanted[key]:
-            tally.lost.append(f"{tag}: {have[key]} notice rows for {wanted[key]} {key}")
-    tally.notices = len(rows)
+            result.lost.append(f"{have[key]} notice rows for {wanted[key]} {key}")
+    result.notices = len(rows)
     for row in rows:
         n = seen[row["id"]]
         if n > 1:
-            tally.doubled.append(f"{tag}: notice {row['id']} ({row['kind']}) delivered {n} "
-                                 "times")
+            result.doubled.append(f"notice {row['id']} ({row['kind']}, ticket {row['ticket']}) "
+                                  f"delivered {n} times")
         elif n == 0 and _leased(row):
-            tally.held_by_lease += 1
+            result.held_by_lease += 1
         elif n == 0:
-            tally.lost.append(f"{tag}: notice {row['id']} ({row['kind']}, {row['status']}) "
-                              "never delivered")
-    return tally
+            result.lost.append(f"notice {row['id']} ({row['kind']}, ticket {row['ticket']}, "
+                               f"{row['status']}) never delivered")
+    return result
+
+
+def _near_dst(at: datetime) -> bool:
+    """Within a day of one of the two clock changes :data:`CLOSED` covers."""
+    return any(abs((at - night).total_seconds()) < 86400 for night in (DST_FALL, DST_SPRING))
 
 
 # --- kill ---------------------------------------------------------------------------------
@@ -480,20 +535,20 @@ KILL_POINTS = ("random", "inside", "after_commit")
 
 
 def kill_run(lab: Lab, n: int, point: str, rng: random.Random, sweeper: Sweeper,
-             then: Sweeper, logs: list[Path]) -> tuple[RunTally, Sweeper]:
+             then: Sweeper, logs: list[Path]) -> tuple[RunTally, Sweeper, list[Plant]]:
     """One kill: plant, kill ``sweeper`` at ``point``, start ``then`` (a sweeper of the
-    same or the other kind), tally; returns the running sweeper."""
+    same or the other kind), wait until it has fired them; returns the running sweeper
+    and the planted deadlines."""
     started = time.monotonic()
     kind = sweeper.kind
-    tally = RunTally(n, point, f"{kind}->{then.kind}")
     lab.top_up()
-    if not wait_for(lambda: len(lab.offered()) == 3, 5):
-        tally.lost.append(f"run {n}: the printers were not all offered before the run")
-        return tally, sweeper
+    wait_for(lambda: len(lab.offered()) == 3, 5)
     before = lab.last_ids()
+    tally = RunTally(n, point, f"{kind}->{then.kind}", first_event=before[0])
     first = datetime.now(UTC) + timedelta(seconds=rng.uniform(0.3, 1.2))
     plants = [Plant(name, ticket, first + timedelta(seconds=rng.choice((0.0, 0.0,
-                                                                       rng.uniform(0, 0.6)))))
+                                                                       rng.uniform(0, 0.6)))),
+                    after=before[0])
               for name, ticket in lab.offered()]
     holder: psycopg.Connection[Any] | None = None
     try:
@@ -541,14 +596,16 @@ def kill_run(lab: Lab, n: int, point: str, rng: random.Random, sweeper: Sweeper,
                                                                    for r in rows)
                             else "after delivery")
     sweeper = then.start()
-    wait_for(lambda: settled(lab, before, plants, logs), 10, step=0.1)
-    tally_run(tally, lab, before, plants, logs)
+    tally.settled = bool(wait_for(lambda: settled(lab, before, plants, logs), 10, step=0.1))
     tally.seconds = round(time.monotonic() - started, 2)
-    return tally, sweeper
+    return tally, sweeper, plants
 
 
-def run_kill(runs: int, rng: random.Random) -> dict[str, Any]:
+def run_kill(runs: int, rng: random.Random, keep_logs: bool = True) -> dict[str, Any]:
+    """``runs`` kills on one lab; the summary (with ``keep_logs``, the sweepers' logs go
+    to bench/results when something was lost, doubled or early)."""
     tallies: list[RunTally] = []
+    plants: list[Plant] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         lab = Lab(folder)
@@ -559,19 +616,23 @@ def run_kill(runs: int, rng: random.Random) -> dict[str, Any]:
                         zip(("sweep", "bot"), logs, strict=True)}
             current = sweepers["sweep"].start()
             for n in range(runs):
-                # The killed sweeper is followed by the other kind every other run.
-                then = sweepers["bot" if n % 4 in (0, 3) else "sweep"]
+                # Killed: sweep, bot, sweep... each followed by the other kind.
+                then = sweepers["bot" if n % 2 == 0 else "sweep"]
                 wait_for(lambda s=current: _swept_once(s), 10, step=0.1)
                 point = KILL_POINTS[(n // 2) % 3]
-                tally, current = kill_run(lab, n + 1, point, rng, current, then, logs)
+                tally, current, planted = kill_run(lab, n + 1, point, rng, current, then,
+                                                   logs)
                 tallies.append(tally)
-                _keep_logs_of(tally, logs, "kill")
+                plants += planted
             current.stop()
+            found = audit(lab, plants, logs, tallies)
+            if keep_logs:
+                _keep_logs_of(found, logs, "kill")
         finally:
             for s in locals().get("sweepers", {}).values():
                 s.stop()
             lab.close()
-    return _summary(tallies, "kill")
+    return _summary(found, tallies, "kill")
 
 
 def _swept_once(sweeper: Sweeper) -> bool:
@@ -580,12 +641,12 @@ def _swept_once(sweeper: Sweeper) -> bool:
     return sweeper.alive() and "sweep" in text[text.rfind("printcore-bench-start") + 21:]
 
 
-def _keep_logs_of(tally: RunTally, logs: list[Path], fault: str) -> None:
-    if tally.lost or tally.doubled or tally.early:
+def _keep_logs_of(found: Audit, logs: list[Path], fault: str) -> None:
+    if found.lost or found.doubled or found.early:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         for log in logs:
             if log.exists():
-                (RESULTS.parent / f"faults_sweep-{fault}-run{tally.run}-{log.name}").write_text(
+                (RESULTS.parent / f"faults_sweep-{fault}-{log.name}").write_text(
                     log.read_text(errors="replace"))
 
 
@@ -616,16 +677,16 @@ class FakeClock:
         """What the sweeper's clock reads now."""
         return datetime.now(UTC) + timedelta(seconds=self.offset)
 
-    def true_time(self, stamp: datetime, since: datetime) -> datetime:
+    def true_time(self, stamp: datetime, since: datetime, until: datetime) -> datetime:
         """The true time at which the sweeper's clock read ``stamp``, among the offsets
-        in force since ``since`` (the latest that fits, 0.3 s of slack)."""
+        in force between the true times ``since`` and ``until`` (the latest that fits,
+        0.3 s of slack)."""
         slack = timedelta(seconds=0.3)
-        spans = [(at, off) for at, off in self.history if at >= since - timedelta(seconds=60)]
         fits = []
-        for i, (at, off) in enumerate(spans):
-            end = spans[i + 1][0] if i + 1 < len(spans) else datetime.now(UTC)
+        for i, (at, off) in enumerate(self.history):
+            end = self.history[i + 1][0] if i + 1 < len(self.history) else datetime.now(UTC)
             true = stamp - timedelta(seconds=off)
-            if at - slack <= true <= end + slack:
+            if end >= since and at <= until and at - slack <= true <= end + slack:
                 fits.append(true)
         return fits[-1] if fits else stamp - timedelta(seconds=self.offset)
 
@@ -638,18 +699,17 @@ def _log_uniform(rng: random.Random, low: float, high: float) -> float:
 
 
 def clock_run(lab: Lab, n: int, case: str, rng: random.Random, clock: FakeClock,
-              sweeper: Sweeper) -> RunTally:
-    """One clock case on the running faked ``sweeper``."""
-    started, since = time.monotonic(), datetime.now(UTC)
-    tally = RunTally(n, case, sweeper.kind)
+              sweeper: Sweeper) -> tuple[RunTally, list[Plant]]:
+    """One clock case on the running faked ``sweeper``; the run and its planted
+    deadlines."""
+    started = time.monotonic()
     lab.top_up()
+    tally = RunTally(n, case, sweeper.kind, first_event=lab.last_ids()[0])
     if case in ("forward", "backward"):
         clock.put_at(BASE + timedelta(minutes=10 * n))
     else:
         clock.put_at(DST_FALL if case == "dst_fall" else DST_SPRING)
-    if not wait_for(lambda: len(lab.offered()) == 3, 8):
-        tally.lost.append(f"run {n}: the printers were not all offered before the run")
-        return tally
+    wait_for(lambda: len(lab.offered()) == 3, 8)
     time.sleep(1.2)  # a sweep at the new time: whatever is due there fires before planting
     lab.top_up()
     wait_for(lambda: len(lab.offered()) == 3, 5)
@@ -664,7 +724,7 @@ def clock_run(lab: Lab, n: int, case: str, rng: random.Random, clock: FakeClock,
         first = now + timedelta(seconds=rng.uniform(1.5, 3.0))
         instants = [first + timedelta(seconds=rng.choice((0.0, 0.0, rng.uniform(0, 0.5))))
                     for _ in range(3)]
-    plants = [Plant(name, ticket, at, clock.offset)
+    plants = [Plant(name, ticket, at, clock.offset, before[0])
               for (name, ticket), at in zip(lab.offered(), instants, strict=True)]
     lab.plant({p.printer: p.deadline for p in plants})
     logs = [sweeper.log]
@@ -695,18 +755,18 @@ def clock_run(lab: Lab, n: int, case: str, rng: random.Random, clock: FakeClock,
         time.sleep(1.2)  # a sweep or so inside the closed minute: no offer may come
         clock.put_at(_t("2027-03-14T08:00:58.5"))
         tally.kill_point = "+~55 s inside the closed minute"
-    wait_for(lambda: settled(lab, before, plants, logs), 10, step=0.1)
-    tally_run(tally, lab, before, plants, logs, dst=case.startswith("dst"),
-              true_fire=lambda stamp: clock.true_time(stamp, since))
+    tally.settled = bool(wait_for(lambda: settled(lab, before, plants, logs), 10, step=0.1))
     tally.seconds = round(time.monotonic() - started, 2)
-    return tally
+    return tally, plants
 
 
-def run_clock(runs: int, rng: random.Random) -> dict[str, Any]:
+def run_clock(runs: int, rng: random.Random, keep_logs: bool = True) -> dict[str, Any]:
+    """``runs`` clock cases on one lab; the summary (``keep_logs`` as for run_kill)."""
     lib = libfaketime()
     if lib is None:
         raise SystemExit("libfaketime is missing: apt-get install -y faketime")
     tallies: list[RunTally] = []
+    plants: list[Plant] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         clock = FakeClock(folder / "faketime")
@@ -714,6 +774,7 @@ def run_clock(runs: int, rng: random.Random) -> dict[str, Any]:
         shim = build_shim(folder)
         lab = Lab(folder, clock_env(lib, shim, clock.path))
         sweeper: Sweeper | None = None
+        logs: list[Path] = []
         try:
             for n in range(runs):
                 kind = "sweep" if n < (runs + 1) // 2 else "bot"
@@ -721,16 +782,20 @@ def run_clock(runs: int, rng: random.Random) -> dict[str, Any]:
                     if sweeper is not None:
                         sweeper.stop()
                     sweeper = Sweeper(kind, lab.env, folder / f"{kind}.log").start()
+                    logs.append(sweeper.log)
                     wait_for(lambda s=sweeper: _swept_once(s), 10, step=0.1)
-                tally = clock_run(lab, n + 1, CLOCK_CASES[n % len(CLOCK_CASES)], rng, clock,
-                                  sweeper)
+                tally, planted = clock_run(lab, n + 1, CLOCK_CASES[n % len(CLOCK_CASES)],
+                                           rng, clock, sweeper)
                 tallies.append(tally)
-                _keep_logs_of(tally, [sweeper.log], "clock")
+                plants += planted
+            found = audit(lab, plants, logs, tallies, clock, dst=True)
+            if keep_logs:
+                _keep_logs_of(found, logs, "clock")
         finally:
             if sweeper is not None:
                 sweeper.stop()
             lab.close()
-    return _summary(tallies, "clock")
+    return _summary(found, tallies, "clock")
 
 
 def clock_env(lib: Path, shim: Path, offset_file: Path) -> dict[str, str]:
@@ -778,28 +843,30 @@ def bot_loops() -> int:
 # --- the report ---------------------------------------------------------------------------
 
 
-def _summary(tallies: list[RunTally], fault: str) -> dict[str, Any]:
-    shortfalls = [t.shortfall_seconds for t in tallies]
+def _summary(found: Audit, tallies: list[RunTally], fault: str) -> dict[str, Any]:
+    shortfalls = found.shortfalls or [0.0]
     return {
         "fault": fault,
         "runs": len(tallies),
-        "deadlines": sum(t.deadlines for t in tallies),
-        "fired": sum(t.fired for t in tallies),
-        "lost": sum(len(t.lost) for t in tallies),
-        "doubled": sum(len(t.doubled) for t in tallies),
-        "early": sum(len(t.early) for t in tallies),
-        "held_by_lease": sum(t.held_by_lease for t in tallies),
-        "offers": sum(t.offers for t in tallies),
-        "notices": sum(t.notices for t in tallies),
-        "shortfall_seconds_max": round(max(shortfalls, default=0.0), 3),
-        "runs_with_shortfall_over_0_5_s": sum(1 for s in shortfalls if s > 0.5),
+        "deadlines": found.deadlines,
+        "fired": found.fired,
+        "lost": len(found.lost),
+        "doubled": len(found.doubled),
+        "early": len(found.early),
+        "held_by_lease": found.held_by_lease,
+        "offers": found.offers,
+        "notices": found.notices,
+        "runs_not_settled_in_10_s": sum(1 for t in tallies if not t.settled),
+        "shortfall_seconds_max": round(max(shortfalls), 3),
+        "shortfalls_over_0_5_s": sum(1 for s in shortfalls if s > 0.5),
         "run_seconds_median": round(statistics.median([t.seconds for t in tallies]), 2)
         if tallies else None,
         "cases": dict(Counter(f"{t.case}/{t.sweeper}" for t in tallies)),
         "kill_points": dict(Counter(t.kill_point for t in tallies if t.kill_point))
         if fault == "kill" else None,
-        "steps": [t.kill_point for t in tallies] if fault == "clock" else None,
-        "problems": [p for t in tallies for p in t.lost + t.doubled + t.early][:50],
+        "per_run": [f"{t.run} {t.case}/{t.sweeper}: {t.kill_point} ({t.seconds} s)"
+                    for t in tallies],
+        "problems": (found.lost + found.doubled + found.early)[:50],
     }
 
 
