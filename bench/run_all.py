@@ -255,10 +255,12 @@ def from_print_requests(j: dict[str, Any], g: dict[str, float]) -> list[Row]:
                         ratio="baseline"))
         for kind in ("receive-only", "full"):
             k = up[kind]
-            goal = goals["upload_ratio_to_cp_min"]
+            # Issue 16 replaced this bench's "≥ 0.5 × cp" (a page-cache copy at 2-3 GB/s,
+            # no HTTP) with "≥ 0.8 × a bare streaming endpoint": see upload_baseline.
             rows.append(Row(f"upload {kind}, median", f"{_s(k['median_s'])} = "
-                            f"{k['mb_per_s']:.0f} MB/s", f"≥ {goal} × cp",
-                            k["ratio_to_cp"] >= goal, f"{k['ratio_to_cp']:.2f} × cp"))
+                            f"{k['mb_per_s']:.0f} MB/s",
+                            "was ≥ 0.5 × cp; now upload_baseline's ≥ 0.8 × bare endpoint",
+                            None, f"{k['ratio_to_cp']:.2f} × cp"))
             gm = goals["server_rss_growth_mb_max"]
             rows.append(Row(f"web process peak RSS growth, {kind}",
                             f"{k['server_growth_mb_max']:.1f} MB", f"< {gm:.0f} MB",
