@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from printcore.errors import StorageError, ValidationError
+from printcore.errors import ConcurrentChangeError, StorageError, ValidationError
 from printcore.outbox import MessageSender, OutboxMessage, OutboxService
 from printcore.queue.durations import format_duration, parse_duration
 from printcore.queue.end_times import parse_end_time
@@ -346,6 +346,7 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
     timings = SweepTimings.from_snapshot(previous.data.get("sweep") if previous else None)
     from sqlalchemy.exc import SQLAlchemyError
 
+    conflicts = 0
     try:
         while True:
             started = time.perf_counter()
@@ -354,11 +355,24 @@ def cmd_sweep(settings: Settings, args: argparse.Namespace) -> int:
                     report = container.queue.sweep()
                 finally:
                     timings.observe(time.perf_counter() - started)
+                conflicts = 0
                 beats.beat("sweeper", {"sweep": timings.snapshot()})
                 print(f"sweep: {report.offered} offered, {report.missed} missed, "
                       f"{report.expired} expired", flush=True)
                 if outbox.senders:  # no Discord bot: the notices go to the log
                     outbox.deliver_due()
+            except ConcurrentChangeError:
+                # Another change to a printer or ticket (a claim, a printer's report, a
+                # second sweeper) committed between this sweep's read and its write: it
+                # changed nothing, so sweep again at once on the new rows (issue 16: the
+                # loop exited here and no deadline fired until it was restarted).
+                conflicts += 1
+                if args.once and conflicts > 3:
+                    raise
+                print("sweep: the rows were changed by another process meanwhile; "
+                      "sweeping again", file=sys.stderr, flush=True)
+                time.sleep(0.05 * min(conflicts, 20))
+                continue
             except (StorageError, SQLAlchemyError) as err:
                 if args.once:
                     raise
