@@ -301,3 +301,63 @@ def test_worker_and_redis_killed_during_a_stream_every_email_once(
         assert tally["problems"] == []
         assert tally["lost"] == 0 and tally["delivered"] == tally["committed"]
         assert tally["doubled"] == tally["doubled_in_known_window"]
+
+
+def test_known_window_is_the_killed_workers_connection_before_sent() -> None:
+    """The classification itself: the first copy over a killed worker's connection, the
+    row not ``sent`` after the kill, accepted before the kill or up to 1 s after (the
+    message was written whole before the worker died) is in the window; another
+    connection, a row already sent, or an acceptance long after the kill is not."""
+    kill = Kill(100.0, frozenset({4000}), frozenset({7}))
+    assert in_known_window(Accepted("<m>", 99.99, 4000), 7, kill)
+    assert in_known_window(Accepted("<m>", 100.005, 4000), 7, kill)
+    assert not in_known_window(Accepted("<m>", 99.99, 4001), 7, kill)
+    assert not in_known_window(Accepted("<m>", 99.99, 4000), 8, kill)
+    assert not in_known_window(Accepted("<m>", 101.5, 4000), 7, kill)
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_worker_killed_with_the_message_handed_over_repeats_it_once(
+    home: Path, timed_smtp: TimedSmtp, redis_db: Any, database: str,
+    workers: list[WorkerProcess],
+) -> None:
+    """The unclosable window, made to happen: when the SMTP server holds the whole DATA
+    of message 3 it SIGKILLs the (one-thread) worker and then accepts the message, so the
+    server has it and the worker never learnt. A new worker sends it again once the lease
+    (3 s) runs out: the one repeat, same Message-ID, counted in the known window; the
+    other five rows once each."""
+    env = settings_env(home, timed_smtp, redis_db.url, database,
+                       PRINTCORE_OUTBOX_LEASE_SECONDS="3")
+    seen: list[str] = []
+    kills: list[Kill] = []
+    victim: list[WorkerProcess] = []
+
+    def on_data(message: Any) -> None:
+        seen.append(str(message["Message-ID"]))
+        if len(seen) == 3 and victim:
+            ports = smtp_ports_of(victim[0].pid, timed_smtp.port)
+            at = time.monotonic()
+            victim[0].kill()
+            kills.append(Kill(at, frozenset(ports), not_sent_ids(container)))
+
+    timed_smtp.on_data = on_data
+    with open_container(env) as container:
+        for n in range(6):
+            submit(container, email=f"student{n}@university.edu")
+        first = WorkerProcess(env, threads=1)
+        workers.append(first)
+        victim.append(first)
+        first.start(wait=False)
+        assert first.process is not None
+        assert first.process.wait(30) == -9
+        assert len(kills) == 1 and kills[0].ports
+        workers.append(WorkerProcess(env, threads=1).start())
+        wait_until(lambda: all_sent(container), 30, what="every outbox row sent")
+        time.sleep(1.0)
+        tally = once_tally(container, timed_smtp, kills)
+        assert tally["problems"] == [], tally
+        assert tally["committed"] == tally["delivered"] == 6
+        assert tally["doubled"] == tally["doubled_in_known_window"] == 1
+        assert Counter(a.message_id for a in timed_smtp.accepted())[seen[2]] == 2
+        assert tally["window_hits"][0]["kill_after_250_ms"] < 0  # killed before the 250
