@@ -29,7 +29,12 @@ database and reports :class:`Finding` s of these kinds:
     ``updated_at``). Repaired by rewriting it from the database.
 ``staging_leftover``
     a partial upload in ``.staging/`` (``<uuid>.part``), a temporary copy folder or a
-    temporary ``metadata.json`` older than ``settle_seconds``. Repaired by removing it.
+    temporary ``metadata.json`` older than ``settle_seconds``; or the folder of a
+    submission whose commit never happened (the web process killed between storing the
+    model and the commit): in ``Uploaded/``, its ``metadata.json`` naming a job id that
+    has no row and no history while a later job is in the database (ids are never given
+    out twice, so that id was never saved, and the database is not behind the storage
+    as after a restore). Repaired by removing it.
 
 Anything younger than ``settle_seconds`` (10 minutes by default, by file mtime) that
 could be a change in progress (a temporary file, or a copy beside the job's folder) is
@@ -217,6 +222,19 @@ def _good(path: Path, sha256: str) -> bool:
     return path.is_file() and not path.is_symlink() and _sha256(path) == sha256
 
 
+def _unsaved_submission(folder: Path, job_id: int) -> bool:
+    """``folder`` is as a submission leaves it before its commit: in ``Uploaded/``, with
+    a ``metadata.json`` of that job in Uploaded."""
+    if folder.parent.name != JobStatus.UPLOADED.folder:
+        return False
+    try:
+        data = json.loads((folder / METADATA_NAME).read_text("utf-8"))
+    except (OSError, ValueError):
+        return False
+    return (isinstance(data, dict) and data.get("job_id") == job_id
+            and data.get("status") == JobStatus.UPLOADED.value)
+
+
 def _age(path: Path) -> float:
     try:
         return time.time() - path.lstat().st_mtime
@@ -282,9 +300,10 @@ class _Audit:
             seen.add(job.id)
             report.jobs_checked += 1
             self.check_job(report, job, folders.get(job.id, []))
+        newest = max(seen, default=0)
         for job_id, paths in sorted(folders.items()):
             if job_id not in seen:
-                self.orphans(report, job_id, paths)
+                self.orphans(report, job_id, paths, newest)
 
     def jobs(self) -> list[Job]:
         found: list[Job] = []
@@ -311,10 +330,17 @@ class _Audit:
             f"{self.rel(path)}: {what} left {int(age // 60)} minutes ago by an interrupted "
             "upload or move", repair=f"remove {self.rel(path)}"))
 
-    def orphans(self, report: AuditReport, job_id: int, paths: list[Path]) -> None:
+    def orphans(self, report: AuditReport, job_id: int, paths: list[Path],
+                newest: int) -> None:
         with self.uow() as work:
-            ends = [e for e in work.events.for_subject("job", job_id)
-                    if e.kind in ("delete", "archived", "pruned")]
+            history = work.events.for_subject("job", job_id)
+        ends = [e for e in history if e.kind in ("delete", "archived", "pruned")]
+        if not history and job_id < newest:
+            unsaved = [p for p in paths if _unsaved_submission(p, job_id)]
+            for path in unsaved:
+                self.leftover(report, path, "the folder of a submission that was never "
+                              "saved (no such job, no history, a later job saved)", job_id)
+            paths = [p for p in paths if p not in unsaved]
         if not ends:
             why = ("no such job in the database (left by an interrupted submission, or put "
                    "there by hand); check it and move it out by hand")
@@ -439,6 +465,8 @@ class _Audit:
             path = self.root / f.path
             if _age(path) < self.settle:
                 return "it was touched since the scan; run the audit again later"
+            if f.job_id is not None and _JOB_FOLDER.match(path.name) and self.saved(f.job_id):
+                return "the job is in the database now; run the audit again"
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path, ignore_errors=True)
             else:
@@ -459,6 +487,15 @@ class _Audit:
             self.store.write_metadata(job)
             return None
         return "no safe repair"  # pragma: no cover - only repairable findings get here
+
+    def saved(self, job_id: int) -> bool:
+        """The job has a row or a history."""
+        with self.uow() as work:
+            try:
+                work.jobs.get(job_id)
+                return True
+            except NotFoundError:
+                return bool(work.events.for_subject("job", job_id))
 
     def complete(self, job: Job, folder: Path) -> bool:
         return folder.is_dir() and all(_good(folder / f.stored_name, f.sha256)
