@@ -238,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
         "redis_kills": sum("redis" in r.fault for r in runs),
         "changes": sum(r.changes for r in runs),
         **result,
-        "drain_seconds_median": statistics.median(drains) if drains else None,
+        "drain_seconds_median": round(statistics.median(drains), 3) if drains else None,
         "drain_seconds_max": max(drains) if drains else None,
         "problems": problems[:50],
     }
