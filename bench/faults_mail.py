@@ -130,7 +130,9 @@ class Bench:
         self.env = settings_env(home, self.smtp, self.redis.url, url,
                                 PRINTCORE_OUTBOX_LEASE_SECONDS="3")
         self.url = url
-        self.workers = [WorkerProcess(self.env).start() for _ in range(workers)]
+        self.workers = [WorkerProcess(self.env).start(wait=False) for _ in range(workers)]
+        for worker in self.workers:  # booting side by side
+            wait_until(worker._started, 60, what=f"the worker to start ({worker.log})")
 
     def close(self) -> None:
         for worker in self.workers:
