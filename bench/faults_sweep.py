@@ -44,27 +44,38 @@ then; the sweep is what fires them.
   a forward step to 08:00:58). Ordinary runs put the process at a fixed Wednesday noon
   CST first, so the figures do not depend on when the bench runs.
 
-What counts, per run, from the ``events`` and ``outbox`` tables and the sweepers' logs:
+What counts, after the last run, from the whole history in the ``events`` and ``outbox``
+tables and the sweepers' logs (:func:`audit`: every offer opens a deadline, its
+``claim_by`` or the one planted on its printer later; a ``missed`` or ``expired`` event
+of that ticket on that printer closes it):
 
-- ``deadlines``: planted deadlines; ``fired``: those followed by one ``missed`` or
-  ``expired`` event of that ticket on that printer; ``lost``: a due deadline that never
-  fired, a lapsed printer not offered to the next member (the queue is never empty and
-  the lab open, or opening in the run), an event without its notice row, or a notice row
-  not delivered in the run (one still leased by a killed deliverer counts apart, as
-  ``held_by_lease``: the lease, 2 minutes, then frees it);
-- ``doubled``: two lapses for one deadline, two offers of one printer or to one member in
-  a run, two notice rows for one event, one notice row delivered twice;
-- ``early``: a lapse stamped (by the sweeper's own clock, ``events.at``) before the
-  deadline as stored; an offer stamped inside a stretch of time :data:`CLOSED` says the
-  lab is closed; a claim deadline other than what :func:`expected_claim_by` (the stretches
-  written out by hand for the two days) gives. "Early" is measured against the process's
-  clock at the time it fired: a forward step makes that clock read later than the true
-  time, so a window may lapse before as much *elapsed* time has passed as it promised.
-  That is what a clock that was slow and is corrected means (the window's end was in
-  the past by the true time), not a fault of the sweep: it is reported as
-  ``shortfall_seconds`` (the true deadline minus the true moment it fired, from the
-  offsets the bench set), max and the number of runs above 0.5 s, not as a failure. A
-  backward step must never fire or offer anything again.
+- ``deadlines``: deadlines that came due (planted ones, and the sweepers' own one-minute
+  windows that a jump made due); ``fired``: those closed by one lapse;
+- ``lost``: a due deadline still open at the end, a printer left idle with members
+  queued while the lab is open, an event without its notice row, a notice row never
+  delivered (one still leased by a killed deliverer counts apart, as ``held_by_lease``:
+  the lease, 2 minutes, then frees it);
+- ``doubled``: a lapse with no open offer of that printer to that ticket (a deadline
+  firing twice), an offer of a printer already offered or to a member already holding
+  an offer, two notice rows for one event, one notice row delivered twice;
+- ``early``: a lapse stamped (by the sweeper's own clock, ``events.at``) before its
+  deadline; on the two DST days an offer stamped inside a stretch :data:`CLOSED` says
+  the lab is closed, or a claim deadline other than what :func:`expected_claim_by` (those
+  stretches written out by hand) gives. "Early" is measured against the process's clock
+  at the time it fired: a forward step makes that clock read later than the true time,
+  so a window may lapse before as much *elapsed* time has passed as it promised. That is
+  what correcting a clock that was slow means (the window's end was already past by the
+  true time), not a fault of the sweep: it is reported as a figure, the shortfall (the
+  deadline in true time minus the true moment it fired, from the offsets the bench set:
+  ``shortfall_seconds_max`` and ``shortfalls_over_0_5_s``), not as a failure. It
+  includes the bench's own jumps to each run's starting time. A backward step must
+  never fire or offer anything again (a lapse there is early or doubled).
+
+Each run waits (up to 10 s) until its planted deadlines fired, the printers were offered
+again and the notices went out; ``runs_not_settled_in_10_s`` counts those that did not.
+``per_run`` lists where each kill landed (``before the sweep``, ``inside the sweep``,
+``after commit``, ``after commit, before delivery``, ``after delivery``; ``not pinned``
+when a lock did not catch the sweep within 5 s, killed anyway) or which step was made.
 
 Writes bench/results/faults_sweep.json and prints a table. Needs PostgreSQL, and for
 ``clock`` libfaketime (Debian package ``faketime``) and a C compiler.
@@ -572,6 +583,7 @@ def kill_run(lab: Lab, n: int, point: str, rng: random.Random, sweeper: Sweeper,
                 p.deadline = min(p.deadline, now)
             lab.plant({p.printer: p.deadline for p in plants})
             holder.commit()  # let the idle sweep's beat through, then hold the next one
+            wait_for(lambda: "settings" not in (lab.waiting_query() or ""), 2)
             holder.execute("SELECT value FROM settings WHERE key = 'heartbeat:sweeper' "
                            "FOR UPDATE")
             pinned = wait_for(lambda: "settings" in (lab.waiting_query() or "")
