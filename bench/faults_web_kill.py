@@ -4,13 +4,15 @@ mid-upload and mid-transition, then started again on the same database and stora
 
     .venv/bin/python bench/faults_web_kill.py [--runs 20] [--seed N]
 
-Loopback only, bounded (each run lasts about ten seconds). Each run: a fresh PostgreSQL
-schema and storage root, a server in a process group of its own, without Redis (it
-delivers its outbox itself, as ``.eml`` files; outbox lease 2 s), loaded by the threads
-of tests/fault/test_web_killed.py (two students submitting the fixture models of 6-367
-KB, one submitting a generated binary STL of 20 or 40 MB in 64 KB pieces, one staff member
-taking every job through sliced file → approve → force-confirm → mark-printing →
-mark-complete, small jobs sometimes rejected; after the restart the big model's student
+Loopback only, bounded (each run lasts about ten seconds). Like bench/faults.py, one
+PostgreSQL schema and storage root for all the runs (so that later kills meet jobs further
+down the line: approvals, prints, completions of big jobs), served by ``printcore serve``
+in a process group of its own, without Redis (it delivers its outbox itself, as ``.eml``
+files; outbox lease 2 s). Each run loads it with the threads of
+tests/fault/test_web_killed.py (two students submitting the fixture models of 6-367 KB,
+one submitting a generated binary STL of 20 or 30 MB in 64 KB pieces, two staff members:
+one adds a sliced file to each uploaded job, the other takes every job through approve →
+force-confirm → mark-printing → mark-complete, small jobs sometimes rejected; after the restart the big model's student
 sends small ones). The whole group is SIGKILLed at a point chosen at random per run:
 
 - ``upload``: after 0-0.2 s, once the big body is sent past a random 5-95 % (and not
@@ -21,12 +23,14 @@ sends small ones). The whole group is SIGKILLed at a point chosen at random per 
 
 What was in flight is noted (``mid_upload``: a submission's body partly sent;
 ``mid_transition``: a transition request unanswered), the server is started again, the
-load goes on for a random 1-2 s, the outbox is drained, the server stopped, and the checks
-of ``check_after_kills`` run: ``lost`` (a 201/200 missing, a file not what was sent or
+load goes on for a random 0.5-1 s and stops, the outbox is drained, and the checks of
+``check_after_kills`` run on everything so far (each problem counted in the run that
+first shows it): ``lost`` (a 201/200 missing, a file not what was sent or
 not in its folder), ``doubled`` (a job, folder, event, outbox row or ``.eml`` file twice),
 ``half_written`` (after the audit's repairs: a job whose folder, status or events disagree,
-a folder without a row, an unrecorded file in a job's folder, a temporary file left, a job
-no answer can account for), ``emails_missing`` (an event that mails without its outbox
+a folder without a row, a temporary file left, a job no answer can account for;
+``stray_files``, files in a job's folder that it does not record, are counted apart: the
+audit does not report them, and they fail no run), ``emails_missing`` (an event that mails without its outbox
 row, a row not sent after the restart or without its ``.eml``), ``server_errors`` (a 5xx
 but a 503 with Retry-After, or no answer outside a kill). The storage audit's dry run may
 find only what its repairs fix (``problems`` otherwise); after them a second audit must
@@ -59,6 +63,7 @@ from faults import Schema  # noqa: E402
 from test_pg_restart import pg_ready, schema_dsn_of  # noqa: E402
 from test_web_killed import (  # noqa: E402
     Kill,
+    Request,
     Verdict,
     WebLoad,
     _copying,
@@ -77,7 +82,7 @@ RESULTS = ROOT / "bench" / "results" / "faults_web_kill.json"
 MODELS = [FIXTURES / "models" / name for name in
           ("Moon.stl", "featuretype.3mf", "HalfDonut_ascii.stl", "fandisk.obj")]
 SLICED = FIXTURES / "sliced" / "square_ring_plate_1.gcode"
-BIG_MB = (20, 40)
+BIG_MB = (20, 30)
 TRANSITIONS = {"submit", "sliced", "login", "list"}  # the kinds that are not transitions
 
 
@@ -105,31 +110,29 @@ def _aim(load: WebLoad, trigger: str, rng: random.Random) -> str:
     return "random"
 
 
-def one_run(n: int, trigger: str, big: bytes, rng: random.Random
-            ) -> tuple[Kill, Verdict, float]:
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory() as tmp, Schema() as url:
-        server = start_group(Path(tmp) / "home", {"DATABASE_URL": url})
-        load = WebLoad(server, MODELS, SLICED, big, big_after_kill=False)
-        load.start()
-        try:
-            aimed = _aim(load, trigger, rng)
-            kill = kill_and_restart(load, aimed)
-            time.sleep(rng.uniform(1.0, 2.0))
-        finally:
-            load.finish()
-        try:
-            left = drain_outbox(schema_dsn_of(url))
-        finally:
-            stop_group(load.server)
-        verdict = check_after_kills(load.server, schema_dsn_of(url), load.requests)
-        if left:
-            verdict.emails_missing.append(f"{left} outbox rows not sent 15 s after")
-        if verdict.problems:
-            RESULTS.parent.mkdir(parents=True, exist_ok=True)
-            (RESULTS.parent / f"faults_web_kill-run{n + 1}.log").write_bytes(
-                load.server.log.read_bytes())
-    return kill, verdict, time.monotonic() - started
+def one_run(server: Any, url: str, trigger: str, big: bytes, everything: list[Request],
+            rng: random.Random) -> tuple[Any, Kill, Verdict]:
+    """Load, one kill at the trigger's point, restart, more load; then the checks of
+    everything so far (the load stopped, the outbox drained). Returns the server now
+    running, the kill and the verdict."""
+    load = WebLoad(server, MODELS, SLICED, big, big_after_kill=False)
+    load.start()
+    try:
+        aimed = _aim(load, trigger, rng)
+        kill = kill_and_restart(load, aimed)
+        time.sleep(rng.uniform(0.5, 1.0))
+    finally:
+        load.finish()
+    everything += load.requests
+    left = drain_outbox(schema_dsn_of(url))
+    verdict = check_after_kills(load.server, schema_dsn_of(url), everything)
+    if left:
+        verdict.emails_missing.append(f"{left} outbox rows not sent 15 s after")
+    return load.server, kill, verdict
+
+
+CATEGORIES = ("lost", "doubled", "half_written", "emails_missing", "server_errors",
+              "audit_unrepairable", "stray_files")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,18 +151,42 @@ def main(argv: list[str] | None = None) -> int:
     clock = time.monotonic()
     kills: list[Kill] = []
     verdicts: list[Verdict] = []
-    for n, trigger in enumerate(triggers):
-        kill, verdict, seconds = one_run(n, trigger, rng.choice(bigs), rng)
-        kills.append(kill)
-        verdicts.append(verdict)
-        print(f"run {n + 1}/{args.runs} {kill.trigger:22} {seconds:4.1f} s: "
-              f"mid-upload {kill.mid_upload:d} mid-transition {kill.mid_transition:d} "
-              f"in flight {kill.in_flight}; audit found {dict(verdict.audit_found)}; "
-              f"problems {len(verdict.problems)}", flush=True)
+    seen: set[str] = set()
+    mail_temps = 0
+    everything: list[Request] = []
+    with tempfile.TemporaryDirectory() as tmp, Schema() as url:
+        server = start_group(Path(tmp) / "home", {"DATABASE_URL": url})
+        try:
+            for n, trigger in enumerate(triggers):
+                run_started = time.monotonic()
+                server, kill, verdict = one_run(server, url, trigger, rng.choice(bigs),
+                                                everything, rng)
+                for name in CATEGORIES:  # the checks cover every run so far: count anew
+                    items = [p for p in getattr(verdict, name) if p not in seen]
+                    seen.update(items)
+                    setattr(verdict, name, items)
+                temps = verdict.audit_found.pop("mail_temp_file", 0)
+                if temps > mail_temps:
+                    verdict.audit_found["mail_temp_file"] = temps - mail_temps
+                    mail_temps = temps
+                kills.append(kill)
+                verdicts.append(verdict)
+                if verdict.problems:
+                    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+                    (RESULTS.parent / f"faults_web_kill-run{n + 1}.log").write_bytes(
+                        server.log.read_bytes())
+                print(f"run {n + 1}/{args.runs} {kill.trigger:22} "
+                      f"{time.monotonic() - run_started:4.1f} s: mid-upload "
+                      f"{kill.mid_upload:d} mid-transition {kill.mid_transition:d} in flight "
+                      f"{kill.in_flight}; audit found {dict(verdict.audit_found)}; problems "
+                      f"{len(verdict.problems)}", flush=True)
+        finally:
+            stop_group(server)
     answers: Counter[str] = Counter()
+    for r in everything:
+        answers[f"{r.kind} {r.status}"] += 1
     found: Counter[str] = Counter()
     for v in verdicts:
-        answers.update(v.answers)
         found.update(v.audit_found)
     summary: dict[str, Any] = {
         "fault": "web_kill",
@@ -171,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "audit_unrepairable": sum(len(v.audit_unrepairable) for v in verdicts),
         "emails_missing": sum(len(v.emails_missing) for v in verdicts),
         "server_errors": sum(len(v.server_errors) for v in verdicts),
+        "stray_files": [p for v in verdicts for p in v.stray_files],
         "mid_upload": sum(k.mid_upload for k in kills),
         "mid_transition": sum(k.mid_transition for k in kills),
         "triggers": dict(Counter(k.trigger for k in kills)),
@@ -188,9 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform(), "loadavg_1m": os.getloadavg()[0]},
         "load": "2 students submitting fixture models (6 KB-367 KB), 1 submitting a "
-                f"generated binary STL ({' or '.join(map(str, BIG_MB))} MB), 1 staff taking "
-                "jobs sliced file → approve → force-confirm → printing → complete (or "
-                "reject); one server per run, PostgreSQL 15, no Redis (.eml files)",
+                f"generated binary STL ({' or '.join(map(str, BIG_MB))} MB), 2 staff: one adding "
+                "sliced files, one taking jobs approve → force-confirm → printing → "
+                "complete (or reject); one server and schema for all runs, PostgreSQL 15, "
+                "no Redis (.eml files)",
         "seed": args.seed,
         "summary": summary,
         "runs": [{"trigger": k.trigger, "mid_upload": k.mid_upload,
@@ -209,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{s['emails_missing']:>12} {s['server_errors']:>4} {s['mid_upload']:>10} "
           f"{s['mid_transition']:>14} {s['seconds']:>7}")
     print(f"audit found before its repairs: {s['audit_found_before_repair']}")
+    if s["stray_files"]:
+        print(f"unrecorded files left in job folders: {s['stray_files']}")
     for problem in s["problems"][:10]:
         print("   ", problem)
     missed = not (s["mid_upload"] and s["mid_transition"])
