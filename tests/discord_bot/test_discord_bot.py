@@ -23,10 +23,12 @@ from _discord_fakes import http_response, make_lab
 from adapters.discord import BotStartError, DiscordSender, PrintcoreBot, run_bot
 from adapters.discord.bot import (
     DISCORD_RETRY,
+    SWEEP_CONFLICT_TRIES,
     sweep_forever,
     sweep_once,
 )
 from adapters.discord.tree import COMMAND_NAMES
+from printcore.errors import ConcurrentChangeError
 from printcore.queue.service import SweepReport
 
 
@@ -94,6 +96,38 @@ def test_sweep_once_reports_and_survives_errors(backend: Any) -> None:
     with structlog.testing.capture_logs() as logs:
         assert asyncio.run(sweep_once(broken)) is None
     assert [e["event"] for e in logs] == ["queue sweep failed"]
+
+
+def test_a_sweep_that_loses_the_compare_and_set_is_swept_again_at_once() -> None:
+    """Another change committed between the sweep's read and its write (a claim, a
+    printer's report): the bot sweeps again straight away instead of logging a traceback
+    and leaving the deadline unfired for a whole sweep period (issue 16)."""
+    calls: list[int] = []
+
+    class Contended:
+        def sweep(self) -> SweepReport:
+            calls.append(1)
+            if len(calls) <= 2:
+                raise ConcurrentChangeError("Printer X1C-1 was changed by someone else just now")
+            return SweepReport(missed=1, offered=1)
+
+    with structlog.testing.capture_logs() as logs:
+        report = asyncio.run(sweep_once(Contended()))  # type: ignore[arg-type]
+    assert report == SweepReport(missed=1, offered=1)
+    assert len(calls) == 3
+    assert not [e for e in logs if e["log_level"] in ("error", "exception")]
+
+    class AlwaysContended:
+        def sweep(self) -> SweepReport:
+            calls.append(1)
+            raise ConcurrentChangeError("changed by someone else")
+
+    calls.clear()
+    with structlog.testing.capture_logs() as logs:
+        assert asyncio.run(sweep_once(AlwaysContended())) is None  # type: ignore[arg-type]
+    assert len(calls) == SWEEP_CONFLICT_TRIES
+    assert [e["event"] for e in logs] == [
+        "queue sweep lost to other changes; trying at the next sweep"]
 
 
 def test_the_sweep_loop_keeps_going_after_a_failure() -> None:

@@ -40,6 +40,7 @@ from adapters.discord.replies import UNEXPECTED
 from adapters.discord.sender import DiscordSender
 from adapters.discord.tree import build_commands
 from adapters.heartbeat import HeartbeatStore, SweepTimings, beat_forever
+from printcore.errors import ConcurrentChangeError
 from printcore.outbox import DeliveryReport, OutboxService, RetryPolicy
 from printcore.queue.service import QueueService, SweepReport
 
@@ -185,19 +186,37 @@ class PrintcoreBot(discord.Client):
         await super().close()
 
 
+#: Sweeps tried in a row when each loses the compare-and-set to another change.
+SWEEP_CONFLICT_TRIES = 5
+
+
 async def sweep_once(service: QueueService,
                      timings: SweepTimings | None = None) -> SweepReport | None:
     """One sweep in a worker thread; the report, or None after logging an error.
-    ``timings`` records how long it took (seconds, failed sweeps included)."""
-    started = time.perf_counter()
-    try:
-        report = await asyncio.to_thread(service.sweep)
-    except Exception:
-        _log.exception("queue sweep failed")
-        return None
-    finally:
-        if timings is not None:
-            timings.observe(time.perf_counter() - started)
+    ``timings`` records how long it took (seconds, failed sweeps included).
+
+    A sweep that loses the compare-and-set (a claim, a printer's report or another
+    sweeper committed between its read and its write) changed nothing: it is swept
+    again at once on the new rows, up to ``SWEEP_CONFLICT_TRIES`` times, rather than
+    waiting a whole sweep period with the deadline unfired."""
+    for attempt in range(1, SWEEP_CONFLICT_TRIES + 1):
+        started = time.perf_counter()
+        try:
+            report = await asyncio.to_thread(service.sweep)
+        except ConcurrentChangeError:
+            if attempt == SWEEP_CONFLICT_TRIES:
+                _log.warning("queue sweep lost to other changes; trying at the next sweep",
+                             tries=attempt)
+                return None
+            await asyncio.sleep(0.05 * attempt)
+            continue
+        except Exception:
+            _log.exception("queue sweep failed")
+            return None
+        finally:
+            if timings is not None:
+                timings.observe(time.perf_counter() - started)
+        break
     if report.offered or report.missed or report.expired:
         _log.info("queue sweep", offered=report.offered, missed=report.missed,
                   expired=report.expired)
