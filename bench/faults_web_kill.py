@@ -197,6 +197,8 @@ def main(argv: list[str] | None = None) -> int:
         "audit_findings_after_repair": sum(v.audit_findings_after_repair for v in verdicts),
         "audit_unrepairable": sum(len(v.audit_unrepairable) for v in verdicts),
         "emails_missing": sum(len(v.emails_missing) for v in verdicts),
+        "emails_checked": verdicts[-1].emails_checked if verdicts else 0,
+        "jobs_submitted_201": answers["submit 201"],
         "server_errors": sum(len(v.server_errors) for v in verdicts),
         "stray_files": [p for v in verdicts for p in v.stray_files],
         "mid_upload": sum(k.mid_upload for k in kills),
@@ -237,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{s['half_written']:>4} {s['audit_findings_after_repair']:>11} "
           f"{s['emails_missing']:>12} {s['server_errors']:>4} {s['mid_upload']:>10} "
           f"{s['mid_transition']:>14} {s['seconds']:>7}")
-    print(f"audit found before its repairs: {s['audit_found_before_repair']}")
+    print(f"audit found before its repairs: {s['audit_found_before_repair']}; outbox rows "
+          f"checked against .eml files: {s['emails_checked']}; kill points {s['triggers']}")
     if s["stray_files"]:
         print(f"unrecorded files left in job folders: {s['stray_files']}")
     for problem in s["problems"][:10]:

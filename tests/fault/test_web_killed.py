@@ -462,6 +462,7 @@ class Verdict:
     #: killed between storing it and the commit. The audit does not report them (a
     #: slicer's saves are unrecorded files too); not a failure here, counted.
     stray_files: list[str] = attrs.Factory(list)
+    emails_checked: int = 0  # outbox rows compared with the .eml files
     answers: Counter[str] = attrs.Factory(Counter)
 
     @property
@@ -583,6 +584,7 @@ def _check_emails(mail_dir: Path, outbox: list[tuple[Any, ...]], v: Verdict) -> 
             continue
         written[int(match.group(1))] += 1
     rows = {row_id: status for row_id, _, _, status in outbox}
+    v.emails_checked = len(rows)
     for row_id, job_id, kind, status in outbox:
         if status != "sent":
             v.emails_missing.append(f"outbox row {row_id} (job {job_id} {kind}) is {status}")
