@@ -57,6 +57,13 @@ def _run(engine_or_url: Engine | str, action: str, revision: str) -> None:
     engine = make_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     try:
         with engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                # Processes starting together on a fresh database (web, worker and bot
+                # under `docker compose up`) would each create the tables, and all but
+                # one fail; they queue here instead, and Alembic, reading the version
+                # after the lock, finds the work done. (SQLite's BEGIN IMMEDIATE queues.)
+                conn.execute(text("SELECT pg_advisory_xact_lock("
+                                  "hashtext('printcore.migrate:' || current_schema()))"))
             config = alembic_config(conn)
             if action == "upgrade":
                 command.upgrade(config, revision)
