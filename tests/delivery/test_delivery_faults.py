@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import random
 import re
+import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -361,3 +363,43 @@ def test_worker_killed_with_the_message_handed_over_repeats_it_once(
         assert tally["doubled"] == tally["doubled_in_known_window"] == 1
         assert Counter(a.message_id for a in timed_smtp.accepted())[seen[2]] == 2
         assert tally["window_hits"][0]["kill_after_250_ms"] < 0  # killed before the 250
+
+
+_BOOT = """
+import sys, time
+from adapters.sql.engine import make_engine
+from adapters.sql.migrate import upgrade_if_behind
+import alembic.command  # imported before the start line, so all start together
+engine = make_engine(sys.argv[1])
+time.sleep(max(0.0, float(sys.argv[2]) - time.time()))
+upgrade_if_behind(engine)
+"""
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("database", ["postgresql"], indirect=True)
+def test_processes_starting_together_on_a_fresh_database_all_start(
+    database: str, tmp_path: Path,
+) -> None:
+    """Found by bench/faults_mail.py when its two workers booted side by side on a fresh
+    PostgreSQL schema (as ``docker compose up`` starts web, worker and bot): both ran the
+    migrations, and one exited 1 (``duplicate key ... (alembic_version, …)``). Four
+    processes run ``upgrade_if_behind`` (what ``bootstrap`` runs) at the same instant:
+    they queue on an advisory lock, every one exits 0, and the schema is at the head."""
+    from adapters.sql.engine import make_engine
+    from adapters.sql.migrate import _version_rows, shipped_head
+
+    at = time.time() + 3.0
+    logs = [tmp_path / f"boot-{n}.log" for n in range(4)]
+    procs = []
+    for log in logs:
+        with log.open("wb") as out:
+            procs.append(subprocess.Popen([sys.executable, "-c", _BOOT, database, str(at)],
+                                          stdout=out, stderr=subprocess.STDOUT))
+    codes = [p.wait(60) for p in procs]
+    assert codes == [0, 0, 0, 0], "\n".join(log.read_text()[-1500:] for log in logs)
+    engine = make_engine(database)
+    try:
+        assert _version_rows(engine) == [shipped_head()]
+    finally:
+        engine.dispose()
