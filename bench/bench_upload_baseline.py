@@ -17,8 +17,10 @@ generator) and the same client (``httpx`` multipart, the file streamed from disk
      file part written and hashed, the fields kept (what printcore's receive does,
      without its collector code);
    * ``/multipart-thread``: the same with SHA-256 and the writes in a thread fed through
-     a bounded queue (16 chunks), overlapping the socket reads (measured before
-     ``StagedUpload.feed`` did the same for printcore's path; kept as its reference).
+     a bounded queue (16 chunks), overlapping the socket reads. The same change was
+     made in printcore's path (a writer thread per upload) and reverted: on these 2
+     cores, shared with the client, it gave 0.63 × bare against 0.85 × for the
+     synchronous path (docs/benchmarks.md).
 
    The two extra routes give the split by subtraction; the profile gives it directly.
 3. The **real** receive path: ``printcore serve`` (SQLite), ``POST /api/v1/submissions``

@@ -3,14 +3,11 @@
 Starlette's own form parser spools files through a temporary file and a thread pool;
 here the one file part is written chunk by chunk into ``StagingArea`` as it arrives,
 hashed on the way, and cut off at the size limit, so a 200 MB model never sits in memory
-and is never copied twice. The hashing and writing run in the upload's own thread
-(``StagedUpload.feed``), so the event loop goes on reading the body and serving other
-requests meanwhile. The parser is python-multipart's ``MultipartParser``.
+and is never copied twice. The parser is python-multipart's ``MultipartParser``.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import attrs
@@ -34,8 +31,6 @@ class ReceivedFile:
     original_name: str
     staged: StagedUpload
     sha256: str = ""
-    #: The part's closing boundary was read (else the body was cut off).
-    ended: bool = False
 
     def discard(self) -> None:
         self.staged.abort()
@@ -140,7 +135,7 @@ class _Collector:
         if self._skip:
             return
         if self._file is not None:
-            self._file.staged.feed(data[start:end])
+            self._file.staged.write(data[start:end])
         else:
             self._data += data[start:end]
             if len(self._data) > MAX_FIELD_BYTES:
@@ -152,7 +147,7 @@ class _Collector:
         if self._skip:
             return
         if self._file is not None:
-            self._file.ended = True  # receive_form waits for its writer and its SHA-256
+            self._file.sha256 = self._file.staged.finish()
         else:
             self.form.fields.setdefault(self._name, []).append(
                 _decode(bytes(self._data), self._name, self.form.problems))
@@ -205,12 +200,7 @@ async def receive_form(
     try:
         async for chunk in stream:
             parser.write(chunk)
-            if collector.form.files:  # let the writer thread catch up, off the event loop
-                await collector.form.files[-1].staged.wait_for_room()
         parser.finalize()
-        for received in collector.form.files:
-            if received.ended:
-                received.sha256 = await asyncio.to_thread(received.staged.finish)
     except UploadTooLarge as err:
         collector.form.discard_files()
         raise FileTooLargeError(err.limit_bytes) from None
