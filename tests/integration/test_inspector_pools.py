@@ -5,18 +5,19 @@ Regression for CPython gh-115634 (Python 3.11-3.13): with
 in the call queue is not always replaced, and the waiting files hang until a later
 submission spawns a process (bench/faults.py saw submissions held past 60 s). The
 inspector now replaces its pools whole; here one worker replaced every 2 files must get
-through 12 files submitted at once, and the thumbnail pool through 5 in a row.
+through 12 files submitted at once, and the thumbnail pool through 5 in a row. And the
+checking processes run at a lower priority than the web process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 from pathlib import Path
 
 from _support import FIXTURES
-
-from adapters.web.inspection import Inspector
+from adapters.web.inspection import NICE, Inspector
 
 MODEL = FIXTURES / "models" / "HalfDonut_ascii.stl"
 
@@ -60,3 +61,14 @@ def test_thumbnails_go_on_after_their_pool_is_replaced(tmp_path: Path) -> None:
     finally:
         inspector.close()
     assert len(thumbs) == 5
+
+
+def test_the_checking_processes_run_below_the_web_process() -> None:
+    """A model check is batch work: its processes run ``NICE`` steps lower, so under load
+    the dashboards and queue commands get the CPU first (bench/load.py)."""
+    inspector = Inspector(isolated=True, workers=1)
+    try:
+        theirs = asyncio.run(inspector._run(os.nice, 0))
+    finally:
+        inspector.close()
+    assert theirs == min(os.nice(0) + NICE, 19)

@@ -24,6 +24,7 @@ import asyncio
 import gc
 import math
 import multiprocessing
+import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -75,6 +76,20 @@ def _plate_then_collect(path: Path, limits: ArchiveLimits, time_limit: float) ->
         return read_plate_image(path, limits)
 
 
+#: How much lower than the web process the checking processes run (``os.nice``): a model
+#: check is batch work, so under load the dashboards and queue commands get the CPU
+#: first (bench/load.py, docs/benchmarks.md).
+NICE = 10
+
+
+def _lower_priority() -> None:
+    """Worker initializer: run this process ``NICE`` steps below its parent."""
+    try:
+        os.nice(NICE)
+    except OSError:  # not allowed here: the check still runs, at normal priority
+        pass
+
+
 class _RecycledPool:
     """A spawned ``ProcessPoolExecutor`` of ``workers`` processes, replaced by a new one
     after ``files`` submissions. The old pool is shut down without waiting: the files it
@@ -93,7 +108,8 @@ class _RecycledPool:
             self.pool = None
         if self.pool is None:
             self.pool = ProcessPoolExecutor(
-                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"))
+                max_workers=self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority)
             self._given = 0
         self._given += 1
         return self.pool
