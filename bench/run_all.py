@@ -660,7 +660,7 @@ def extract_rows(bench: Bench, rec: dict[str, Any]) -> None:
     rec.pop("extract_error", None)
     if rec.get("result") is not None:
         try:
-            rows = bench.extract(rec["result"], GOALS[bench.name])
+            rows = bench.extract(rec["result"], GOALS.get(bench.name, {}))
         except Exception as err:  # a JSON of another shape: reported, the run goes on
             rec["extract_error"] = f"{type(err).__name__}: {err!r}"
     rec["rows"] = [r.as_dict() for r in rows]

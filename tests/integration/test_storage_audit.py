@@ -30,6 +30,8 @@ from sqlalchemy import Engine
 from adapters.files import LocalFileStore, StagingArea
 from adapters.files.audit import AuditReport, audit_storage
 from adapters.sql import SqlUnitOfWork
+from adapters.sql.tables import events as events_table
+from adapters.sql.tables import jobs as jobs_table
 from adapters.tokens import ItsdangerousSigner
 from printcore import Actor, PrintRequests, SliceEstimate, StaffDirectory, StagedFile, Submission
 from printcore.events import Event
@@ -279,6 +281,39 @@ def test_orphan_folders_are_reported_never_deleted(world: World) -> None:
     assert "archived by retention (its files are in the archive retention-2026.zip)" in (
         finding.message) and finding.repair is None
     assert world.audit().jobs_checked == 1 and job.id is not None
+
+
+def test_a_submission_killed_before_its_metadata_is_a_leftover(world: World) -> None:
+    """The web process killed after moving a submission's model into ``Uploaded/`` and
+    before writing its ``metadata.json`` (bench/faults_web_kill.py found one): no row, no
+    history, a later job saved, so the id was never saved: a leftover its repairs
+    remove. The same folder with a sub-folder in it (not what a submission leaves) stays
+    an orphan for staff."""
+    first = _approved_job(world)
+    later = _approved_job(world, "John Roe")
+    assert first.id is not None and later.id is not None
+    with world.uow() as work:  # as if the first had never been committed
+        work.connection.execute(jobs_table.delete().where(jobs_table.c.id == first.id))
+        work.connection.execute(events_table.delete().where(
+            (events_table.c.subject == "job") & (events_table.c.subject_id == first.id)))
+        work.commit()
+    folder = world.store.folder(first)
+    shutil.rmtree(folder)
+    folder = world.store.root / "Uploaded" / folder.name
+    folder.mkdir()
+    _write(folder / "x.stl", b"solid x\nendsolid x\n")
+    _aged(folder / "x.stl")
+    _aged(folder)
+    report = world.audit(repair=True)
+    assert [f.kind for f in report.findings if f.job_id == first.id] == ["staging_leftover"]
+    assert not folder.exists()
+    assert world.audit().ok
+
+    folder.mkdir()
+    (folder / "notes").mkdir()
+    _aged(folder)
+    kinds = [f.kind for f in world.audit(repair=True).findings if f.job_id == first.id]
+    assert kinds == ["orphan_folder"] and folder.is_dir()
 
 
 def test_a_leftover_holding_other_files_is_kept(world: World) -> None:

@@ -31,8 +31,8 @@ database and reports :class:`Finding` s of these kinds:
     a partial upload in ``.staging/`` (``<uuid>.part``), a temporary copy folder or a
     temporary ``metadata.json`` older than ``settle_seconds``; or the folder of a
     submission whose commit never happened (the web process killed between storing the
-    model and the commit): in ``Uploaded/``, its ``metadata.json`` naming a job id that
-    has no row and no history while a later job is in the database (ids are never given
+    model and the commit): in ``Uploaded/``, its ``metadata.json`` naming a job id (or
+    none written yet, only the model there) that has no row and no history while a later job is in the database (ids are never given
     out twice, so that id was never saved, and the database is not behind the storage
     as after a restore). Repaired by removing it.
 
@@ -224,11 +224,18 @@ def _good(path: Path, sha256: str) -> bool:
 
 def _unsaved_submission(folder: Path, job_id: int) -> bool:
     """``folder`` is as a submission leaves it before its commit: in ``Uploaded/``, with
-    a ``metadata.json`` of that job in Uploaded."""
+    a ``metadata.json`` of that job in Uploaded, or with none yet (killed between moving
+    the model in and writing it: only plain files there, no sub-folder)."""
     if folder.parent.name != JobStatus.UPLOADED.folder:
         return False
+    metadata = folder / METADATA_NAME
+    if not metadata.exists() and not metadata.is_symlink():
+        try:
+            return all(item.is_file() and not item.is_symlink() for item in folder.iterdir())
+        except OSError:
+            return False
     try:
-        data = json.loads((folder / METADATA_NAME).read_text("utf-8"))
+        data = json.loads(metadata.read_text("utf-8"))
     except (OSError, ValueError):
         return False
     return (isinstance(data, dict) and data.get("job_id") == job_id
