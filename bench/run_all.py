@@ -456,9 +456,12 @@ def _fault_rows(summary: dict[str, Any], where: str) -> Row:
     bad_keys = [k for k in ("lost", "doubled", "half_written", "server_errors", "early",
                             "emails_missing", "audit_findings_after_repair") if k in summary]
     bad = {k: summary[k] if isinstance(summary[k], int) else len(summary[k]) for k in bad_keys}
-    extra = [f"{k.replace('_', ' ')} {v}" for k, v in summary.items()
-             if k not in bad_keys and k not in ("fault", "runs")
-             and isinstance(v, int | float) and not isinstance(v, bool)][:6]
+    # Figures that qualify a bad count first (e.g. doubled_in_known_window), then the rest.
+    keys = sorted((k for k, v in summary.items()
+                   if k not in bad_keys and k not in ("fault", "runs")
+                   and isinstance(v, int | float) and not isinstance(v, bool)),
+                  key=lambda k: not any(k.startswith(b) for b in bad_keys))
+    extra = [f"{k.replace('_', ' ')} {summary[k]}" for k in keys][:7]
     runs = int(summary.get("runs", 0))
     return Row(f"fault `{summary.get('fault', '?')}` × {runs} ({where})",
                ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in bad.items())
