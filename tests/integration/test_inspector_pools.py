@@ -14,6 +14,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 from _support import FIXTURES
@@ -72,3 +75,44 @@ def test_the_checking_processes_run_below_the_web_process() -> None:
     finally:
         inspector.close()
     assert theirs == min(os.nice(0) + NICE, 19)
+
+
+CHILD = """
+import asyncio, os, sys
+from pathlib import Path
+from adapters.web.inspection import Inspector
+inspector = Inspector(isolated=True, workers=2)
+async def main():
+    await asyncio.gather(inspector.model(Path(sys.argv[1]), ".stl"),
+                         inspector.model(Path(sys.argv[1]), ".stl"))
+asyncio.run(main())
+print(" ".join(str(pid) for pid in inspector._parsers.pool._processes), flush=True)
+sys.stdin.read()  # until killed
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    return state != "Z"
+
+
+def test_checkers_end_when_the_web_process_is_killed(tmp_path: Path) -> None:
+    """The web process SIGKILLed (the OOM killer, ``kill -9``): its checking processes
+    end within seconds instead of staying behind with their memory."""
+    (model,) = copies(tmp_path, 1)
+    parent = subprocess.Popen([sys.executable, "-c", CHILD, str(model)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert parent.stdout is not None
+        pids = [int(p) for p in parent.stdout.readline().split()]
+        assert pids and all(_alive(p) for p in pids)
+    finally:
+        parent.kill()
+        parent.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not [p for p in pids if _alive(p)], "checkers outlived the web process"

@@ -25,6 +25,7 @@ import gc
 import math
 import multiprocessing
 import os
+import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -83,11 +84,29 @@ NICE = 10
 
 
 def _lower_priority() -> None:
-    """Worker initializer: run this process ``NICE`` steps below its parent."""
+    """Worker initializer: run this process ``NICE`` steps below its parent, and end it
+    when its parent dies: a web process killed outright (``SIGKILL``, the OOM killer)
+    would otherwise leave its checkers running, each holding up to 0.5 GB."""
     try:
         os.nice(NICE)
     except OSError:  # not allowed here: the check still runs, at normal priority
         pass
+    _die_with_parent()
+
+
+def _die_with_parent() -> None:
+    """Start a daemon thread that ends this process within a second of its parent's
+    death (its parent id changes). ``prctl(PR_SET_PDEATHSIG)`` would follow the parent
+    *thread* that spawned the worker, which is not always the process's main thread."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 class _RecycledPool:
